@@ -1,0 +1,34 @@
+# VAS — two commands: `make up` runs the product, `make test` runs every test.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: up test lint test-deps install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start API, worker and media node on the embedded default (SQLite + embedded Redis).
+up: $(STAMP)
+	$(BIN)/vas up
+
+## Debian packages the tests need (GStreamer RTSP server for test cameras, Chromium).
+test-deps:
+	bash scripts/install-test-deps.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check api jobs media core tests
+	$(BIN)/mypy
+
+## Install everything the tests need, lint, type-check, run the whole suite.
+test: $(STAMP) test-deps lint
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

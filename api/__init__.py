@@ -1,0 +1,1 @@
+"""The Litestar API of VAS: routes, auth guard, error mapping, CLI."""

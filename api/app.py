@@ -1,0 +1,98 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from redis.asyncio import Redis
+
+from api.auth import SECURITY_SCHEME
+from api.errors import EXCEPTION_HANDLERS
+from api.routes import auth, devices, health, nodes, streams
+from api.state import Services
+from core.clients import ClientService, admin_banner, ensure_admin
+from core.credentials import CredentialBox
+from core.db import close_database, open_database
+from core.devices import DeviceService
+from core.nodes import NodeRegistry
+from core.settings import Settings, get_settings
+from core.streams import StreamService
+from core.throttle import LoginThrottle
+from jobs.actors import declare_actors
+from jobs.broker import build_broker
+from jobs.client import JobClient
+
+
+def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        # Waiting on job results and hashing secrets run in threads: give them room.
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=64))
+        engine = await open_database(settings.database)
+        assert settings.redis.url is not None, "REDIS_URL must be set before the API starts"
+        redis = Redis.from_url(settings.redis.url)
+        broker = build_broker(settings.redis)
+        throttle = LoginThrottle(
+            redis, settings.redis.namespace, settings.auth.max_failed_logins,
+            settings.auth.failed_login_window_s,
+        )
+        app.state.services = Services(
+            settings=settings,
+            engine=engine,
+            redis=redis,
+            clients=ClientService(settings.auth, throttle),
+            devices=DeviceService(CredentialBox(settings.auth.credentials_key)),
+            streams=StreamService(),
+            nodes=NodeRegistry(settings.media.lease_s),
+            jobs=JobClient(broker, declare_actors(broker)),
+        )
+        generated = await ensure_admin(settings.auth)
+        if generated is not None:
+            print(admin_banner(settings.auth.admin_client_id, generated), flush=True)
+        try:
+            yield
+        finally:
+            broker.close()
+            await redis.aclose()
+            await close_database(engine)
+
+    return lifespan
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the API for `settings` (default: from the environment)."""
+    settings = settings or get_settings()
+    openapi = OpenAPIConfig(
+        title="VAS",
+        version="2.0.0",
+        description="Video gateway for IP cameras: V1 devices, V2 streams, auth and health.",
+        path="/schema",
+        render_plugins=[SwaggerRenderPlugin()],
+        components=Components(security_schemes={
+            SECURITY_SCHEME: SecurityScheme(
+                type="http", scheme="bearer", bearer_format="JWT",
+                description="Access token from POST /v2/auth/token; the scope a route needs "
+                "is listed in its security requirement.",
+            )
+        }),
+    )
+    return Litestar(
+        route_handlers=[auth.router, devices.router, streams.router, health.router, nodes.router],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[_lifespan(settings)],
+        openapi_config=openapi,
+        logging_config=None,  # every VAS process logs through core.logs
+        debug=False,
+    )
+
+
+def app_from_env() -> Litestar:
+    """uvicorn factory entry point."""
+    return create_app()

@@ -1,0 +1,147 @@
+"""The `vas` command: `up` (everything, embedded default), `api`, `worker`, `media-node`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import FrameType
+
+from core.clients import admin_banner, ensure_admin
+from core.db import close_database, open_database
+from core.errors import ConfigError
+from core.logs import setup_logging
+from core.settings import Settings, get_settings
+from jobs.embedded_redis import EmbeddedRedis
+
+logger = logging.getLogger("vas")
+CHILDREN = ("api", "worker", "media-node")
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ConfigError as exc:
+        print(f"vas: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _need_redis(settings: Settings) -> None:
+    if settings.redis.url is None:
+        print("vas: REDIS_URL is not set (only `vas up` starts an embedded Redis)",
+              file=sys.stderr)
+        raise SystemExit(2)
+
+
+def cmd_api(settings: Settings) -> None:
+    import uvicorn
+
+    _need_redis(settings)
+    uvicorn.run(
+        "api.app:app_from_env", factory=True, host=settings.server.host,
+        port=settings.server.port, log_config=None, access_log=False,
+    )
+
+
+def cmd_worker(settings: Settings) -> None:
+    from jobs.broker import DEFAULT_QUEUE
+    from jobs.process import serve
+
+    _need_redis(settings)
+    asyncio.run(serve(settings, {DEFAULT_QUEUE}))
+
+
+def cmd_media_node(settings: Settings) -> None:
+    from jobs.media_node import run_media_node
+
+    _need_redis(settings)
+    asyncio.run(run_media_node(settings))
+
+
+async def _bootstrap(settings: Settings) -> None:
+    engine = await open_database(settings.database)
+    try:
+        secret = await ensure_admin(settings.auth)
+        if secret is not None:
+            print(admin_banner(settings.auth.admin_client_id, secret), flush=True)
+    finally:
+        await close_database(engine)
+
+
+def _stop_children(children: dict[str, subprocess.Popen[bytes]], grace_s: float = 10.0) -> None:
+    """SIGTERM every child we started, then SIGKILL whatever outlives the grace period."""
+    for proc in children.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for name, proc in children.items():
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            logger.warning("%s (pid %d) did not stop in time; killing it", name, proc.pid)
+            proc.kill()
+            proc.wait()
+
+
+def cmd_up(settings: Settings) -> int:
+    """API, worker and media node in one process tree; Ctrl-C stops them all."""
+    stopping = False
+
+    def on_signal(signum: int, _: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    env = dict(os.environ, VAS_DATA_DIR=str(settings.server.data_dir))
+    embedded: EmbeddedRedis | None = None
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        if settings.redis.url is None:
+            embedded = EmbeddedRedis(settings.server.data_dir)
+            env["REDIS_URL"] = embedded.start()
+            settings = dataclasses.replace(
+                settings, redis=dataclasses.replace(settings.redis, url=env["REDIS_URL"])
+            )
+        asyncio.run(_bootstrap(settings))
+        for name in CHILDREN:
+            children[name] = subprocess.Popen([sys.executable, "-m", "api.cli", name], env=env)
+        url = f"http://{settings.server.host}:{settings.server.port}"
+        db = "PostgreSQL" if settings.database.is_postgres else "SQLite"
+        print(f"VAS is starting at {url} ({db}, "
+              f"{'embedded Redis' if embedded else 'Redis at REDIS_URL'}); "
+              f"API docs at {url}/schema; Ctrl-C stops everything.", flush=True)
+        while not stopping:
+            exited = [n for n, p in children.items() if p.poll() is not None]
+            if exited:
+                logger.error("%s exited (code %s); stopping VAS", exited[0],
+                             children[exited[0]].returncode)
+                return 1
+            time.sleep(0.2)
+        return 0
+    finally:
+        _stop_children(children)
+        if embedded is not None:
+            embedded.stop()
+        print("VAS stopped.", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="vas", description=__doc__)
+    parser.add_argument("command", choices=("up", *CHILDREN))
+    args = parser.parse_args(argv)
+    setup_logging(args.command)
+    settings = _settings()
+    if args.command == "up":
+        raise SystemExit(cmd_up(settings))
+    {"api": cmd_api, "worker": cmd_worker, "media-node": cmd_media_node}[args.command](settings)
+
+
+if __name__ == "__main__":
+    main()

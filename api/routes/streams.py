@@ -1,0 +1,63 @@
+"""Guide §3.3: the V2 stream registry."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from litestar import Request, Router, delete, get
+from litestar.params import FromPath, FromQuery, QueryParameter
+
+from api.auth import scoped
+from api.params import parse_id, parse_state
+from api.state import services_of
+from api.views import HealthView, StreamListView, health_view, stream_detail, stream_summary
+
+
+@get("/", **scoped("streams:read"))
+async def list_streams(
+    request: Request[Any, Any, Any],
+    state_name: Annotated[str | None, QueryParameter(
+        name="state", description="LIVE, READY, ERROR, STOPPED, INITIALIZING or CLOSED"
+    )] = None,
+    camera_id: FromQuery[uuid.UUID | None] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
+    offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
+) -> StreamListView:
+    """Streams, newest first, filtered by `state` (a state name) and camera."""
+    streams = services_of(request.app).streams
+    page = await streams.page(parse_state(state_name), camera_id, limit, offset)
+    return {
+        "streams": [stream_summary(row) for row in page.rows],
+        "pagination": {"total": page.total, "limit": limit, "offset": offset},
+    }
+
+
+@get("/{stream_id:str}", **scoped("streams:read"))
+async def get_stream(request: Request[Any, Any, Any], stream_id: FromPath[str]) -> dict[str, Any]:
+    """A stream with its codec, producer and consumer counts."""
+    ident = parse_id(stream_id, "stream_id")
+    streams = services_of(request.app).streams
+    row = await streams.get(ident)
+    return stream_detail(row, await streams.producer(ident), await streams.consumer_counts(ident))
+
+
+@get("/{stream_id:str}/health", **scoped("streams:read"))
+async def stream_health(request: Request[Any, Any, Any], stream_id: FromPath[str]) -> HealthView:
+    """Ingest metrics as last reported by the media node that owns the stream."""
+    ident = parse_id(stream_id, "stream_id")
+    return health_view(await services_of(request.app).streams.get(ident))
+
+
+@delete("/{stream_id:str}", status_code=204, **scoped("streams:write"))
+async def delete_stream(request: Request[Any, Any, Any], stream_id: FromPath[str]) -> None:
+    """Stop a stream and close it and its consumers (STOPPED, then CLOSED)."""
+    ident = parse_id(stream_id, "stream_id")
+    await services_of(request.app).streams.close(ident)
+
+
+router = Router(
+    path="/v2/streams",
+    route_handlers=[list_streams, get_stream, stream_health, delete_stream],
+    tags=["streams"],
+)

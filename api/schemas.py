@@ -1,0 +1,49 @@
+"""Request bodies. msgspec validates types strictly; the services validate values."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+Text255 = Annotated[str, msgspec.Meta(max_length=255)]
+
+
+class CreateClientBody(msgspec.Struct):
+    """POST /v2/auth/clients."""
+
+    client_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    scopes: Annotated[list[str], msgspec.Meta(min_length=1, max_length=16)]
+
+
+class TokenBody(msgspec.Struct):
+    """POST /v2/auth/token."""
+
+    client_id: Annotated[str, msgspec.Meta(max_length=128)]
+    client_secret: Annotated[str, msgspec.Meta(max_length=512)]
+
+
+class RefreshBody(msgspec.Struct):
+    """POST /v2/auth/token/refresh."""
+
+    refresh_token: Annotated[str, msgspec.Meta(max_length=512)]
+
+
+class DeviceCreateBody(msgspec.Struct):
+    """POST /api/v1/devices."""
+
+    name: Text255
+    rtsp_url: Annotated[str, msgspec.Meta(max_length=2048)]
+    description: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
+    location: Text255 | None = None
+    rtsp_transport: Annotated[str, msgspec.Meta(pattern="^(tcp|udp)$")] | None = None
+
+
+class DeviceUpdateBody(msgspec.Struct):
+    """PUT /api/v1/devices/{id}: the fields given are changed, the others kept."""
+
+    name: Text255 | None = None
+    rtsp_url: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
+    description: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
+    location: Text255 | None = None
+    rtsp_transport: Annotated[str, msgspec.Meta(pattern="^(tcp|udp)$")] | None = None

@@ -1,0 +1,36 @@
+"""The services one API process holds, built at startup and reached from routes and guards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Litestar
+from piccolo.engine.base import Engine
+from redis.asyncio import Redis
+
+from core.clients import ClientService
+from core.devices import DeviceService
+from core.nodes import NodeRegistry
+from core.settings import Settings
+from core.streams import StreamService
+from jobs.client import JobClient
+
+
+@dataclass
+class Services:
+    """Everything a request handler may need; one instance per API process."""
+
+    settings: Settings
+    engine: Engine[Any]
+    redis: Redis
+    clients: ClientService
+    devices: DeviceService
+    streams: StreamService
+    nodes: NodeRegistry
+    jobs: JobClient
+
+
+def services_of(app: Litestar) -> Services:
+    services: Services = app.state.services
+    return services

@@ -1,0 +1,115 @@
+"""Cameras (the guide's V1 devices): validation, storage with the password sealed, lookup."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from core.clock import utcnow
+from core.credentials import CredentialBox, split_rtsp_url, with_password
+from core.errors import Conflict, InvalidInput, NotFound
+from core.stream_states import ACTIVE_STATES
+from core.tables import Device, Stream
+
+TRANSPORTS = ("tcp", "udp")
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceChanges:
+    """Fields a create or update may set; None means "leave as is" on update."""
+
+    name: str | None = None
+    description: str | None = None
+    rtsp_url: str | None = None
+    location: str | None = None
+    rtsp_transport: str | None = None
+
+
+def _text(value: str | None, field: str, limit: int, *, required: bool = False) -> str | None:
+    if value is None:
+        if required:
+            raise InvalidInput(f"{field} is required")
+        return None
+    value = value.strip()
+    if required and not value:
+        raise InvalidInput(f"{field} must not be empty")
+    if len(value) > limit:
+        raise InvalidInput(f"{field} must be at most {limit} characters")
+    return value
+
+
+class DeviceService:
+    """Create, read, update and delete cameras; hand out their real URL only to ingest."""
+
+    def __init__(self, box: CredentialBox) -> None:
+        self._box = box
+
+    async def page(self, skip: int, limit: int) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = await Device.select().order_by(Device.created_at).offset(
+            skip
+        ).limit(limit)
+        return rows
+
+    async def get(self, device_id: uuid.UUID) -> dict[str, Any]:
+        row: dict[str, Any] | None = await Device.select().where(Device.id == device_id).first()
+        if row is None:
+            raise NotFound(f"Device {device_id} not found")
+        return row
+
+    async def create(self, changes: DeviceChanges) -> dict[str, Any]:
+        values = self._values(changes, creating=True)
+        device = Device(id=uuid.uuid4(), created_at=utcnow(), is_active=False, **values)
+        await device.save()
+        return await self.get(device.id)
+
+    async def update(self, device_id: uuid.UUID, changes: DeviceChanges) -> dict[str, Any]:
+        await self.get(device_id)
+        values = self._values(changes, creating=False)
+        if values:
+            values["updated_at"] = utcnow()
+            await Device.update(values).where(Device.id == device_id)
+        return await self.get(device_id)
+
+    async def delete(self, device_id: uuid.UUID) -> None:
+        await self.get(device_id)
+        if await Stream.exists().where(
+            (Stream.camera_id == device_id) & Stream.state.is_in(list(ACTIVE_STATES))
+        ):
+            raise Conflict("Device has an active stream; stop it before deleting the device")
+        await Device.delete().where(Device.id == device_id)
+
+    def public_url(self, row: dict[str, Any]) -> str:
+        """The URL as responses and logs show it: password masked."""
+        return with_password(row["rtsp_url"], self._password(row), masked=True)
+
+    def source_url(self, row: dict[str, Any]) -> str:
+        """The URL ingest connects to, password included. Never log or return it."""
+        return with_password(row["rtsp_url"], self._password(row), masked=False)
+
+    def _password(self, row: dict[str, Any]) -> str | None:
+        sealed = row.get("rtsp_secret")
+        return self._box.open(sealed) if sealed else None
+
+    def _values(self, changes: DeviceChanges, *, creating: bool) -> dict[Any, Any]:
+        values: dict[Any, Any] = {}
+        name = _text(changes.name, "name", 255, required=creating)
+        if name is not None:
+            if not name:
+                raise InvalidInput("name must not be empty")
+            values["name"] = name
+        for field, limit in (("description", 4000), ("location", 255)):
+            value = _text(getattr(changes, field), field, limit)
+            if value is not None:
+                values[field] = value
+        if changes.rtsp_url is not None or creating:
+            if changes.rtsp_url is None:
+                raise InvalidInput("rtsp_url is required")
+            url, password = split_rtsp_url(changes.rtsp_url.strip())
+            values["rtsp_url"] = url
+            values["rtsp_secret"] = self._box.seal(password) if password is not None else None
+        if changes.rtsp_transport is not None:
+            if changes.rtsp_transport not in TRANSPORTS:
+                raise InvalidInput("rtsp_transport must be 'tcp' or 'udp'")
+            values["rtsp_transport"] = changes.rtsp_transport
+        return values

@@ -1,0 +1,95 @@
+"""The one error tree of VAS. Domain code raises these; each API family maps them to HTTP once."""
+
+from __future__ import annotations
+
+
+class VasError(Exception):
+    """Base of every error VAS raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(VasError):
+    """The environment does not describe a runnable configuration."""
+
+
+class InvalidInput(VasError):
+    """The request is well-formed but its values are not acceptable."""
+
+
+class Unauthorized(VasError):
+    """No credentials, or credentials that are invalid, expired or revoked."""
+
+
+class Forbidden(VasError):
+    """Valid credentials without the scope the operation needs."""
+
+
+class NotFound(VasError):
+    """The addressed resource does not exist."""
+
+
+class Conflict(VasError):
+    """The resource exists but its state does not allow the operation."""
+
+
+class RateLimited(VasError):
+    """Too many attempts; `retry_after` seconds until the next one is accepted."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class StreamError(VasError):
+    """A stream operation failed; carries the guide's `error_code` and a technical detail."""
+
+    error_code = "STREAM_START_FAILED"
+
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+class RtspConnectionFailed(StreamError):
+    """The camera refused the connection or its URL is unusable."""
+
+    error_code = "RTSP_CONNECTION_FAILED"
+
+
+class RtspTimeout(StreamError):
+    """The camera did not answer within the timeout."""
+
+    error_code = "RTSP_TIMEOUT"
+
+
+class SsrcCaptureFailed(StreamError):
+    """The camera answered but carries no usable video."""
+
+    error_code = "SSRC_CAPTURE_FAILED"
+
+
+class MediaUnavailable(StreamError):
+    """No media node answered in time."""
+
+    error_code = "MEDIASOUP_UNAVAILABLE"
+
+
+class MediaInternalError(StreamError):
+    """A media node failed while handling a request."""
+
+    error_code = "MEDIASOUP_ERROR"
+
+
+class StreamStartFailed(StreamError):
+    """Starting the stream failed for a reason not covered above."""
+
+    error_code = "STREAM_START_FAILED"
+
+
+class StreamStopFailed(StreamError):
+    """Stopping the stream failed."""
+
+    error_code = "STREAM_STOP_FAILED"

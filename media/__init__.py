@@ -1,0 +1,1 @@
+"""PyAV/aiortc media plumbing: ingest, GOP cache, HLS; knows nothing of HTTP or the database."""

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Install the Debian packages the integration tests need (RTSP test camera, headless
+# Chromium). Idempotent: only packages that dpkg does not report as installed are
+# installed, and `apt-get update` runs once, only when something is missing.
+# Run as root.
+set -euo pipefail
+
+PACKAGES=(
+    # RTSP test camera (tests/camera/server.py runs on Debian's /usr/bin/python3).
+    gstreamer1.0-rtsp
+    gir1.2-gst-rtsp-server-1.0
+    python3-gst-1.0
+    gstreamer1.0-plugins-base   # videotestsrc, opusenc, audiotestsrc
+    gstreamer1.0-x              # clockoverlay/textoverlay: Debian ships the Pango plugin here
+    gstreamer1.0-plugins-good   # rtph264pay, rtpopuspay, rtppcmupay
+    gstreamer1.0-plugins-bad    # openh264enc
+    gstreamer1.0-plugins-ugly   # x264enc
+    gstreamer1.0-tools          # gst-inspect-1.0 / gst-launch-1.0 for debugging
+    # clockoverlay renders with Pango: without a font the time text is empty boxes.
+    fonts-dejavu-core
+    # Browser tests (WebRTC playback).
+    chromium
+    chromium-driver
+)
+
+if [[ ${EUID} -ne 0 ]]; then
+    echo "install-test-deps: must run as root" >&2
+    exit 1
+fi
+
+is_installed() {
+    # dpkg -s also succeeds for removed-but-not-purged packages, so check the status line.
+    # Capture first: with pipefail, `dpkg -s | grep -q` fails when grep exits early and
+    # dpkg dies of SIGPIPE on a long status record.
+    local status
+    status=$(dpkg -s "$1" 2>/dev/null) || return 1
+    grep -qx 'Status: install ok installed' <<<"${status}"
+}
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+    if ! is_installed "${pkg}"; then
+        missing+=("${pkg}")
+    fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+    echo "install-test-deps: all ${#PACKAGES[@]} packages already installed"
+    exit 0
+fi
+
+echo "install-test-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
+
+# Fail loudly if apt-get claimed success but a package is still not there.
+still_missing=()
+for pkg in "${missing[@]}"; do
+    if ! is_installed "${pkg}"; then
+        still_missing+=("${pkg}")
+    fi
+done
+if [[ ${#still_missing[@]} -ne 0 ]]; then
+    echo "install-test-deps: still missing after install: ${still_missing[*]}" >&2
+    exit 1
+fi
+echo "install-test-deps: installed ${#missing[@]} package(s)"

@@ -1,0 +1,330 @@
+"""RTSP test cameras for the test suite.
+
+``TestCamera`` runs ``server.py`` (GStreamer's RTSP server, on Debian's ``/usr/bin/python3``)
+as a subprocess. ``SilentRtspServer`` accepts connections and never answers, and
+``unused_port()`` gives a port nobody listens on: the two ways a camera fails to answer.
+Install the Debian packages first with ``scripts/install-test-deps.sh``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import binascii
+import dataclasses
+import logging
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+logger = logging.getLogger(__name__)
+
+SERVER_SCRIPT = Path(__file__).with_name("server.py")
+# The GStreamer GObject bindings are Debian packages, importable only from Debian's Python.
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+# Timestamp strip written by server.py with --overlay-time; these must equal its constants.
+STAMP_CELLS = 64
+STAMP_BAND_HEIGHT = 16
+
+
+class CameraStartError(RuntimeError):
+    """The camera process exited or stayed silent before printing its READY line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CameraProfile:
+    """What the test camera sends; ``dataclasses.replace`` makes variants."""
+
+    width: int = 640
+    height: int = 360
+    fps: int = 15
+    gop: int = 30
+    bitrate_kbps: int = 800
+    encoder: str = "x264"  # or "openh264"
+    overlay_time: bool = False
+    no_video: bool = False
+    user: str | None = None
+    password: str | None = None
+    auth_method: str = "digest"  # or "basic"
+    pattern: str = "ball"
+    horizontal_speed: int = 0  # scroll the pattern (pixels per frame): motion for any pattern
+    audio: bool = False  # a PCMU track next to the video
+    mount: str = "/cam"
+
+    def server_args(self) -> list[str]:
+        """Command-line options for server.py (without --port)."""
+        args = [
+            f"--mount={self.mount}",
+            f"--width={self.width}",
+            f"--height={self.height}",
+            f"--fps={self.fps}",
+            f"--gop={self.gop}",
+            f"--bitrate={self.bitrate_kbps}",
+            f"--encoder={self.encoder}",
+            f"--pattern={self.pattern}",
+            f"--horizontal-speed={self.horizontal_speed}",
+        ]
+        if self.overlay_time:
+            args.append("--overlay-time")
+        if self.no_video:
+            args.append("--no-video")
+        if self.audio:
+            args.append("--audio")
+        if self.user is not None:
+            args += [f"--user={self.user}", f"--password={self.password or ''}"]
+            args.append(f"--auth-method={self.auth_method}")
+        return args
+
+
+def unused_port() -> int:
+    """Return a 127.0.0.1 port on which nothing listens (connecting is refused)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class TestCamera:
+    """A real RTSP camera in a subprocess; keeps its port across restarts."""
+
+    __test__ = False  # not a pytest test class despite the name
+
+    def __init__(self, profile: CameraProfile | None = None, port: int | None = None) -> None:
+        self.profile = profile or CameraProfile()
+        self.port = port if port is not None else unused_port()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """The camera's RTSP URL, with ``user:password@`` when the profile has them."""
+        credentials = ""
+        if self.profile.user is not None:
+            credentials = f"{self.profile.user}:{self.profile.password or ''}@"
+        return f"rtsp://{credentials}127.0.0.1:{self.port}{self.profile.mount}"
+
+    @property
+    def running(self) -> bool:
+        """Whether the server process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """PID of the server process, if started."""
+        return self._process.pid if self._process is not None else None
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Launch the server and return once it listens; raise CameraStartError if not."""
+        if self.running:
+            raise RuntimeError("camera already running")
+        # A file, not a pipe, for stderr: nobody reads it while the camera runs, and a full
+        # pipe would block the server's logging and with it the stream.
+        self._stderr = tempfile.TemporaryFile(prefix="test-camera-")  # noqa: SIM115 (closed in stop)
+        command = [SYSTEM_PYTHON, str(SERVER_SCRIPT), f"--port={self.port}"]
+        command += self.profile.server_args()
+        self._process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr
+        )
+        _running.add(self)
+        started = time.monotonic()
+        try:
+            line = self._read_ready_line(timeout)
+        except CameraStartError:
+            self._stop(timeout=5.0, log_exit=False)  # the error already carries stderr
+            raise
+        logger.info(
+            "camera %s ready in %.2f s (pid %d)", line, time.monotonic() - started, self.pid
+        )
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM the server, SIGKILL it after ``timeout`` seconds, and reap it."""
+        self._stop(timeout, log_exit=True)
+
+    def _stop(self, timeout: float, log_exit: bool) -> None:
+        process, self._process = self._process, None
+        _running.discard(self)
+        if process is not None:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    logger.warning("camera pid %d ignored SIGTERM; killing", process.pid)
+                    process.kill()
+                    process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+            if log_exit and process.returncode not in (0, -signal.SIGKILL):
+                logger.warning("camera exited with %s: %s", process.returncode, self.stderr)
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    def restart(self, timeout: float = 10.0) -> None:
+        """Stop and start again on the same port."""
+        self.stop()
+        self.start(timeout)
+
+    @property
+    def stderr(self) -> str:
+        """What the server has logged so far (for failure messages)."""
+        if self._stderr is None:
+            return ""
+        # pread, not seek + read: the child shares this file's offset and appends through it.
+        fileno = self._stderr.fileno()
+        return os.pread(fileno, os.fstat(fileno).st_size, 0).decode(errors="replace")
+
+    def _read_ready_line(self, timeout: float) -> str:
+        assert self._process is not None and self._process.stdout is not None
+        stdout = self._process.stdout
+        deadline = time.monotonic() + timeout
+        buffered = b""
+        with selectors.DefaultSelector() as selector:
+            selector.register(stdout, selectors.EVENT_READ)
+            while b"\n" not in buffered:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not selector.select(remaining):
+                    raise CameraStartError(
+                        f"camera not ready after {timeout} s; stderr:\n{self.stderr}"
+                    )
+                # os.read, not stdout.readline: a partial line must not block past the deadline.
+                chunk = os.read(stdout.fileno(), 4096)
+                if not chunk:
+                    self._process.wait()
+                    raise CameraStartError(
+                        f"camera exited with {self._process.returncode}; stderr:\n{self.stderr}"
+                    )
+                buffered += chunk
+        line = buffered.split(b"\n", 1)[0].decode()
+        if not line.startswith("READY "):
+            raise CameraStartError(f"unexpected camera output {line!r}; stderr:\n{self.stderr}")
+        return line.removeprefix("READY ")
+
+    def __enter__(self) -> TestCamera:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+# Cameras still running at interpreter exit, e.g. after a test forgot to stop one: without
+# this they would outlive pytest and hold their ports.
+_running: set[TestCamera] = set()
+
+
+@atexit.register
+def _stop_leftover_cameras() -> None:
+    for camera in list(_running):
+        camera.stop()
+
+
+class SilentRtspServer:
+    """Accepts TCP connections on 127.0.0.1 and never answers (a hung camera)."""
+
+    def __init__(self, mount: str = "/cam") -> None:
+        self._mount = mount
+        self._listener: socket.socket | None = None
+        self._connections: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        """An RTSP URL pointing at this server."""
+        return f"rtsp://127.0.0.1:{self.port}{self._mount}"
+
+    @property
+    def connection_count(self) -> int:
+        """Connections accepted so far."""
+        return len(self._connections)
+
+    def start(self) -> None:
+        """Listen on a free port and accept connections in a background thread."""
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        # A short timeout lets the accept loop notice stop() without a wakeup pipe.
+        listener.settimeout(0.1)
+        self._listener = listener
+        self.port = int(listener.getsockname()[1])
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._accept_loop, name="silent-rtsp", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop accepting and close every connection."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        for connection in self._connections:
+            connection.close()
+        self._connections.clear()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            # Keep the socket open and unread: closing it would look like a reset, not a hang.
+            self._connections.append(connection)
+
+    def __enter__(self) -> SilentRtspServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def read_frame_timestamp(frame: Any) -> float | None:
+    """Decode the Unix time (s) that ``--overlay-time`` wrote into a PyAV ``VideoFrame``.
+
+    Works on frames at the camera's own resolution; returns None when the strip is absent
+    or damaged (its CRC does not match).
+    """
+    if not (frame.format.name.startswith("yuv") or frame.format.name in ("nv12", "gray")):
+        frame = frame.reformat(format="gray")
+    cell_width = frame.width // STAMP_CELLS
+    if cell_width < 2:
+        return None
+    plane = frame.planes[0]
+    stride = plane.line_size
+    data = memoryview(plane)
+    # Average the middle of each cell: encoder ringing sits at the cell edges.
+    margin = cell_width // 4
+    rows = range(STAMP_BAND_HEIGHT // 4, STAMP_BAND_HEIGHT * 3 // 4)
+    word = 0
+    for cell in range(STAMP_CELLS):
+        left = cell * cell_width + margin
+        right = (cell + 1) * cell_width - margin
+        total = sum(sum(data[y * stride + left : y * stride + right]) for y in rows)
+        word = word << 1 | (total >= 128 * len(rows) * (right - left))
+    payload = (word >> 16).to_bytes(6, "big")
+    if binascii.crc_hqx(payload, 0) != word & 0xFFFF:
+        return None
+    return int.from_bytes(payload, "big") / 1000

@@ -1,0 +1,287 @@
+#!/usr/bin/python3
+"""RTSP test camera: one shared H.264 (or audio-only) mount served by GstRtspServer.
+
+Run with Debian's ``/usr/bin/python3``: the GObject bindings for GStreamer and its RTSP
+server are Debian packages (see ``scripts/install-test-deps.sh``), not in the project venv.
+Binds 127.0.0.1 only. Prints ``READY rtsp://127.0.0.1:PORT/MOUNT`` on stdout once the
+server listens, and exits with status 0 on SIGTERM or SIGINT.
+
+With ``--overlay-time`` every frame carries the wall-clock time twice: as text
+(``HH:MM:SS.mmm`` UTC) for humans, and as a machine-readable strip along the top edge
+(see ``stamp_cells``) that ``tests.camera.read_frame_timestamp`` decodes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import binascii
+import logging
+import signal
+import sys
+import time
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtsp", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+gi.require_version("GstVideo", "1.0")
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer, GstVideo  # noqa: E402
+
+logger = logging.getLogger("tests.camera.server")
+
+# Timestamp strip geometry. tests/camera/__init__.py holds the decoder and repeats these
+# numbers (it runs on another interpreter and cannot import this file): keep them equal.
+STAMP_CELLS = 64  # 48 bits of Unix time in ms, then a 16-bit CRC-CCITT of those 6 bytes
+STAMP_BAND_HEIGHT = 16  # rows; a multiple of 16 keeps the strip in whole macroblocks
+STAMP_BLACK = 16
+STAMP_WHITE = 235
+
+AUTH_ROLE = "camera-user"
+
+
+def stamp_cells(time_ms: int) -> list[bool]:
+    """Return the 64 cell values (True = white) that encode ``time_ms``."""
+    payload = (time_ms & (1 << 48) - 1).to_bytes(6, "big")
+    word = int.from_bytes(payload, "big") << 16 | binascii.crc_hqx(payload, 0)
+    return [bool(word >> (STAMP_CELLS - 1 - i) & 1) for i in range(STAMP_CELLS)]
+
+
+def build_launch(args: argparse.Namespace) -> str:
+    """Build the gst-launch description of the media served on the mount."""
+    if args.no_video:
+        return f"( {audio_branch('pay0')} )"
+    src = f"videotestsrc name=src is-live=true pattern={args.pattern}"
+    if args.horizontal_speed:
+        src += f" horizontal-speed={args.horizontal_speed}"
+    # I420 is fixed so the timestamp writer knows the plane layout.
+    caps = f"video/x-raw,format=I420,width={args.width},height={args.height},framerate={args.fps}/1"
+    parts = [src, caps]
+    if args.overlay_time:
+        # clockoverlay formats with strftime and has no sub-second field, so the text is
+        # a textoverlay whose text the source pad probe sets per frame (with milliseconds).
+        parts.append(
+            'textoverlay name=clock font-desc="Sans Bold 28" halignment=left '
+            "valignment=bottom shaded-background=true"
+        )
+    if args.encoder == "x264":
+        # scenecut=0: keyframes only every --gop frames, like a camera's fixed GOP.
+        parts.append(
+            f"x264enc tune=zerolatency speed-preset=ultrafast bframes=0 "
+            f"key-int-max={args.gop} bitrate={args.bitrate} option-string=scenecut=0"
+        )
+    else:
+        parts.append(
+            f"openh264enc gop-size={args.gop} bitrate={args.bitrate * 1000} "
+            "rate-control=bitrate complexity=low usage-type=camera"
+        )
+    parts.append("video/x-h264,profile=baseline")
+    parts.append("rtph264pay name=pay0 pt=96 config-interval=1")
+    launch = " ! ".join(parts)
+    if args.audio:
+        launch += " " + audio_branch("pay1")
+    return f"( {launch} )"
+
+
+def audio_branch(pay_name: str) -> str:
+    """A live G.711 mu-law tone, the audio most IP cameras send."""
+    return (
+        "audiotestsrc is-live=true wave=sine freq=440 volume=0.2 ! audioconvert ! "
+        "audioresample ! audio/x-raw,rate=8000,channels=1 ! mulawenc ! "
+        f"rtppcmupay name={pay_name} pt=0"
+    )
+
+
+class TimeStamper:
+    """Pad probe that burns the wall-clock time into each raw frame before encoding."""
+
+    def __init__(self, overlay: Gst.Element | None) -> None:
+        self._overlay = overlay
+        self._cell_width = 0
+        # (offset, stride, rows) of the Y, U and V planes: the strip's rows in each.
+        self._planes: list[tuple[int, int, int]] = []
+        self._layout_read = False
+        self.stopped = False
+
+    def __call__(self, pad: Gst.Pad, info: Gst.PadProbeInfo) -> Gst.PadProbeReturn:
+        if self.stopped:
+            return Gst.PadProbeReturn.OK
+        # The source has just waited for the clock, so "now" is the frame's capture time.
+        now = time.time()
+        if not self._layout_read:
+            self._read_layout(pad)
+        if self._planes:
+            self._write_strip(info.get_buffer(), int(now * 1000))
+        if self._overlay is not None:
+            millis = int(now * 1000) % 1000
+            text = time.strftime("%H:%M:%S", time.gmtime(now)) + f".{millis:03d} UTC"
+            self._overlay.set_property("text", text)
+        return Gst.PadProbeReturn.OK
+
+    def _read_layout(self, pad: Gst.Pad) -> None:
+        self._layout_read = True
+        video_info = GstVideo.VideoInfo.new_from_caps(pad.get_current_caps())
+        self._cell_width = video_info.width // STAMP_CELLS
+        if self._cell_width < 2 or video_info.height < 2 * STAMP_BAND_HEIGHT:
+            logger.warning("frame too small for the timestamp strip; text only")
+            return
+        self._planes = [
+            (video_info.offset[0], video_info.stride[0], STAMP_BAND_HEIGHT),
+            (video_info.offset[1], video_info.stride[1], STAMP_BAND_HEIGHT // 2),
+            (video_info.offset[2], video_info.stride[2], STAMP_BAND_HEIGHT // 2),
+        ]
+
+    def _write_strip(self, buffer: Gst.Buffer, time_ms: int) -> None:
+        luma = b"".join(
+            bytes([STAMP_WHITE if bit else STAMP_BLACK]) * self._cell_width
+            for bit in stamp_cells(time_ms)
+        )
+        # Neutral chroma under the strip, so coloured patterns do not tint it.
+        chroma = b"\x80" * (len(luma) // 2)
+        # The buffer is not "writable" from Python (the bindings hold extra references), but
+        # its memory is only ours until it is pushed, so map the memory itself for writing.
+        if buffer.n_memory() != 1:
+            return  # the plane offsets would span memories; videotestsrc never does this
+        memory = buffer.peek_memory(0)
+        with memory.map(Gst.MapFlags.READ | Gst.MapFlags.WRITE) as mapped:
+            data = mapped.data
+            patterns = (luma, chroma, chroma)  # one row pattern per plane: Y, U, V
+            for (offset, stride, rows), row in zip(self._planes, patterns, strict=True):
+                for y in range(rows):
+                    start = offset + y * stride
+                    data[start : start + len(row)] = row
+
+
+class CameraServer:
+    """The RTSP server, its single mount and the media it configures."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self._args = args
+        self._stampers: list[TimeStamper] = []
+        self.server = GstRtspServer.RTSPServer()
+        self.server.set_address("127.0.0.1")
+        self.server.set_service(str(args.port))
+
+        factory = GstRtspServer.RTSPMediaFactory()
+        factory.set_launch(build_launch(args))
+        # One pipeline for every client, as a camera has one sensor.
+        factory.set_shared(True)
+        factory.connect("media-configure", self._on_media_configure)
+        if args.user is not None:
+            self._configure_auth(factory, args.user, args.password or "", args.auth_method)
+        self.server.get_mount_points().add_factory(args.mount, factory)
+        self.server.connect("client-connected", self._on_client_connected)
+
+    def attach(self) -> int:
+        """Start listening; return the bound port."""
+        if self.server.attach(None) == 0:
+            raise OSError(f"cannot listen on 127.0.0.1:{self._args.port}")
+        return int(self.server.get_bound_port())
+
+    def shutdown(self) -> None:
+        """Stop touching frames and drop every client before the interpreter exits."""
+        for stamper in self._stampers:
+            stamper.stopped = True
+        self.server.client_filter(lambda _server, _client: GstRtspServer.RTSPFilterResult.REMOVE)
+
+    def _configure_auth(
+        self, factory: GstRtspServer.RTSPMediaFactory, user: str, password: str, method: str
+    ) -> None:
+        auth = GstRtspServer.RTSPAuth()
+        token = GstRtspServer.RTSPToken()
+        token.set_string("media.factory.role", AUTH_ROLE)
+        if method == "digest":
+            auth.add_digest(user, password, token)
+            auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+        else:
+            auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password), token)
+            auth.set_supported_methods(GstRtsp.RTSPAuthMethod.BASIC)
+        # No default token: anonymous requests get 401, as from a camera with auth on.
+        self.server.set_auth(auth)
+        factory.add_role_from_structure(
+            Gst.Structure.new_from_string(
+                f"{AUTH_ROLE}, media.factory.access=(boolean)true, "
+                "media.factory.construct=(boolean)true"
+            )
+        )
+
+    def _on_media_configure(
+        self, _factory: GstRtspServer.RTSPMediaFactory, media: GstRtspServer.RTSPMedia
+    ) -> None:
+        logger.info("media configured")
+        bin_ = media.get_element()
+        src = bin_.get_by_name("src")
+        if src is None or not self._args.overlay_time:
+            return
+        stamper = TimeStamper(bin_.get_by_name("clock"))
+        self._stampers.append(stamper)
+        src.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, stamper)
+
+    def _on_client_connected(
+        self, _server: GstRtspServer.RTSPServer, client: GstRtspServer.RTSPClient
+    ) -> None:
+        connection = client.get_connection()
+        logger.info("client connected from %s", connection.get_ip() if connection else "?")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True, help="0 picks a free port")
+    parser.add_argument("--mount", default="/cam")
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--height", type=int, default=360)
+    parser.add_argument("--fps", type=int, default=15)
+    parser.add_argument("--gop", type=int, default=30, help="keyframe interval in frames")
+    parser.add_argument("--bitrate", type=int, default=800, help="kbit/s")
+    parser.add_argument("--encoder", choices=("x264", "openh264"), default="x264")
+    parser.add_argument("--pattern", default="ball", help="videotestsrc pattern")
+    parser.add_argument(
+        "--horizontal-speed", type=int, default=0, help="scroll the pattern, pixels per frame"
+    )
+    parser.add_argument("--overlay-time", action="store_true", help="burn the wall clock in")
+    parser.add_argument("--no-video", action="store_true", help="serve audio only")
+    parser.add_argument("--audio", action="store_true", help="add a PCMU track to the video")
+    parser.add_argument("--user")
+    parser.add_argument("--password")
+    parser.add_argument("--auth-method", choices=("basic", "digest"), default="digest")
+    args = parser.parse_args(argv)
+    if not args.mount.startswith("/"):
+        parser.error("--mount must start with /")
+    if (args.user is None) != (args.password is None):
+        parser.error("--user and --password go together")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    """Serve until SIGTERM/SIGINT."""
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="camera %(levelname)s %(message)s"
+    )
+    args = parse_args(argv)
+    Gst.init(None)
+    camera = CameraServer(args)
+    try:
+        port = camera.attach()
+    except OSError as exc:
+        logger.error("%s", exc)
+        return 2
+
+    loop = GLib.MainLoop()
+
+    def on_signal(signum: int) -> bool:
+        logger.info("signal %d: shutting down", signum)
+        loop.quit()
+        return GLib.SOURCE_REMOVE
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        GLib.unix_signal_add(GLib.PRIORITY_HIGH, signum, on_signal, signum)
+
+    print(f"READY rtsp://127.0.0.1:{port}{args.mount}", flush=True)
+    loop.run()
+    camera.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

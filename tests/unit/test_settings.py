@@ -1,0 +1,63 @@
+"""core.settings: defaults, validation, production refusing embedded fallbacks."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+
+from core.errors import ConfigError
+from core.settings import load_settings
+
+
+def test_embedded_defaults(tmp_path):
+    settings = load_settings({"VAS_DATA_DIR": str(tmp_path)})
+    assert (settings.server.host, settings.server.port) == ("127.0.0.1", 8000)
+    assert settings.database.url == f"sqlite:///{tmp_path / 'vas.sqlite3'}"
+    assert settings.redis.url is None
+    assert settings.media.announced_ips == ("127.0.0.1",)
+    key_file = tmp_path / "jwt_secret"
+    assert key_file.read_text().strip() == settings.auth.jwt_secret
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    # The generated key is kept: a second load reads the same one.
+    assert load_settings({"VAS_DATA_DIR": str(tmp_path)}).auth.jwt_secret == settings.auth.jwt_secret
+
+
+def test_environment_overrides(tmp_path):
+    settings = load_settings({
+        "VAS_DATA_DIR": str(tmp_path), "VAS_PORT": "9001", "JWT_SECRET_KEY": "k" * 40,
+        "DATABASE_URL": "postgresql://db/x", "REDIS_URL": "redis://r:6379/1",
+        "VAS_WEBRTC_ANNOUNCED_IP": "10.0.0.5, 203.0.113.9", "VAS_V1_AUTH": "required",
+    })
+    assert settings.server.port == 9001
+    assert settings.database.is_postgres
+    assert settings.auth.jwt_secret == "k" * 40
+    assert settings.auth.v1_auth_required
+    assert settings.media.announced_ips == ("10.0.0.5", "203.0.113.9")
+    assert not (tmp_path / "jwt_secret").exists()
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"VAS_ENV": "production"}, "JWT_SECRET_KEY"),
+    ({"VAS_ENV": "production", "JWT_SECRET_KEY": "k", "VAS_CREDENTIALS_KEY": "c",
+      "DATABASE_URL": "postgresql://h/d"}, "REDIS_URL"),
+    ({"VAS_ENV": "staging"}, "VAS_ENV"),
+    ({"VAS_PORT": "http"}, "VAS_PORT"),
+    ({"VAS_PORT": "70000"}, "VAS_PORT"),
+    ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+    ({"VAS_V1_AUTH": "sometimes"}, "VAS_V1_AUTH"),
+    ({"VAS_WEBRTC_PORT_MIN": "5000", "VAS_WEBRTC_PORT_MAX": "4000"}, "PORT_MAX"),
+])
+def test_bad_configuration_fails_fast(tmp_path, env, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings({"VAS_DATA_DIR": str(tmp_path), **env})
+
+
+def test_production_with_everything_set(tmp_path):
+    settings = load_settings({
+        "VAS_DATA_DIR": str(tmp_path), "VAS_ENV": "production", "JWT_SECRET_KEY": "k" * 40,
+        "VAS_CREDENTIALS_KEY": "c" * 40, "DATABASE_URL": "postgresql://h/d",
+        "REDIS_URL": "redis://h:6379/0",
+    })
+    assert settings.server.production
+    assert list(tmp_path.iterdir()) == []
