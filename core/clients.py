@@ -102,10 +102,17 @@ class ClientService:
         ).order_by(ApiClient.created_at).output(load_json=True)
         return [_record(r) for r in rows]
 
-    async def delete(self, client_id: str) -> None:
-        """Remove a client; its tokens stop working at once (see `check_active`)."""
-        if not await ApiClient.exists().where(ApiClient.client_id == client_id):
-            raise NotFound(f"Client {client_id!r} not found")
+    async def delete(self, client_id: str, requested_by: str) -> None:
+        """Remove a client; its tokens stop working at once (see `check_active`).
+
+        A client cannot delete itself, so the last admin cannot lock everyone out.
+        """
+        if client_id == requested_by:
+            raise Conflict("A client cannot delete itself")
+        if not _CLIENT_ID.match(client_id) or not await ApiClient.exists().where(
+            ApiClient.client_id == client_id
+        ):
+            raise NotFound(f"Client {client_id[:128]!r} not found")
         await ApiClient.delete().where(ApiClient.client_id == client_id)
 
     async def login(self, client_id: str, client_secret: str) -> IssuedTokens:

@@ -74,8 +74,8 @@ def split_rtsp_url(url: str) -> tuple[str, str | None]:
     """Validate an RTSP URL; return it without its password, and the password apart."""
     if len(url) > 2048:
         raise InvalidInput("rtsp_url is longer than 2048 characters")
-    if any(ch.isspace() for ch in url):
-        raise InvalidInput("rtsp_url must not contain whitespace")
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise InvalidInput("rtsp_url must not contain whitespace or control characters")
     try:
         parts = urlsplit(url)
         port = parts.port

@@ -26,11 +26,16 @@ class DeviceChanges:
     rtsp_transport: str | None = None
 
 
-def _text(value: str | None, field: str, limit: int, *, required: bool = False) -> str | None:
+def _text(
+    value: str | None, field: str, limit: int, *, required: bool = False, multiline: bool = False
+) -> str | None:
     if value is None:
         if required:
             raise InvalidInput(f"{field} is required")
         return None
+    allowed = "\n\t" if multiline else ""
+    if any((ord(ch) < 32 or ord(ch) == 127) and ch not in allowed for ch in value):
+        raise InvalidInput(f"{field} must not contain control characters")
     value = value.strip()
     if required and not value:
         raise InvalidInput(f"{field} must not be empty")
@@ -99,7 +104,7 @@ class DeviceService:
                 raise InvalidInput("name must not be empty")
             values["name"] = name
         for field, limit in (("description", 4000), ("location", 255)):
-            value = _text(getattr(changes, field), field, limit)
+            value = _text(getattr(changes, field), field, limit, multiline=field == "description")
             if value is not None:
                 values[field] = value
         if changes.rtsp_url is not None or creating:

@@ -12,6 +12,7 @@ from api.schemas import CreateClientBody, RefreshBody, TokenBody
 from api.state import services_of
 from core.clients import ADMIN_SCOPE, IssuedTokens
 from core.clock import iso
+from core.tokens import Principal
 
 
 class ClientCreatedView(TypedDict):
@@ -76,7 +77,8 @@ async def list_clients(request: Request[Any, Any, Any]) -> ClientListView:
 @delete("/clients/{client_id:str}", status_code=204, **scoped(ADMIN_SCOPE))
 async def delete_client(request: Request[Any, Any, Any], client_id: FromPath[str]) -> None:
     """Delete an API client (admin only); its tokens stop working at once."""
-    await services_of(request.app).clients.delete(client_id)
+    principal: Principal = request.state.principal
+    await services_of(request.app).clients.delete(client_id, principal.client_id)
 
 
 @post("/token", status_code=200, security=[])

@@ -140,6 +140,9 @@ async def test_deleting_a_client_revokes_its_tokens(client, admin_token):
     assert refresh.status_code == 401
     gone = await client.delete(f"/v2/auth/clients/{created['client_id']}", headers=bearer(admin_token))
     assert gone.status_code == 404
+    itself = await client.delete("/v2/auth/clients/admin", headers=bearer(admin_token))
+    assert itself.status_code == 409
+    assert (await client.get("/v2/auth/clients", headers=bearer(admin_token))).status_code == 200
 
 
 def _b64(data: dict[str, Any]) -> str:

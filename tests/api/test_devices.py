@@ -128,6 +128,9 @@ async def test_password_changes_with_the_url_and_is_dropped_with_it(client):
     ({"name": 7, "rtsp_url": "rtsp://192.0.2.1/"}, "name"),
     ({"name": "x" * 300, "rtsp_url": "rtsp://192.0.2.1/"}, "name"),
     ({"name": "x", "rtsp_url": "rtsp://192.0.2.1/", "rtsp_transport": "sctp"}, "rtsp_transport"),
+    ({"name": "a\u0000b", "rtsp_url": "rtsp://192.0.2.1/"}, "control characters"),
+    ({"name": "x", "location": "l\x1b[31m", "rtsp_url": "rtsp://192.0.2.1/"}, "control characters"),
+    ({"name": "x", "rtsp_url": "rtsp://192.0.2.1/\u0000"}, "control characters"),
 ])
 async def test_bad_device_input_is_400_with_a_readable_detail(client, body, fragment):
     response = await client.post("/api/v1/devices", json=body)
