@@ -15,19 +15,21 @@ from redis.asyncio import Redis
 
 from api.auth import SECURITY_SCHEME
 from api.errors import EXCEPTION_HANDLERS
-from api.routes import auth, devices, health, nodes, streams
+from api.routes import auth, devices, health, hls, nodes, streaming, streams
 from api.state import Services
 from core.clients import ClientService, admin_banner, ensure_admin
 from core.credentials import CredentialBox
 from core.db import close_database, open_database
 from core.devices import DeviceService
 from core.nodes import NodeRegistry
+from core.recordings import RecordingIndex
 from core.settings import Settings, get_settings
 from core.streams import StreamService
 from core.throttle import LoginThrottle
 from jobs.actors import declare_actors
 from jobs.broker import build_broker
 from jobs.client import JobClient
+from jobs.control import StreamControl
 
 
 def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
@@ -43,15 +45,19 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             redis, settings.redis.namespace, settings.auth.max_failed_logins,
             settings.auth.failed_login_window_s,
         )
+        streams, nodes = StreamService(), NodeRegistry(settings.media.lease_s)
+        jobs = JobClient(broker, declare_actors(broker))
         app.state.services = Services(
             settings=settings,
             engine=engine,
             redis=redis,
             clients=ClientService(settings.auth, throttle),
             devices=DeviceService(CredentialBox(settings.auth.credentials_key)),
-            streams=StreamService(),
-            nodes=NodeRegistry(settings.media.lease_s),
-            jobs=JobClient(broker, declare_actors(broker)),
+            streams=streams,
+            nodes=nodes,
+            jobs=jobs,
+            control=StreamControl(streams, nodes, jobs),
+            recordings=RecordingIndex(settings.media.recordings_dir(settings.server.data_dir)),
         )
         generated = await ensure_admin(settings.auth)
         if generated is not None:
@@ -84,7 +90,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         }),
     )
     return Litestar(
-        route_handlers=[auth.router, devices.router, streams.router, health.router, nodes.router],
+        route_handlers=[
+            auth.router, devices.router, streaming.router, streams.router, hls.router,
+            health.router, nodes.router,
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[_lifespan(settings)],
         openapi_config=openapi,

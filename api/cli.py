@@ -50,11 +50,10 @@ def cmd_api(settings: Settings) -> None:
 
 
 def cmd_worker(settings: Settings) -> None:
-    from jobs.broker import DEFAULT_QUEUE
-    from jobs.process import serve
+    from jobs.worker import run_worker
 
     _need_redis(settings)
-    asyncio.run(serve(settings, {DEFAULT_QUEUE}))
+    asyncio.run(run_worker(settings))
 
 
 def cmd_media_node(settings: Settings) -> None:

@@ -47,3 +47,17 @@ class DeviceUpdateBody(msgspec.Struct):
     description: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
     location: Text255 | None = None
     rtsp_transport: Annotated[str, msgspec.Meta(pattern="^(tcp|udp)$")] | None = None
+
+
+class ValidateBody(msgspec.Struct):
+    """POST /api/v1/devices/validate."""
+
+    rtsp_url: Annotated[str, msgspec.Meta(max_length=2048)]
+    name: Text255 | None = None
+    rtsp_transport: Annotated[str, msgspec.Meta(pattern="^(tcp|udp)$")] | None = None
+
+
+class CreateStreamBody(msgspec.Struct):
+    """POST /v2/streams."""
+
+    camera_id: Annotated[str, msgspec.Meta(max_length=64)]

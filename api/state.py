@@ -12,9 +12,11 @@ from redis.asyncio import Redis
 from core.clients import ClientService
 from core.devices import DeviceService
 from core.nodes import NodeRegistry
+from core.recordings import RecordingIndex
 from core.settings import Settings
 from core.streams import StreamService
 from jobs.client import JobClient
+from jobs.control import StreamControl
 
 
 @dataclass
@@ -29,6 +31,8 @@ class Services:
     streams: StreamService
     nodes: NodeRegistry
     jobs: JobClient
+    control: StreamControl
+    recordings: RecordingIndex
 
 
 def services_of(app: Litestar) -> Services:

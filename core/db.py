@@ -46,6 +46,10 @@ async def open_database(settings: DatabaseSettings, *, create: bool = True) -> E
             "CREATE UNIQUE INDEX IF NOT EXISTS vas_stream_one_active_per_camera "
             f"ON vas_stream (camera_id) WHERE state IN ({active})"
         )
+        await engine.run_ddl(
+            "CREATE UNIQUE INDEX IF NOT EXISTS vas_hls_segment_name "
+            "ON vas_hls_segment (stream_id, filename)"
+        )
     return engine
 
 

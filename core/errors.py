@@ -93,3 +93,15 @@ class StreamStopFailed(StreamError):
     """Stopping the stream failed."""
 
     error_code = "STREAM_STOP_FAILED"
+
+
+STREAM_ERRORS: dict[str, type[StreamError]] = {
+    cls.error_code: cls
+    for cls in (RtspConnectionFailed, RtspTimeout, SsrcCaptureFailed, MediaUnavailable,
+                MediaInternalError, StreamStartFailed, StreamStopFailed)
+}
+
+
+def stream_error(error_code: str, message: str, detail: str | None = None) -> StreamError:
+    """Rebuild a stream error from its code (e.g. after it crossed a job boundary)."""
+    return STREAM_ERRORS.get(error_code, StreamStartFailed)(message, detail)

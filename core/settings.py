@@ -77,6 +77,14 @@ class MediaSettings:
     port_max: int
     heartbeat_s: float
     lease_s: float
+    rtsp_open_timeout_s: float
+    rtsp_read_timeout_s: float
+    hls_segment_s: float
+    hls_retention_h: int
+
+    def recordings_dir(self, data_dir: Path) -> Path:
+        """Where HLS segments live: `<data dir>/recordings/hot/<stream id>/`."""
+        return data_dir / "recordings" / "hot"
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +199,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             port_max=port_max,
             heartbeat_s=float(_int(env, "VAS_NODE_HEARTBEAT_MS", 2000, 100, 60_000)) / 1000,
             lease_s=float(_int(env, "VAS_NODE_LEASE_MS", 10_000, 500, 600_000)) / 1000,
+            rtsp_open_timeout_s=_int(env, "VAS_RTSP_OPEN_TIMEOUT_MS", 10_000, 500, 60_000) / 1000,
+            rtsp_read_timeout_s=_int(env, "VAS_RTSP_READ_TIMEOUT_MS", 5_000, 500, 60_000) / 1000,
+            hls_segment_s=float(_int(env, "VAS_HLS_SEGMENT_SECONDS", 6, 1, 60)),
+            hls_retention_h=_int(env, "VAS_HLS_RETENTION_HOURS", 7 * 24, 1, 24 * 3650),
         ),
     )
 

@@ -11,6 +11,7 @@ from piccolo.columns import (
     UUID,
     BigInt,
     Boolean,
+    DoublePrecision,
     Integer,
     Text,
     Timestamptz,
@@ -100,4 +101,19 @@ class MediaNode(Table, tablename="vas_media_node"):
     heartbeat_at = Timestamptz()
 
 
-TABLES: tuple[type[Table], ...] = (ApiClient, Device, Stream, Producer, Consumer, MediaNode)
+class HlsSegment(Table, tablename="vas_hls_segment"):
+    """One recorded MPEG-TS segment: the index that maps a wall-clock time to a file."""
+
+    stream_id = UUID(index=True)
+    sequence = BigInt()
+    filename = Varchar(length=64)
+    start_at = Timestamptz(index=True)
+    end_at = Timestamptz()
+    duration = DoublePrecision()
+    size = BigInt()
+    discontinuity = Boolean(default=False)
+
+
+TABLES: tuple[type[Table], ...] = (
+    ApiClient, Device, Stream, Producer, Consumer, MediaNode, HlsSegment,
+)

@@ -1,20 +1,34 @@
-"""Dramatiq actors. Each is short: the work itself lives in `core` services or the media node."""
+"""Dramatiq actors. Each is short: the work lives in `core` services and `jobs.node`."""
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
+from core.clock import utcnow
 from core.nodes import NodeRegistry
-from jobs.broker import DEFAULT_QUEUE
+from core.recordings import RecordingIndex
+from jobs.broker import DEFAULT_QUEUE, MEDIA_START_QUEUE
 from jobs.context import current
+from jobs.node import MediaNodeRuntime, NodeFull
+from jobs.probe import probe_rtsp
 
 logger = logging.getLogger(__name__)
+START_DEADLINE_S = 40.0
+
+
+def _node() -> MediaNodeRuntime:
+    runtime = current().extras.get("node")
+    if not isinstance(runtime, MediaNodeRuntime):
+        raise RuntimeError("this actor runs on media nodes only")
+    return runtime
 
 
 def node_ping(sent_at: float) -> dict[str, Any]:
@@ -23,21 +37,61 @@ def node_ping(sent_at: float) -> dict[str, Any]:
     return {"node_id": ctx.node_id, "sent_at": sent_at, "answered_at": time.time()}
 
 
+def start_stream(stream_id: str) -> dict[str, Any]:
+    """Taken from the shared start queue by a node with capacity (else retried elsewhere)."""
+    return current().run(_node().start(uuid.UUID(stream_id)), timeout=START_DEADLINE_S)
+
+
+def stop_stream(stream_id: str) -> dict[str, Any]:
+    """Sent to the owning node's control queue."""
+    return current().run(_node().stop(uuid.UUID(stream_id)), timeout=20.0)
+
+
+def validate_rtsp(url: str, transport: str) -> dict[str, Any]:
+    """Probe a camera without saving it (worker)."""
+    settings = current().settings
+    return probe_rtsp(url, transport, settings.media.rtsp_open_timeout_s,
+                      settings.media.rtsp_read_timeout_s)
+
+
+def purge_recordings() -> int:
+    """Retention: remove HLS segments (files and rows) older than the retention period."""
+    ctx = current()
+    media = ctx.settings.media
+    index = RecordingIndex(media.recordings_dir(ctx.settings.server.data_dir))
+    cutoff = utcnow() - timedelta(hours=media.hls_retention_h)
+    removed = ctx.run(index.purge_before(cutoff), timeout=600)
+    logger.info("retention removed %d segments older than %s", removed, cutoff.isoformat())
+    return removed
+
+
 def prune_media_nodes() -> int:
     """Forget media nodes whose heartbeat stopped long ago."""
     ctx = current()
-    registry = NodeRegistry(ctx.settings.media.lease_s)
-    pruned = ctx.run(registry.prune())
+    pruned = ctx.run(NodeRegistry(ctx.settings.media.lease_s).prune())
     if pruned:
         logger.info("pruned %d stale media nodes", pruned)
     return pruned
 
 
-# name → (function, options). Control actors are sent to a node's own queue at call time,
-# so their queue here is only a default; they are never retried: the caller is waiting.
+def _retry_when_full(retries: int, exc: BaseException) -> bool:
+    return isinstance(exc, NodeFull) and retries < 300
+
+
+# name → (function, options). Control actors are sent to a node's own queue at call time;
+# callers wait on them, so they are never retried.
 ACTORS: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
     "node_ping": (node_ping, {"queue_name": DEFAULT_QUEUE, "max_retries": 0,
                               "store_results": True, "time_limit": 10_000}),
+    "start_stream": (start_stream, {"queue_name": MEDIA_START_QUEUE, "store_results": True,
+                                    "retry_when": _retry_when_full, "min_backoff": 200,
+                                    "max_backoff": 1000, "time_limit": 60_000}),
+    "stop_stream": (stop_stream, {"queue_name": DEFAULT_QUEUE, "max_retries": 0,
+                                  "store_results": True, "time_limit": 30_000}),
+    "validate_rtsp": (validate_rtsp, {"queue_name": DEFAULT_QUEUE, "max_retries": 0,
+                                      "store_results": True, "time_limit": 30_000}),
+    "purge_recordings": (purge_recordings, {"queue_name": DEFAULT_QUEUE, "max_retries": 3,
+                                            "time_limit": 3_600_000}),
     "prune_media_nodes": (prune_media_nodes, {"queue_name": DEFAULT_QUEUE, "max_retries": 3}),
 }
 

@@ -24,19 +24,23 @@ class JobClient:
         message = self._actors[actor_name].message(*args, **kwargs)
         return await asyncio.to_thread(self._broker.enqueue, message)
 
-    async def call_node(
-        self, node: NodeInfo, actor_name: str, *args: Any, deadline_s: float = 10.0
-    ) -> Any:
-        """Run `actor_name` on `node`'s control queue; 503 when no answer comes in time."""
-        message = self._actors[actor_name].message(*args).copy(queue_name=node.queue_name)
-        await asyncio.to_thread(self._broker.enqueue, message)
+    async def wait(self, message: dramatiq.Message[Any], deadline_s: float) -> Any:
+        """The result of an enqueued message; 503 when none comes within the deadline."""
         try:
             return await asyncio.to_thread(
                 message.get_result, block=True, timeout=int(deadline_s * 1000)
             )
         except (ResultTimeout, ResultMissing):
             raise MediaUnavailable(
-                "Media node did not answer in time", f"node {node.node_id}, {deadline_s:g} s"
+                "No media node answered in time", f"{message.actor_name}, {deadline_s:g} s"
             ) from None
         except ResultFailure as exc:
-            raise MediaInternalError("Media node failed the request", str(exc)) from None
+            raise MediaInternalError("The job failed", str(exc)) from None
+
+    async def call_node(
+        self, node: NodeInfo, actor_name: str, *args: Any, deadline_s: float = 10.0
+    ) -> Any:
+        """Run `actor_name` on `node`'s control queue; 503 when no answer comes in time."""
+        message = self._actors[actor_name].message(*args).copy(queue_name=node.queue_name)
+        await asyncio.to_thread(self._broker.enqueue, message)
+        return await self.wait(message, deadline_s)

@@ -1,7 +1,5 @@
-"""The media-node process: registers itself, renews its heartbeat, serves its control queue.
-
-A node takes `start_stream` jobs from the shared start queue and serves the control jobs of
-the streams it owns on a queue of its own (see `jobs.broker.node_queue`).
+"""The media-node process: registers itself, renews its heartbeat and leases, serves the
+shared start queue and its own control queue, and takes over streams of lost nodes.
 """
 
 from __future__ import annotations
@@ -17,6 +15,7 @@ from core.nodes import NodeRegistry
 from core.settings import Settings
 from jobs.broker import MEDIA_START_QUEUE, node_queue
 from jobs.context import JobContext
+from jobs.node import MediaNodeRuntime
 from jobs.process import serve
 
 logger = logging.getLogger(__name__)
@@ -29,14 +28,16 @@ def new_node_id() -> str:
     return f"{socket.gethostname()[:32]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-async def _heartbeat(registry: NodeRegistry, ctx: JobContext, period: float) -> None:
-    assert ctx.node_id is not None
+async def _heartbeat(registry: NodeRegistry, runtime: MediaNodeRuntime, period: float) -> None:
     while True:
-        await asyncio.sleep(period)
         try:
-            await registry.heartbeat(ctx.node_id, streams=0)
+            await registry.heartbeat(runtime.node_id, streams=runtime.load)
+            await runtime.tick()
+        except asyncio.CancelledError:
+            raise
         except Exception:  # the database may blip; the next beat tries again
             logger.exception("heartbeat failed")
+        await asyncio.sleep(period)
 
 
 async def run_media_node(settings: Settings, node_id: str | None = None) -> None:
@@ -44,11 +45,14 @@ async def run_media_node(settings: Settings, node_id: str | None = None) -> None
     node_id = node_id or new_node_id()
     queue = node_queue(node_id)
     registry = NodeRegistry(settings.media.lease_s)
+    runtime = MediaNodeRuntime(settings, node_id)
     tasks: list[asyncio.Task[None]] = []
 
     async def started(ctx: JobContext) -> None:
+        ctx.extras["node"] = runtime
         await registry.register(node_id, queue, settings.media.node_capacity)
-        tasks.append(asyncio.create_task(_heartbeat(registry, ctx, settings.media.heartbeat_s)))
+        tasks.append(asyncio.create_task(
+            _heartbeat(registry, runtime, settings.media.heartbeat_s)))
         logger.info("media node %s registered, control queue %s", node_id, queue)
 
     async def stopping(ctx: JobContext) -> None:
@@ -56,6 +60,7 @@ async def run_media_node(settings: Settings, node_id: str | None = None) -> None
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await runtime.shutdown()
         await registry.deregister(node_id)
 
     await serve(

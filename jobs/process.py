@@ -13,6 +13,7 @@ from core.db import close_database, open_database
 from core.settings import Settings
 from jobs.actors import declare_actors
 from jobs.broker import build_broker
+from jobs.client import JobClient
 from jobs.context import JobContext, install
 
 logger = logging.getLogger(__name__)
@@ -35,10 +36,11 @@ async def serve(
     """
     engine = await open_database(settings.database)
     broker = build_broker(settings.redis)
-    declare_actors(broker)
+    actors = declare_actors(broker)
     for queue in queues:
         broker.declare_queue(queue)
     ctx = JobContext(settings=settings, loop=asyncio.get_running_loop(), node_id=node_id)
+    ctx.extras["jobs"] = JobClient(broker, actors)
     install(ctx)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

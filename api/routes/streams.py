@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from litestar import Request, Router, delete, get
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar import Request, Response, Router, delete, get, post
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api.auth import scoped
 from api.params import parse_id, parse_state
+from api.schemas import CreateStreamBody
 from api.state import services_of
 from api.views import HealthView, StreamListView, health_view, stream_detail, stream_summary
 
@@ -51,13 +52,31 @@ async def stream_health(request: Request[Any, Any, Any], stream_id: FromPath[str
 
 @delete("/{stream_id:str}", status_code=204, **scoped("streams:write"))
 async def delete_stream(request: Request[Any, Any, Any], stream_id: FromPath[str]) -> None:
-    """Stop a stream and close it and its consumers (STOPPED, then CLOSED)."""
+    """Stop a stream: its ingest ends on its media node, its consumers close, and it moves
+    through STOPPED to CLOSED."""
     ident = parse_id(stream_id, "stream_id")
-    await services_of(request.app).streams.close(ident)
+    await services_of(request.app).control.stop(ident)
+
+
+@post("/", status_code=202, **scoped("streams:write"))
+async def create_stream(
+    request: Request[Any, Any, Any], data: JSONBody[CreateStreamBody]
+) -> Response[dict[str, Any]]:
+    """Start a camera's stream without waiting: 202 with the stream INITIALIZING, to poll.
+
+    When the camera already has an active stream it is returned with 200.
+    """
+    services = services_of(request.app)
+    camera = parse_id(data.camera_id, "camera_id")
+    await services.devices.get(camera)
+    row, created, _ = await services.control.begin(camera)
+    detail = stream_detail(row, await services.streams.producer(row["id"]),
+                           await services.streams.consumer_counts(row["id"]))
+    return Response(detail, status_code=202 if created else 200)
 
 
 router = Router(
     path="/v2/streams",
-    route_handlers=[list_streams, get_stream, stream_health, delete_stream],
+    route_handlers=[list_streams, get_stream, stream_health, delete_stream, create_stream],
     tags=["streams"],
 )

@@ -1,4 +1,4 @@
-"""Fixtures for the RTSP test camera."""
+"""Fixtures for the RTSP test camera (registered for the whole suite by tests/conftest.py)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,69 @@
+"""Stream ownership: a media node owns a stream by a lease it renews with its heartbeat.
+
+Every change is one conditional UPDATE, so two nodes can never both own a stream: the one
+whose UPDATE matched the row wins, the other sees no row returned.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from core.clock import utcnow
+from core.stream_states import ACTIVE_STATES
+from core.tables import Stream
+
+_ACTIVE = [s.value for s in ACTIVE_STATES]
+
+
+class StreamLeases:
+    """The ownership operations of one media node."""
+
+    def __init__(self, node_id: str, lease_s: float) -> None:
+        self.node_id = node_id
+        self._lease = timedelta(seconds=lease_s)
+
+    async def claim(self, stream_id: uuid.UUID) -> bool:
+        """Take an active stream that nobody holds, that we hold, or whose lease lapsed."""
+        now = utcnow()
+        free = (
+            Stream.node_id.is_null()
+            | (Stream.node_id == self.node_id)
+            | (Stream.lease_expires_at < now)
+        )
+        won = await Stream.update(
+            {Stream.node_id: self.node_id, Stream.lease_expires_at: now + self._lease}
+        ).where((Stream.id == stream_id) & Stream.state.is_in(_ACTIVE) & free).returning(
+            Stream.id
+        )
+        return bool(won)
+
+    async def renew(self) -> set[uuid.UUID]:
+        """Extend every lease we hold; return the streams we still own (and that are active)."""
+        rows: list[dict[str, Any]] = await Stream.update(
+            {Stream.lease_expires_at: utcnow() + self._lease}
+        ).where((Stream.node_id == self.node_id) & Stream.state.is_in(_ACTIVE)).returning(
+            Stream.id
+        )
+        return {row["id"] for row in rows}
+
+    async def release(self, stream_id: uuid.UUID) -> None:
+        await Stream.update({Stream.node_id: None, Stream.lease_expires_at: None}).where(
+            (Stream.id == stream_id) & (Stream.node_id == self.node_id)
+        )
+
+    async def release_all(self) -> None:
+        """On a clean shutdown: let other nodes take our streams over at once."""
+        await Stream.update({Stream.lease_expires_at: utcnow()}).where(
+            Stream.node_id == self.node_id
+        )
+
+    async def orphans(self, limit: int) -> list[uuid.UUID]:
+        """Active streams whose owner stopped renewing (oldest lease first)."""
+        rows: list[dict[str, Any]] = await Stream.select(Stream.id).where(
+            Stream.state.is_in(_ACTIVE)
+            & Stream.node_id.is_not_null()
+            & (Stream.lease_expires_at < utcnow())
+        ).order_by(Stream.lease_expires_at).limit(limit)
+        return [row["id"] for row in rows]

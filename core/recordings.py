@@ -1,0 +1,106 @@
+"""The HLS segment index: wall-clock ranges to files, and retention."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from core.errors import InvalidInput, NotFound
+from core.tables import HlsSegment
+
+SEGMENT_NAME = re.compile(r"^seg_(\d{1,15})\.ts$")
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """An indexed segment (satisfies `media.playlist.PlaylistSegment`)."""
+
+    stream_id: uuid.UUID
+    sequence: int
+    filename: str
+    start: datetime
+    end: datetime
+    duration: float
+    size: int
+    discontinuity: bool
+
+
+def _segment(row: dict[str, Any]) -> Segment:
+    return Segment(row["stream_id"], int(row["sequence"]), row["filename"], row["start_at"],
+                   row["end_at"], float(row["duration"]), int(row["size"]),
+                   bool(row["discontinuity"]))
+
+
+def check_segment_name(name: str) -> str:
+    """Only names the recorder writes are accepted: no paths, no traversal."""
+    if not SEGMENT_NAME.match(name):
+        raise InvalidInput("segment name must look like seg_<number>.ts")
+    return name
+
+
+class RecordingIndex:
+    """Reads and writes of `vas_hls_segment`; files live under `root/<stream id>/`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def directory(self, stream_id: uuid.UUID) -> Path:
+        return self.root / str(stream_id)
+
+    def path(self, segment: Segment) -> Path:
+        return self.directory(segment.stream_id) / segment.filename
+
+    async def add(self, stream_id: uuid.UUID, sequence: int, filename: str, start: datetime,
+                  end: datetime, duration: float, size: int, discontinuity: bool) -> None:
+        await HlsSegment(
+            stream_id=stream_id, sequence=sequence, filename=filename, start_at=start,
+            end_at=end, duration=duration, size=size, discontinuity=discontinuity,
+        ).save()
+
+    async def next_sequence(self, stream_id: uuid.UUID) -> int:
+        row = await HlsSegment.select(HlsSegment.sequence).where(
+            HlsSegment.stream_id == stream_id
+        ).order_by(HlsSegment.sequence, ascending=False).first()
+        return 0 if row is None else int(row["sequence"]) + 1
+
+    async def latest(self, stream_id: uuid.UUID, count: int) -> list[Segment]:
+        rows = await HlsSegment.select().where(HlsSegment.stream_id == stream_id).order_by(
+            HlsSegment.sequence, ascending=False
+        ).limit(count)
+        return [_segment(r) for r in reversed(rows)]
+
+    async def between(self, stream_id: uuid.UUID, start: datetime, end: datetime) -> list[Segment]:
+        """Segments overlapping [start, end], in order."""
+        rows = await HlsSegment.select().where(
+            (HlsSegment.stream_id == stream_id)
+            & (HlsSegment.end_at > start)
+            & (HlsSegment.start_at < end)
+        ).order_by(HlsSegment.sequence)
+        return [_segment(r) for r in rows]
+
+    async def find(self, stream_id: uuid.UUID, filename: str) -> Segment:
+        row = await HlsSegment.select().where(
+            (HlsSegment.stream_id == stream_id) & (HlsSegment.filename == filename)
+        ).first()
+        if row is None:
+            raise NotFound(f"Segment {filename} not found")
+        return _segment(row)
+
+    async def purge_before(self, cutoff: datetime, batch: int = 500) -> int:
+        """Delete segments that ended before `cutoff`: file first, then row. Returns count."""
+        removed = 0
+        while True:
+            rows = await HlsSegment.select().where(HlsSegment.end_at < cutoff).order_by(
+                HlsSegment.end_at
+            ).limit(batch)
+            if not rows:
+                return removed
+            for row in rows:
+                self.path(_segment(row)).unlink(missing_ok=True)
+            ids = [row["id"] for row in rows]
+            await HlsSegment.delete().where(HlsSegment._meta.primary_key.is_in(ids))
+            removed += len(ids)

@@ -1,0 +1,63 @@
+"""Periodic work of the worker process: retention, stale nodes, abandoned starts.
+
+Every worker runs this loop; a Redis lock per task and period makes sure that only one of
+them enqueues each run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from redis.asyncio import Redis
+
+from core.clock import utcnow
+from core.errors import Conflict
+from core.stream_states import StreamState
+from core.streams import StreamService
+from core.tables import Stream
+from jobs.client import JobClient
+
+logger = logging.getLogger(__name__)
+
+RETENTION_PERIOD_S = 3600
+PRUNE_PERIOD_S = 60
+# A stream still INITIALIZING with no owner this long after creation was never taken by
+# any media node: close it so the camera can be started again.
+ABANDONED_START_S = 120
+
+
+async def close_abandoned_starts(now_offset_s: float = ABANDONED_START_S) -> int:
+    streams = StreamService()
+    cutoff = utcnow() - timedelta(seconds=now_offset_s)
+    rows = await Stream.select(Stream.id).where(
+        (Stream.state == StreamState.INITIALIZING.value) & Stream.node_id.is_null()
+        & (Stream.created_at < cutoff)
+    )
+    closed = 0
+    for row in rows:
+        try:
+            await streams.transition(row["id"], StreamState.ERROR,
+                                     last_error="MEDIASOUP_UNAVAILABLE: no media node started it")
+            await streams.close(row["id"])
+            closed += 1
+        except Conflict:
+            continue
+    return closed
+
+
+async def run_housekeeping(redis: Redis, namespace: str, jobs: JobClient) -> None:
+    """Enqueue retention hourly and node pruning every minute, once across all workers."""
+    schedule = {"purge_recordings": RETENTION_PERIOD_S, "prune_media_nodes": PRUNE_PERIOD_S}
+    while True:
+        for actor, period in schedule.items():
+            if await redis.set(f"{namespace}:schedule:{actor}", "1", ex=period, nx=True):
+                await jobs.enqueue(actor)
+        try:
+            closed = await close_abandoned_starts()
+            if closed:
+                logger.warning("closed %d streams that no media node started", closed)
+        except Exception:
+            logger.exception("closing abandoned starts failed")
+        await asyncio.sleep(15)

@@ -1,0 +1,262 @@
+"""HlsRecorder: writes an ingest's packets into ~6 s MPEG-TS segments, without re-encoding.
+
+A packet sink (see ``media.ingest.PacketSink``): ``on_packet`` only enqueues; a thread
+of the recorder's own muxes into ``seg_<sequence>.ts`` files with PyAV and reports each
+closed segment. Playlist rendering lives in ``media.playlist`` and is re-exported here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+from pathlib import Path
+
+import av
+from av.container import OutputContainer
+from av.stream import Stream
+
+from media.bitreader import BitstreamError
+from media.h264 import NAL_SPS, nal_type, parse_sps, split_annexb
+from media.packet import MediaPacket
+from media.playlist import is_discontinuous, live_playlist, vod_playlist
+from media.threads import run_in_daemon_thread
+from media.timeline import ContinuousTimeline
+
+__all__ = [
+    "HlsRecorder",
+    "SegmentInfo",
+    "is_discontinuous",
+    "live_playlist",
+    "vod_playlist",
+]
+
+logger = logging.getLogger(__name__)
+
+# A step this large between packets (in timestamps or arrival time) is a source restart or
+# stall, not a frame interval: the segment is closed there and the next one marked.
+MAX_PACKET_GAP = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentInfo:
+    """A closed segment file; ``start``/``end`` are UTC wall-clock times."""
+
+    sequence: int
+    filename: str
+    path: Path
+    start: datetime
+    end: datetime
+    duration: float  # seconds, from the packets' timestamps
+    size: int  # bytes
+    discontinuity: bool  # does not continue the previous segment (source restart, gap)
+
+
+SegmentCallback = Callable[[SegmentInfo], None]
+
+
+@dataclass(slots=True)
+class _OpenSegment:
+    sequence: int
+    path: Path
+    container: OutputContainer
+    stream: Stream
+    first_pts: Fraction  # seconds
+    last_pts: Fraction
+    wallclock_start: float
+    discontinuity: bool
+
+
+class HlsRecorder:
+    """Cuts segments at the first keyframe once ``target_duration`` seconds are reached.
+
+    ``on_segment`` is called on the recorder thread for every closed segment; hand off to
+    the event loop (``call_soon_threadsafe``) for anything async. The queue between
+    ``on_packet`` and the writer is bounded: when full, packets are dropped (counted in
+    ``dropped``) up to the next keyframe, so the ingest thread never waits on the disk.
+    Timestamps in the files only ever increase, across source reconnects included.
+    """
+
+    def __init__(
+        self,
+        directory: Path | str,
+        *,
+        target_duration: float = 6.0,
+        start_sequence: int = 0,
+        on_segment: SegmentCallback | None = None,
+        queue_size: int = 1024,
+    ) -> None:
+        self.directory = Path(directory)
+        self.target_duration = Fraction(target_duration)
+        self.on_segment = on_segment
+        self.next_sequence = start_sequence
+        self.dropped = 0
+        self._queue: queue.Queue[MediaPacket | None] = queue.Queue(maxsize=queue_size)
+        self._dropping = False
+        self._thread: threading.Thread | None = None
+        self._segment: _OpenSegment | None = None
+        self._previous: MediaPacket | None = None
+        self._timeline = ContinuousTimeline()
+        self._pending_discontinuity = False
+        self._frame_step = Fraction(0)  # last positive pts step, to close a segment's end
+
+    def start(self) -> None:
+        """Create the directory and start the writer thread."""
+        if self._thread is not None:
+            raise RuntimeError("recorder already started")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(
+            target=self._write_loop, name=f"hls {self.directory.name}", daemon=True
+        )
+        self._thread.start()
+
+    def on_packet(self, packet: MediaPacket) -> None:
+        """Enqueue a packet (called on the ingest thread; never blocks)."""
+        if self._dropping and not packet.is_keyframe:
+            self.dropped += 1
+            return
+        try:
+            self._queue.put_nowait(packet)
+            self._dropping = False
+        except queue.Full:
+            self.dropped += 1
+            if not self._dropping:
+                logger.warning("HLS queue full in %s; dropping to next keyframe", self.directory)
+            self._dropping = True
+
+    @property
+    def backlog(self) -> int:
+        """Packets queued and not yet written."""
+        return self._queue.qsize()
+
+    def close(self) -> None:
+        """Write what is queued, close the last segment (reported too), end the thread."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._queue.put(None)  # may wait for room; the writer is draining
+        thread.join()
+
+    async def stop(self) -> None:
+        """``close()`` without blocking the event loop."""
+        loop = asyncio.get_running_loop()
+        await run_in_daemon_thread(loop, "hls-close", self.close)
+
+    # -- writer thread --------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        while (packet := self._queue.get()) is not None:
+            try:
+                self._write(packet)
+            except Exception:
+                # A failed write (disk full, muxer error) loses this segment, not the
+                # recorder: abandon it and start again at the next keyframe.
+                logger.exception("HLS write failed in %s; abandoning segment", self.directory)
+                self._abandon()
+        self._finish(None)
+
+    def _write(self, packet: MediaPacket) -> None:
+        # The ingest marks reconnects; a long silence without one is treated alike.
+        if packet.discontinuity or (
+            self._previous is not None and self._is_gap(self._previous, packet)
+        ):
+            self._finish(None)
+            self._pending_discontinuity = True
+        self._previous = packet
+        if self._segment is None and not packet.is_keyframe:
+            return  # a segment must start with a keyframe
+        packet = self._timeline.rebase(packet)
+        pts = packet.pts * packet.time_base
+        segment = self._segment
+        if packet.is_keyframe and (
+            segment is None or pts - segment.first_pts >= self.target_duration
+        ):
+            self._finish(pts)
+            segment = self._open(packet, pts)
+        assert segment is not None
+        if pts > segment.last_pts:
+            self._frame_step = pts - segment.last_pts
+            segment.last_pts = pts
+        av_packet = packet.to_av()
+        av_packet.stream = segment.stream
+        segment.container.mux(av_packet)
+
+    @staticmethod
+    def _is_gap(previous: MediaPacket, packet: MediaPacket) -> bool:
+        step = (packet.decode_ts * packet.time_base) - (previous.decode_ts * previous.time_base)
+        wall_step = packet.wallclock - previous.wallclock
+        return step <= 0 or step > MAX_PACKET_GAP or wall_step > MAX_PACKET_GAP
+
+    def _open(self, keyframe: MediaPacket, pts: Fraction) -> _OpenSegment:
+        sequence = self.next_sequence
+        self.next_sequence += 1
+        path = self.directory / f"seg_{sequence}.ts"
+        container = av.open(str(path), "w", format="mpegts")
+        width, height = _picture_size(keyframe)
+        stream = container.add_mux_stream("h264", width=width, height=height)
+        stream.time_base = keyframe.time_base
+        self._segment = _OpenSegment(
+            sequence=sequence,
+            path=path,
+            container=container,
+            stream=stream,
+            first_pts=pts,
+            last_pts=pts,
+            wallclock_start=keyframe.wallclock,
+            discontinuity=self._pending_discontinuity,
+        )
+        self._pending_discontinuity = False
+        return self._segment
+
+    def _finish(self, next_pts: Fraction | None) -> None:
+        """Close the open segment; it ends at ``next_pts`` or one frame after its last."""
+        segment, self._segment = self._segment, None
+        if segment is None:
+            return
+        segment.container.close()
+        end_pts = next_pts if next_pts is not None else segment.last_pts + self._frame_step
+        duration = float(end_pts - segment.first_pts)
+        start = datetime.fromtimestamp(segment.wallclock_start, UTC)
+        info = SegmentInfo(
+            sequence=segment.sequence,
+            filename=segment.path.name,
+            path=segment.path,
+            start=start,
+            end=start + timedelta(seconds=duration),
+            duration=duration,
+            size=segment.path.stat().st_size,
+            discontinuity=segment.discontinuity,
+        )
+        logger.info("HLS segment %s: %.3f s, %d bytes", info.filename, duration, info.size)
+        if self.on_segment is not None:
+            try:
+                self.on_segment(info)
+            except Exception:
+                logger.exception("on_segment callback failed for %s", info.filename)
+
+    def _abandon(self) -> None:
+        segment, self._segment = self._segment, None
+        self._pending_discontinuity = True
+        if segment is not None:
+            try:
+                segment.container.close()
+            except Exception:
+                logger.debug("closing the failed segment also failed", exc_info=True)
+            segment.path.unlink(missing_ok=True)
+
+
+def _picture_size(keyframe: MediaPacket) -> tuple[int, int]:
+    """Width and height from the keyframe's in-band SPS (the ingest guarantees one)."""
+    for nal in split_annexb(keyframe.data):
+        if nal_type(nal) == NAL_SPS:
+            try:
+                sps = parse_sps(nal)
+            except BitstreamError:
+                break
+            return sps.width, sps.height
+    return 0, 0

@@ -1,0 +1,45 @@
+"""WebRTC egress: mediasoup-compatible consumers, WHEP sessions and the per-stream fan-out.
+
+Knows nothing of HTTP or the database: the media node drives these objects and maps
+their errors (`media.webrtc.errors`) to its callers' terms.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from media.webrtc.capabilities import (
+    consumer_rtp_parameters,
+    random_ssrc,
+    router_rtp_capabilities,
+)
+from media.webrtc.consumer_transport import ConsumerTransport
+from media.webrtc.errors import (
+    CapabilityMismatch,
+    InvalidRemoteParameters,
+    PortRangeExhausted,
+    TransportStateError,
+    WebRtcError,
+)
+from media.webrtc.fanout import Fanout
+from media.webrtc.packet_track import PacketTrack
+from media.webrtc.settings import WebRtcSettings
+from media.webrtc.whep import WhepSession
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "CapabilityMismatch",
+    "ConsumerTransport",
+    "Fanout",
+    "InvalidRemoteParameters",
+    "PacketTrack",
+    "PortRangeExhausted",
+    "TransportStateError",
+    "WebRtcError",
+    "WebRtcSettings",
+    "WhepSession",
+    "consumer_rtp_parameters",
+    "random_ssrc",
+    "router_rtp_capabilities",
+]

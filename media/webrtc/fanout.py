@@ -1,0 +1,130 @@
+"""Fan-out of one stream's packets to every WebRTC consumer of that stream.
+
+One `Fanout` per stream. The ingest calls `on_packet()` for each access unit, from its own
+thread or from the loop; every consumer has its own bounded `PacketTrack`, so a slow one
+drops to a keyframe on its own without holding the others back. A new consumer starts
+with the GOP cache's snapshot, so its first frame does not wait for the camera's next
+keyframe (PLI cannot ask an RTSP camera for one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import TYPE_CHECKING, Any, Protocol
+
+from media.webrtc.packet_track import PacketTrack, make_av_packet, to_90khz
+
+if TYPE_CHECKING:
+    from media.packet import MediaPacket
+
+logger = logging.getLogger(__name__)
+
+# About 8 s of 30 fps video on top of the GOP-cache burst.
+DEFAULT_QUEUE_SIZE = 256
+
+
+class SnapshotSource(Protocol):
+    """What the fan-out needs from `media.gop_cache.GopCache`."""
+
+    def snapshot(self) -> list[MediaPacket]:
+        """Packets from the latest keyframe on, oldest first."""
+        ...
+
+
+class Fanout:
+    """Distributes a stream's packets to per-consumer tracks.
+
+    Build it on the media loop. Feed the GOP cache *before* calling `on_packet()` with
+    the same packet: a consumer that subscribes in between then finds the packet in the
+    snapshot, and the track skips its live copy instead of missing it.
+    """
+
+    def __init__(
+        self,
+        gop_cache: SnapshotSource | None = None,
+        *,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        name: str = "",
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._gop_cache = gop_cache
+        self._queue_size = queue_size
+        self._name = name
+        self._tracks: set[PacketTrack] = set()
+        self._closed = False
+        #: Packets received from the ingest.
+        self.packets_in = 0
+
+    @property
+    def consumers(self) -> int:
+        """Number of subscribed tracks."""
+        return len(self._tracks)
+
+    def on_packet(self, pkt: MediaPacket) -> None:
+        """Hand a packet to every consumer; safe to call from any thread."""
+        if self._closed:
+            return
+        if threading.get_ident() == self._loop_thread:
+            self._dispatch(pkt)
+            return
+        try:
+            self._loop.call_soon_threadsafe(self._dispatch, pkt)
+        except RuntimeError:
+            # The loop is closed: the media node is shutting down.
+            self._closed = True
+
+    def _dispatch(self, pkt: MediaPacket) -> None:
+        self.packets_in += 1
+        if not self._tracks or self._closed:
+            return
+        pts90 = to_90khz(pkt.pts, pkt.time_base)
+        # One av.Packet for all consumers whose timeline is the source's (the usual case).
+        shared = make_av_packet(pkt.data, pts90, pkt.is_keyframe)
+        for track in tuple(self._tracks):
+            track.push(pkt, shared, pts90)
+
+    def subscribe(self, *, queue_size: int | None = None) -> PacketTrack:
+        """A new consumer track, primed with the GOP cache; call on the loop."""
+        if self._closed:
+            raise RuntimeError("the fan-out is closed")
+        track = PacketTrack(queue_size or self._queue_size, on_stop=self._unsubscribe)
+        if self._gop_cache is not None:
+            track.prime(self._gop_cache.snapshot())
+        self._tracks.add(track)
+        logger.debug(
+            "%s: consumer %s subscribed (%d primed, %d consumers)",
+            self._name,
+            track.id,
+            track.primed_packets,
+            len(self._tracks),
+        )
+        return track
+
+    def _unsubscribe(self, track: PacketTrack) -> None:
+        self._tracks.discard(track)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of the fan-out and of each consumer."""
+        return {
+            "packets_in": self.packets_in,
+            "consumers": [
+                {
+                    "track": t.id,
+                    "queued": t.queued,
+                    "sent": t.sent_packets,
+                    "dropped": t.dropped_packets,
+                    "overflows": t.overflows,
+                }
+                for t in self._tracks
+            ],
+        }
+
+    def close(self) -> None:
+        """Stop every track (their senders end) and ignore later packets; on the loop."""
+        self._closed = True
+        for track in tuple(self._tracks):
+            track.stop()
+        self._tracks.clear()

@@ -1,0 +1,145 @@
+"""Glue between mediasoup-shaped parameters and aiortc's ORTC objects.
+
+aiortc's ORTC classes have no hooks for what a mediasoup-style transport needs: an
+`RTCIceGatherer` on a connection of our choosing, a sender that reports RTCP arrivals,
+parameters converted from the dicts mediasoup-client speaks. The small adapters live here
+so that `consumer_transport` reads as the transport's lifecycle only.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aioice import Candidate
+from aiortc import (
+    RTCCertificate,
+    RTCDtlsFingerprint,
+    RTCDtlsParameters,
+    RTCDtlsTransport,
+    RTCIceGatherer,
+    RTCRtcpParameters,
+    RTCRtpCodecParameters,
+    RTCRtpSender,
+)
+from aiortc.rtcrtpparameters import (
+    RTCRtcpFeedback,
+    RTCRtpEncodingParameters,
+    RTCRtpHeaderExtensionParameters,
+    RTCRtpSendParameters,
+)
+from aiortc.rtp import AnyRtcpPacket
+
+from media.webrtc.errors import InvalidRemoteParameters
+from media.webrtc.ice_lite import IceLiteConnection
+from media.webrtc.packet_track import PacketTrack
+
+logger = logging.getLogger(__name__)
+
+_certificate: RTCCertificate | None = None
+
+
+def shared_certificate() -> RTCCertificate:
+    """The node's DTLS certificate, like mediasoup's one per worker; renewed near expiry."""
+    global _certificate
+    soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1)
+    if _certificate is None or _certificate.expires < soon:
+        _certificate = RTCCertificate.generateCertificate()
+    return _certificate
+
+
+class LiteIceGatherer(RTCIceGatherer):
+    """An `RTCIceGatherer` whose connection is the ICE-lite one (aiortc has no hook)."""
+
+    def __init__(self, connection: IceLiteConnection) -> None:
+        super().__init__(iceServers=[])
+        self._connection = connection
+
+
+class ObservedSender(RTCRtpSender):
+    """An `RTCRtpSender` that reports incoming RTCP: proof that the viewer is alive."""
+
+    def __init__(
+        self, track: PacketTrack, transport: RTCDtlsTransport, on_rtcp: Callable[[], None]
+    ) -> None:
+        super().__init__(track, transport)
+        self._on_rtcp = on_rtcp
+
+    async def _handle_rtcp_packet(self, packet: AnyRtcpPacket) -> None:
+        self._on_rtcp()
+        await super()._handle_rtcp_packet(packet)
+
+
+def remote_dtls_parameters(params: Mapping[str, Any]) -> tuple[RTCDtlsParameters, str]:
+    """The client's DTLS parameters, and the role this side must take.
+
+    Raises InvalidRemoteParameters for anything mediasoup would refuse.
+    """
+    if not isinstance(params, Mapping):
+        raise InvalidRemoteParameters("dtls_parameters must be an object")
+    fingerprints = params.get("fingerprints")
+    if not isinstance(fingerprints, list) or not fingerprints:
+        raise InvalidRemoteParameters("dtls_parameters.fingerprints must be a non-empty array")
+    parsed = []
+    for fp in fingerprints:
+        if not (
+            isinstance(fp, Mapping)
+            and isinstance(fp.get("algorithm"), str)
+            and isinstance(fp.get("value"), str)
+        ):
+            raise InvalidRemoteParameters("each fingerprint needs an algorithm and a value")
+        parsed.append(RTCDtlsFingerprint(algorithm=fp["algorithm"], value=fp["value"]))
+    role = params.get("role") or "auto"
+    if role not in ("auto", "client", "server"):
+        raise InvalidRemoteParameters(f"unknown DTLS role {role!r}")
+    # Like mediasoup: the server is the DTLS server unless the client insists on it.
+    local_role = "client" if role == "server" else "server"
+    return RTCDtlsParameters(fingerprints=parsed, role=role), local_role
+
+
+def send_parameters(rtp: Mapping[str, Any], ssrc: int) -> RTCRtpSendParameters:
+    """aiortc send parameters for a consumer's `rtp_parameters` (see capabilities)."""
+    codec = rtp["codecs"][0]
+    return RTCRtpSendParameters(
+        codecs=[
+            RTCRtpCodecParameters(
+                mimeType=codec["mimeType"],
+                clockRate=codec["clockRate"],
+                payloadType=codec["payloadType"],
+                rtcpFeedback=[
+                    RTCRtcpFeedback(type=fb["type"], parameter=fb.get("parameter") or None)
+                    for fb in codec.get("rtcpFeedback", [])
+                ],
+                parameters=dict(codec.get("parameters", {})),
+            )
+        ],
+        headerExtensions=[
+            RTCRtpHeaderExtensionParameters(id=ext["id"], uri=ext["uri"])
+            for ext in rtp.get("headerExtensions", [])
+        ],
+        muxId=rtp.get("mid") or "",
+        rtcp=RTCRtcpParameters(cname=rtp["rtcp"]["cname"], mux=True, ssrc=ssrc),
+        encodings=[RTCRtpEncodingParameters(ssrc=ssrc, payloadType=codec["payloadType"])],
+    )
+
+
+def parse_candidate(candidate: Mapping[str, Any] | str | None) -> Candidate | None:
+    """A trickled candidate (`{"candidate": "candidate:..."}` or the line itself).
+
+    None for end-of-candidates (None or an empty candidate); InvalidRemoteParameters
+    for anything unparsable.
+    """
+    if candidate is None:
+        return None
+    line = candidate.get("candidate") if isinstance(candidate, Mapping) else candidate
+    if not isinstance(line, str):
+        raise InvalidRemoteParameters("candidate must be a string")
+    line = line.strip().removeprefix("a=").removeprefix("candidate:")
+    if not line:
+        return None
+    try:
+        return Candidate.from_sdp(line)
+    except (ValueError, IndexError) as exc:
+        raise InvalidRemoteParameters(f"unparsable ICE candidate: {exc}") from None
