@@ -15,7 +15,17 @@ from redis.asyncio import Redis
 
 from api.auth import SECURITY_SCHEME
 from api.errors import EXCEPTION_HANDLERS
-from api.routes import auth, devices, health, hls, nodes, streaming, streams
+from api.routes import (
+    auth,
+    consumers,
+    devices,
+    health,
+    hls,
+    nodes,
+    streaming,
+    streams,
+    whep,
+)
 from api.state import Services
 from core.clients import ClientService, admin_banner, ensure_admin
 from core.credentials import CredentialBox
@@ -92,6 +102,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[
             auth.router, devices.router, streaming.router, streams.router, hls.router,
+            consumers.router, whep.router,
             health.router, nodes.router,
         ],
         exception_handlers=EXCEPTION_HANDLERS,

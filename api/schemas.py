@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -61,3 +61,22 @@ class CreateStreamBody(msgspec.Struct):
     """POST /v2/streams."""
 
     camera_id: Annotated[str, msgspec.Meta(max_length=64)]
+
+
+class ConsumeBody(msgspec.Struct):
+    """POST /v2/streams/{id}/consume."""
+
+    client_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    rtp_capabilities: dict[str, Any]
+
+
+class ConnectBody(msgspec.Struct):
+    """POST /v2/streams/{id}/consumers/{cid}/connect."""
+
+    dtls_parameters: dict[str, Any]
+
+
+class IceCandidateBody(msgspec.Struct):
+    """POST /v2/streams/{id}/consumers/{cid}/ice-candidate."""
+
+    candidate: dict[str, Any] | str | None

@@ -81,6 +81,7 @@ class MediaSettings:
     rtsp_read_timeout_s: float
     hls_segment_s: float
     hls_retention_h: int
+    webrtc_silence_s: float
 
     def recordings_dir(self, data_dir: Path) -> Path:
         """Where HLS segments live: `<data dir>/recordings/hot/<stream id>/`."""
@@ -203,6 +204,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             rtsp_read_timeout_s=_int(env, "VAS_RTSP_READ_TIMEOUT_MS", 5_000, 500, 60_000) / 1000,
             hls_segment_s=float(_int(env, "VAS_HLS_SEGMENT_SECONDS", 6, 1, 60)),
             hls_retention_h=_int(env, "VAS_HLS_RETENTION_HOURS", 7 * 24, 1, 24 * 3650),
+            webrtc_silence_s=_int(env, "VAS_WEBRTC_SILENCE_TIMEOUT_MS", 30_000, 500, 600_000)
+            / 1000,
         ),
     )
 

@@ -47,6 +47,26 @@ def stop_stream(stream_id: str) -> dict[str, Any]:
     return current().run(_node().stop(uuid.UUID(stream_id)), timeout=20.0)
 
 
+VIEWER_OPS = frozenset({"consume", "connect", "add_candidate", "close", "whep_offer",
+                        "whep_patch"})
+
+
+def viewer_op(stream_id: str, op: str, consumer_id: str, *args: Any) -> dict[str, Any]:
+    """Consumer and WHEP operations, sent to the control queue of the stream's node."""
+    if op not in VIEWER_OPS:
+        raise ValueError(f"unknown viewer operation {op!r}")
+    node = _node()
+
+    async def run() -> dict[str, Any]:
+        viewers = node.viewers(uuid.UUID(stream_id))
+        if viewers is None:
+            return {"ok": False, "status": 409, "detail": "Stream is not running on its node"}
+        result: dict[str, Any] = await getattr(viewers, op)(uuid.UUID(consumer_id), *args)
+        return result
+
+    return current().run(run(), timeout=15.0)
+
+
 def validate_rtsp(url: str, transport: str) -> dict[str, Any]:
     """Probe a camera without saving it (worker)."""
     settings = current().settings
@@ -88,6 +108,8 @@ ACTORS: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
                                     "max_backoff": 1000, "time_limit": 60_000}),
     "stop_stream": (stop_stream, {"queue_name": DEFAULT_QUEUE, "max_retries": 0,
                                   "store_results": True, "time_limit": 30_000}),
+    "viewer_op": (viewer_op, {"queue_name": DEFAULT_QUEUE, "max_retries": 0,
+                              "store_results": True, "time_limit": 20_000}),
     "validate_rtsp": (validate_rtsp, {"queue_name": DEFAULT_QUEUE, "max_retries": 0,
                                       "store_results": True, "time_limit": 30_000}),
     "purge_recordings": (purge_recordings, {"queue_name": DEFAULT_QUEUE, "max_retries": 3,

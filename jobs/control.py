@@ -15,7 +15,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import Conflict, MediaUnavailable, RtspConnectionFailed, stream_error
+from core.errors import (
+    Conflict,
+    InvalidInput,
+    MediaUnavailable,
+    NotFound,
+    RtspConnectionFailed,
+    stream_error,
+)
 from core.nodes import NodeRegistry
 from core.stream_states import StreamState
 from core.streams import StreamService
@@ -25,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 START_DEADLINE_S = 30.0
 STOP_DEADLINE_S = 10.0
+VIEWER_DEADLINE_S = 10.0  # the guide's consumer attach and DTLS connect timeouts
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +129,25 @@ class StreamControl:
                 logger.warning("node %s did not answer stop for %s", owner.node_id, stream_id)
         await self._streams.close(stream_id)
         return True
+
+    async def on_owner(
+        self, stream: dict[str, Any], op: str, consumer_id: uuid.UUID, *args: Any,
+        deadline_s: float = VIEWER_DEADLINE_S,
+    ) -> dict[str, Any]:
+        """Run a viewer operation on the node that owns `stream`; its refusals become 4xx."""
+        owner = next((n for n in await self._nodes.alive() if n.node_id == stream["node_id"]),
+                     None)
+        if owner is None:
+            raise MediaUnavailable("The stream's media node is not available",
+                                   f"stream {stream['id']}")
+        result: dict[str, Any] = await self._jobs.call_node(
+            owner, "viewer_op", str(stream["id"]), op, str(consumer_id), *args,
+            deadline_s=deadline_s,
+        )
+        if not result.get("ok"):
+            refused = {400: InvalidInput, 404: NotFound, 409: Conflict}
+            raise refused.get(int(result.get("status", 409)), Conflict)(str(result["detail"]))
+        return result
 
     async def _abort(self, stream_id: uuid.UUID, reason: str) -> None:
         with contextlib.suppress(Conflict):

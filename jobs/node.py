@@ -23,6 +23,7 @@ from core.stream_states import StreamState
 from core.streams import StreamService
 from core.tables import Producer, Stream
 from jobs.pipeline import StreamPipeline, codec_config
+from jobs.viewers import StreamViewers
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +109,8 @@ class MediaNodeRuntime:
                                               last_error="media node lost; restarting")
         pipeline = await self._pipeline_for(stream)
         self.pipelines[stream_id] = pipeline
-        pipeline.start()
+        video = (stream["codec_config"] or {}).get("video") or {}
+        pipeline.start(video.get("profile"))
         return True
 
     async def stop(self, stream_id: uuid.UUID) -> dict[str, Any]:
@@ -134,6 +136,7 @@ class MediaNodeRuntime:
             await Stream.update({Stream.metrics: pipeline.metrics(), Stream.checked_at: now}).where(
                 (Stream.id == stream_id) & (Stream.node_id == self.node_id)
             )
+            await pipeline.viewers.report()
         room = self.settings.media.node_capacity - self.load
         if room > 0:
             for stream_id in await self.leases.orphans(room):
@@ -164,3 +167,8 @@ class MediaNodeRuntime:
             state="ACTIVE", ssrc=secrets.randbelow(900_000_000) + 100_000_000,
             created_at=utcnow(),
         ).save()
+
+    def viewers(self, stream_id: uuid.UUID) -> StreamViewers | None:
+        """The viewers of a stream this node runs (None when it runs no such stream)."""
+        pipeline = self.pipelines.get(stream_id)
+        return pipeline.viewers if pipeline is not None else None

@@ -23,6 +23,7 @@ from core.recordings import RecordingIndex
 from core.settings import Settings
 from core.stream_states import StreamState
 from core.streams import StreamService
+from jobs.viewers import StreamViewers
 from media.errors import NoVideoStream, SourceError, SourceTimeout, SourceUnauthorized
 from media.hls import HlsRecorder, SegmentInfo
 from media.ingest import IngestState, RtspIngest
@@ -70,6 +71,8 @@ class StreamPipeline:
         start_sequence: int,
     ) -> None:
         self.stream_id = stream_id
+        self._media = settings.media
+        self.viewers: StreamViewers
         self._streams = StreamService()
         self._index = index
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -90,27 +93,36 @@ class StreamPipeline:
             on_segment=self._on_segment,
         )
 
+    def _attach(self) -> None:
+        """Recorder and WebRTC fan-out as sinks of the ingest (the GOP cache comes first)."""
+        self._loop = asyncio.get_running_loop()
+        self.viewers = StreamViewers(self.stream_id, self.ingest.gop_cache, self._media)
+        self.recorder.start()
+        self.ingest.add_sink(self.recorder)
+        self.ingest.add_sink(self.viewers.fanout)
+
     async def open(self) -> StreamInfo:
         """First open, for start-stream: raises the guide's error when the camera fails."""
-        self._loop = asyncio.get_running_loop()
-        self.recorder.start()
-        self.ingest.add_sink(self.recorder)
+        self._attach()
         try:
-            return await self.ingest.open()
+            info = await self.ingest.open()
         except SourceError as exc:
+            await self.viewers.close_all()
             await self.recorder.stop()
             raise start_error(exc) from None
+        self.viewers.profile_level_id = info.profile_level_id
+        return info
 
-    def start(self) -> None:
+    def start(self, profile_level_id: str | None) -> None:
         """Start without a first open (taking over a stream): the ingest retries on its own."""
-        self._loop = asyncio.get_running_loop()
-        self.recorder.start()
-        self.ingest.add_sink(self.recorder)
+        self._attach()
+        self.viewers.profile_level_id = profile_level_id
         self.ingest.start()
 
     async def stop(self) -> None:
-        """Stop ingest and recording; the last partial segment is written and indexed."""
+        """Stop viewers, ingest and recording; the last partial segment is indexed."""
         self.stopped.set()
+        await self.viewers.close_all()
         await self.ingest.stop()
         await self.recorder.stop()
         if self._tasks:
@@ -125,6 +137,7 @@ class StreamPipeline:
             "jitter_ms": round(stats.jitter_ms, 2),
             "reconnects": stats.reconnects,
             "recorder_dropped": self.recorder.dropped,
+            "viewers": self.viewers.count,
         }
 
     # -- callbacks --------------------------------------------------------------------

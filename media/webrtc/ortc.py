@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -72,6 +73,11 @@ class ObservedSender(RTCRtpSender):
         await super()._handle_rtcp_packet(packet)
 
 
+# What mediasoup accepts (its FingerprintAlgorithm), with the digest sizes.
+_DIGEST_BYTES = {"sha-1": 20, "sha-224": 28, "sha-256": 32, "sha-384": 48, "sha-512": 64}
+_FINGERPRINT = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2})*$")
+
+
 def remote_dtls_parameters(params: Mapping[str, Any]) -> tuple[RTCDtlsParameters, str]:
     """The client's DTLS parameters, and the role this side must take.
 
@@ -90,7 +96,18 @@ def remote_dtls_parameters(params: Mapping[str, Any]) -> tuple[RTCDtlsParameters
             and isinstance(fp.get("value"), str)
         ):
             raise InvalidRemoteParameters("each fingerprint needs an algorithm and a value")
-        parsed.append(RTCDtlsFingerprint(algorithm=fp["algorithm"], value=fp["value"]))
+        algorithm = fp["algorithm"].lower()
+        size = _DIGEST_BYTES.get(algorithm)
+        if size is None:
+            raise InvalidRemoteParameters(
+                f"fingerprint algorithm {fp['algorithm']!r} is not one of "
+                + ", ".join(_DIGEST_BYTES)
+            )
+        if not _FINGERPRINT.match(fp["value"]) or len(fp["value"]) != 3 * size - 1:
+            raise InvalidRemoteParameters(
+                f"a {algorithm} fingerprint is {size} hex bytes separated by colons"
+            )
+        parsed.append(RTCDtlsFingerprint(algorithm=algorithm, value=fp["value"]))
     role = params.get("role") or "auto"
     if role not in ("auto", "client", "server"):
         raise InvalidRemoteParameters(f"unknown DTLS role {role!r}")

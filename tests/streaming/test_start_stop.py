@@ -207,3 +207,28 @@ async def test_validate_probes_for_real(client, worker, start_camera):
     assert bad.json()["valid"] is False and bad.json()["error"]
     wrong = await client.post("/api/v1/devices/validate", json={"rtsp_url": "http://x/y"})
     assert wrong.status_code == 400
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
+async def test_credentials_in_the_url_and_either_transport(client, admin_token, media_node,
+                                                           start_camera, transport):
+    camera = start_camera(user="viewer", password="s3cr3t!", fps=15, gop=15)
+    device_id = await add_device(client, camera.url, rtsp_transport=transport)
+    response = await client.post(f"/api/v1/devices/{device_id}/start-stream", timeout=40)
+    assert response.status_code == 200, response.text
+    stream_id = response.json()["v2_stream_id"]
+    assert "s3cr3t" not in response.text
+    await asyncio.sleep(6)  # a full metrics window
+    health = (await client.get(f"/v2/streams/{stream_id}/health", headers=bearer(admin_token))).json()
+    assert health["state"] == "LIVE" and health["is_healthy"] is True
+    metrics = health["metrics"]
+    assert 12 <= metrics["fps"] <= 17, metrics
+    assert metrics["bitrate_kbps"] > 10, metrics
+    assert metrics["packet_loss"] < 0.05, metrics
+    assert 0 <= metrics["jitter_ms"] < 200, metrics
+    assert health["uptime_seconds"] >= 5
+    assert health["checked_at"].endswith("Z")
+    if transport == "tcp":
+        assert rtsp_connections(camera.port) == 1
+    assert "s3cr3t" not in media_node.output

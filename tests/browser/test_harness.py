@@ -1,0 +1,112 @@
+"""The browser harness itself: Chromium in a namespace, the bundles, ICE on the test address."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from media.webrtc.capabilities import router_rtp_capabilities
+from tests.browser.harness import (
+    BUNDLES,
+    DIST_DIR,
+    TEST_PAGE_HTML,
+    Browser,
+    Page,
+    TestNetns,
+    descendants,
+    netns_process,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def static_site(browser_bundles: dict[str, float], netns: TestNetns,
+                tmp_path: Path) -> Iterator[str]:
+    """``python -m http.server`` inside the namespace, serving the test page and bundles."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text(TEST_PAGE_HTML)
+    for name in BUNDLES:
+        shutil.copy(DIST_DIR / name, site / name)
+    port = netns.free_port()
+    command = [sys.executable, "-m", "http.server", str(port), "--bind", netns.address,
+               "--directory", str(site)]
+    with netns_process(netns, command, tmp_path / "http.log") as server:
+        netns.wait_listening(port, process=server)
+        yield f"http://{netns.address}:{port}"
+
+
+@pytest.fixture
+def page(browser: Browser, static_site: str) -> Page:
+    page = browser.new_page()
+    assert page.goto(static_site + "/index.html") == 200
+    return page
+
+
+def _netns_inode(path: str) -> int:
+    return os.stat(path).st_ino
+
+
+def test_chromium_runs_in_the_namespace_and_loads_a_page_served_there(
+    browser: Browser, netns: TestNetns, page: Page, static_site: str, tmp_path: Path
+) -> None:
+    assert page.evaluate("() => location.origin") == static_site
+    assert page.evaluate("() => typeof window.vasGuide.run") == "function"
+    assert page.evaluate("() => typeof window.vasWhep.start") == "function"
+    assert "HeadlessChrome/" in browser.info["userAgent"]
+
+    # The driver and every Chromium process below it live in the test namespace.
+    driver = browser._process
+    assert driver is not None
+    chromium = [pid for pid in descendants(driver.pid)
+                if "chrom" in Path(f"/proc/{pid}/comm").read_text()]
+    assert chromium, "no chromium process under the driver"
+    ns_inode = _netns_inode(f"/run/netns/{netns.name}")
+    for pid in [driver.pid, *chromium]:
+        assert _netns_inode(f"/proc/{pid}/ns/net") == ns_inode, pid
+    assert set(netns.pids()) >= {driver.pid, *chromium}
+
+    shot = page.screenshot(tmp_path / "page.png")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not page.logs()["errors"]
+
+
+def test_bundled_mediasoup_client_loads_vas_router_capabilities(page: Page) -> None:
+    loaded = page.evaluate("(caps) => window.vasGuide.loadDevice(caps)",
+                           router_rtp_capabilities("42e01f"))
+    assert loaded["loaded"] is True
+    assert loaded["handlerName"] == "Chrome111"
+    h264 = [c for c in loaded["rtpCapabilities"]["codecs"] if c["mimeType"] == "video/H264"]
+    assert h264, loaded["rtpCapabilities"]
+    assert h264[0]["preferredPayloadType"] == 100
+    assert h264[0]["parameters"]["packetization-mode"] == 1
+    assert page.evaluate("() => window.vasGuide.mediasoupClientVersion").startswith("3.")
+
+
+GATHER_HOST_CANDIDATES = """async () => {
+  const pc = new RTCPeerConnection({ iceServers: [] });
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  const candidates = [];
+  const done = new Promise((resolve) => {
+    pc.onicecandidate = (e) => (e.candidate ? candidates.push(e.candidate) : resolve());
+  });
+  await pc.setLocalDescription(await pc.createOffer());
+  await Promise.race([done, new Promise((r) => setTimeout(r, 5000))]);
+  pc.close();
+  return candidates.map((c) => ({ type: c.type, address: c.address, protocol: c.protocol }));
+}"""
+
+
+def test_peer_connection_gathers_a_host_candidate_on_the_namespace_address(
+    page: Page, netns: TestNetns
+) -> None:
+    candidates = page.evaluate(GATHER_HOST_CANDIDATES)
+    hosts = [c for c in candidates if c["type"] == "host" and c["protocol"] == "udp"]
+    assert hosts, candidates
+    assert netns.address in {c["address"] for c in hosts}, candidates

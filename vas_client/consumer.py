@@ -1,0 +1,312 @@
+"""A WebRTC consumer of a VAS stream in Python, yielding decoded frames as numpy arrays.
+
+Two ways in, same frames out:
+- `mode="guide"`: the guide's mediasoup flow (router-capabilities → consume → connect),
+  with aiortc's ORTC objects doing what a browser's recv transport does: full ICE as the
+  controlling agent against VAS's ICE-lite transport, DTLS client, an H.264 receiver.
+- `mode="whep"`: a plain `RTCPeerConnection` posting its offer to the stream's WHEP URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import queue
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import av
+import numpy as np
+from aiortc import (
+    RTCCertificate,
+    RTCConfiguration,
+    RTCDtlsParameters,
+    RTCDtlsTransport,
+    RTCIceCandidate,
+    RTCIceGatherer,
+    RTCIceParameters,
+    RTCIceTransport,
+    RTCPeerConnection,
+    RTCRtpCodecParameters,
+    RTCRtpReceiver,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcdtlstransport import RTCDtlsFingerprint
+from aiortc.rtcrtpparameters import (
+    RTCRtcpFeedback,
+    RTCRtcpParameters,
+    RTCRtpDecodingParameters,
+    RTCRtpHeaderExtensionParameters,
+    RTCRtpReceiveParameters,
+)
+from aiortc.rtcrtpreceiver import RemoteStreamTrack
+
+from media.webrtc.gathering import gather_announced
+from media.webrtc.settings import WebRtcSettings
+from vas_client.http import VasClient
+
+CLIENT_PORTS = (49152, 65535)
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One decoded frame: `image` is an RGB uint8 array of shape (height, width, 3)."""
+
+    image: np.ndarray[Any, np.dtype[np.uint8]]
+    pts: int | None
+    received_at: float  # time.time()
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+
+def _loopback_ip(url: str) -> str | None:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return "127.0.0.1"
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host).is_loopback:
+            return host
+    return None
+
+
+class StreamConsumer:
+    """`async with StreamConsumer(client, stream_id) as c: async for frame in c.frames(): …`"""
+
+    def __init__(self, client: VasClient, stream_id: str, *, mode: str = "guide",
+                 client_name: str = "vas-python", local_ip: str | None = None,
+                 max_buffered: int = 30) -> None:
+        if mode not in ("guide", "whep"):
+            raise ValueError("mode must be 'guide' or 'whep'")
+        self.client = client
+        self.stream_id = stream_id
+        self.mode = mode
+        self.client_name = client_name
+        self.local_ip = local_ip or _loopback_ip(client.url)
+        self.consumer_id: str | None = None
+        self._frames: asyncio.Queue[Frame | None] = asyncio.Queue(max_buffered)
+        self._reader: asyncio.Task[None] | None = None
+        self._closers: list[Any] = []
+        self._whep_location: str | None = None
+        self.dropped = 0
+
+    async def __aenter__(self) -> StreamConsumer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        if self.mode == "guide":
+            await self._start_guide()
+        else:
+            await self._start_whep()
+
+    async def frames(self, limit: int | None = None) -> AsyncIterator[Frame]:
+        """Decoded frames as they arrive (the oldest are dropped if you fall behind)."""
+        count = 0
+        while limit is None or count < limit:
+            frame = await self._frames.get()
+            if frame is None:
+                return
+            count += 1
+            yield frame
+
+    async def close(self) -> None:
+        """Detach from VAS (DELETE the consumer or WHEP session) and close locally."""
+        with contextlib.suppress(Exception):
+            if self._whep_location:
+                await self.client.request("DELETE", self._whep_location)
+            elif self.consumer_id:
+                await self.client.request(
+                    "DELETE", f"/v2/streams/{self.stream_id}/consumers/{self.consumer_id}")
+        if self._reader is not None:
+            self._reader.cancel()
+        for closer in reversed(self._closers):
+            with contextlib.suppress(Exception):
+                await closer()
+        with contextlib.suppress(asyncio.QueueFull):
+            self._frames.put_nowait(None)
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _settings(self) -> WebRtcSettings | None:
+        if self.local_ip is None:
+            return None
+        return WebRtcSettings(announced_ips=(self.local_ip,), port_min=CLIENT_PORTS[0],
+                              port_max=CLIENT_PORTS[1])
+
+    async def _read(self, track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                break
+            if not isinstance(frame, av.VideoFrame):
+                continue
+            image = np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+            item = Frame(image, frame.pts, time.time())
+            if self._frames.full():
+                self._frames.get_nowait()
+                self.dropped += 1
+            self._frames.put_nowait(item)
+        with contextlib.suppress(asyncio.QueueFull):
+            self._frames.put_nowait(None)
+
+    async def _start_guide(self) -> None:
+        caps = (await self.client.json(
+            "GET", f"/v2/streams/{self.stream_id}/router-capabilities"))["rtp_capabilities"]
+        router_codec = caps["codecs"][0]
+        offer = {"codecs": [{**router_codec}], "headerExtensions": caps["headerExtensions"]}
+        answer = await self.client.json("POST", f"/v2/streams/{self.stream_id}/consume", json={
+            "client_id": self.client_name, "rtp_capabilities": offer})
+        self.consumer_id = answer["consumer_id"]
+        transport, rtp = answer["transport"], answer["rtp_parameters"]
+
+        gatherer = RTCIceGatherer(iceServers=[])
+        settings = self._settings()
+        if settings is not None:
+            await gather_announced(gatherer._connection, settings)
+        gatherer._connection.ice_controlling = True
+        ice = RTCIceTransport(gatherer)
+        for c in transport["ice_candidates"]:
+            await ice.addRemoteCandidate(RTCIceCandidate(
+                component=1, foundation=c["foundation"], ip=c.get("address") or c["ip"],
+                port=c["port"], priority=c["priority"], protocol=c["protocol"], type=c["type"]))
+        await ice.addRemoteCandidate(None)
+        certificate = RTCCertificate.generateCertificate()
+        dtls = RTCDtlsTransport(ice, [certificate])
+        receiver = RTCRtpReceiver("video", dtls)
+        receiver._track = RemoteStreamTrack(kind="video")
+        codec = rtp["codecs"][0]
+        await receiver.receive(RTCRtpReceiveParameters(
+            codecs=[RTCRtpCodecParameters(
+                mimeType=codec["mimeType"], clockRate=codec["clockRate"],
+                payloadType=codec["payloadType"], parameters=codec.get("parameters", {}),
+                rtcpFeedback=[RTCRtcpFeedback(type=f["type"], parameter=f.get("parameter") or None)
+                              for f in codec.get("rtcpFeedback", [])])],
+            headerExtensions=[RTCRtpHeaderExtensionParameters(id=e["id"], uri=e["uri"])
+                              for e in rtp.get("headerExtensions", [])],
+            muxId=rtp.get("mid", ""),
+            rtcp=RTCRtcpParameters(cname=rtp.get("rtcp", {}).get("cname"), mux=True),
+            encodings=[RTCRtpDecodingParameters(ssrc=rtp["encodings"][0]["ssrc"],
+                                                payloadType=codec["payloadType"])],
+        ))
+        self._closers += [ice.stop, dtls.stop, receiver.stop]
+        self._reader = asyncio.ensure_future(self._read(receiver.track))
+        sha256 = next(f for f in certificate.getFingerprints() if f.algorithm == "sha-256")
+        # As mediasoup-client's "connect" event: tell the server, then run ICE and DTLS.
+        await self.client.json(
+            "POST", f"/v2/streams/{self.stream_id}/consumers/{self.consumer_id}/connect",
+            json={"dtls_parameters": {"role": "client", "fingerprints": [
+                {"algorithm": "sha-256", "value": sha256.value}]}})
+        params = transport["ice_parameters"]
+        await ice.start(RTCIceParameters(usernameFragment=params["usernameFragment"],
+                                         password=params["password"],
+                                         iceLite=params.get("iceLite", True)))
+        dtls._set_role("client")
+        await dtls.start(RTCDtlsParameters(fingerprints=[
+            RTCDtlsFingerprint(algorithm=f["algorithm"], value=f["value"])
+            for f in transport["dtls_parameters"]["fingerprints"]]))
+
+    async def _start_whep(self) -> None:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self._closers.append(pc.close)
+        transceiver = pc.addTransceiver("video", direction="recvonly")
+        settings = self._settings()
+        if settings is not None:
+            await gather_announced(transceiver.receiver.transport.transport._connection, settings)
+        tracks: asyncio.Queue[MediaStreamTrack] = asyncio.Queue()
+        pc.on("track", tracks.put_nowait)
+        await pc.setLocalDescription(await pc.createOffer())
+        answer = await self.client.request(
+            "POST", f"/v2/streams/{self.stream_id}/whep", content=pc.localDescription.sdp,
+            headers={"Content-Type": "application/sdp"})
+        self._whep_location = answer.headers["location"]
+        self.consumer_id = self._whep_location.rsplit("/", 1)[1]
+        await pc.setRemoteDescription(RTCSessionDescription(answer.text, "answer"))
+        track = await asyncio.wait_for(tracks.get(), 10)
+        self._reader = asyncio.ensure_future(self._read(track))
+
+
+class SyncStreamConsumer:
+    """The same consumer for plain scripts and notebooks: a loop runs in a thread.
+
+    `with SyncStreamConsumer(stream_id=…) as c: for frame in c.frames(50): …`
+    """
+
+    def __init__(self, stream_id: str, *, url: str | None = None, client_id: str | None = None,
+                 client_secret: str | None = None, mode: str = "guide") -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
+                                        name="vas-consumer")
+        self._thread.start()
+        self._queue: queue.Queue[Frame | None] = queue.Queue(maxsize=60)
+        self._args = (stream_id, url, client_id, client_secret, mode)
+        self._consumer: StreamConsumer | None = None
+        self._client: VasClient | None = None
+        self._pump: Any = None
+
+    def _run(self, coro: Any, timeout: float = 60.0) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def __enter__(self) -> SyncStreamConsumer:
+        stream_id, url, client_id, client_secret, mode = self._args
+
+        async def start() -> None:
+            self._client = VasClient(url, client_id, client_secret)
+            self._consumer = StreamConsumer(self._client, stream_id, mode=mode)
+            await self._consumer.start()
+            self._pump = asyncio.ensure_future(self._forward())
+
+        self._run(start())
+        return self
+
+    async def _forward(self) -> None:
+        assert self._consumer is not None
+        async for frame in self._consumer.frames():
+            if self._queue.full():
+                with contextlib.suppress(queue.Empty):
+                    self._queue.get_nowait()
+            self._queue.put_nowait(frame)
+        self._queue.put(None)
+
+    def frames(self, limit: int | None = None, timeout: float = 10.0) -> Iterator[Frame]:
+        """Up to `limit` decoded frames; stops when none arrives within `timeout` s."""
+        count = 0
+        while limit is None or count < limit:
+            try:
+                frame = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                return
+            if frame is None:
+                return
+            count += 1
+            yield frame
+
+    def __exit__(self, *_: object) -> None:
+        async def stop() -> None:
+            if self._consumer is not None:
+                await self._consumer.close()
+            if self._pump is not None:
+                self._pump.cancel()
+            if self._client is not None:
+                await self._client.aclose()
+
+        try:
+            self._run(stop())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
