@@ -23,7 +23,7 @@ test-deps:
 	bash scripts/install-test-deps.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check api jobs media core vas_client tests
+	$(BIN)/ruff check api jobs media core vas_client tests benchmarks
 	$(BIN)/mypy
 
 ## Install everything the tests need, lint, type-check, run the whole suite.

@@ -40,13 +40,24 @@ def _need_redis(settings: Settings) -> None:
 
 
 def cmd_api(settings: Settings) -> None:
+    """uvicorn on every address of VAS_HOST (comma-separated), one port."""
+    import socket
+
     import uvicorn
 
     _need_redis(settings)
-    uvicorn.run(
-        "api.app:app_from_env", factory=True, host=settings.server.host,
-        port=settings.server.port, log_config=None, access_log=False,
+    config = uvicorn.Config(
+        "api.app:app_from_env", factory=True, port=settings.server.port, log_config=None,
+        access_log=False,
     )
+    sockets = []
+    for host in settings.server.hosts:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, settings.server.port))
+        sockets.append(sock)
+    asyncio.run(uvicorn.Server(config).serve(sockets=sockets))
 
 
 def cmd_worker(settings: Settings) -> None:
@@ -111,7 +122,7 @@ def cmd_up(settings: Settings) -> int:
         asyncio.run(_bootstrap(settings))
         for name in CHILDREN:
             children[name] = subprocess.Popen([sys.executable, "-m", "api.cli", name], env=env)
-        url = f"http://{settings.server.host}:{settings.server.port}"
+        url = f"http://{settings.server.hosts[0]}:{settings.server.port}"
         db = "PostgreSQL" if settings.database.is_postgres else "SQLite"
         print(f"VAS is starting at {url} ({db}, "
               f"{'embedded Redis' if embedded else 'Redis at REDIS_URL'}); "

@@ -28,6 +28,11 @@ class ServerSettings:
     def production(self) -> bool:
         return self.env == "production"
 
+    @property
+    def hosts(self) -> list[str]:
+        """VAS_HOST may name several addresses, comma-separated; the API listens on each."""
+        return [h.strip() for h in self.host.split(",") if h.strip()]
+
 
 @dataclass(frozen=True, slots=True)
 class DatabaseSettings:

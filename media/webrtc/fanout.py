@@ -67,6 +67,11 @@ class Fanout:
         """Hand a packet to every consumer; safe to call from any thread."""
         if self._closed:
             return
+        if not self._tracks:
+            # Nobody to send to: do not wake the loop. A consumer subscribing right now
+            # still gets this packet, from the GOP cache that was fed before us.
+            self.packets_in += 1
+            return
         if threading.get_ident() == self._loop_thread:
             self._dispatch(pkt)
             return

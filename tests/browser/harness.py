@@ -1,38 +1,39 @@
-"""Browser-test harness: a network namespace of its own, and Debian's Chromium inside it.
-
-Chromium gathers no ICE candidates on loopback, so a WebRTC test needs a test host with a
-real interface. ``TestNetns`` makes one: a network namespace (``vas-t-<random>``) with
-``lo`` up and one end of a veth pair carrying ``10.253.X.1/24``. The other end stays in the
-root namespace with ``10.253.X.2/24``, so the test process can reach servers inside; nothing
-in the namespace has a route anywhere else. Servers, the RTSP camera and the browser all run
-inside (``ip netns exec``), and everything is removed on exit.
+"""Browser-test harness: Debian's Chromium inside a test network namespace, and the bundles.
 
 ``Browser`` runs ``driver.mjs`` (playwright-core driving ``/usr/bin/chromium``; never a
-downloaded browser) inside the namespace and talks to it in JSON lines. ``ensure_node_modules``
-installs the npm packages and bundles ``src/*.js`` into ``dist/`` with esbuild.
+downloaded browser) inside a ``TestNetns`` (see ``netns.py``) and talks to it in JSON
+lines: open pages, evaluate JS, take screenshots. ``ensure_node_modules`` installs the npm
+packages and bundles ``src/*.js`` into ``dist/`` with esbuild.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import logging
 import os
 import queue
-import random
-import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
+
+from tests.browser.netns import (
+    TestNetns,
+    alive,
+    descendants,
+    kill_pids,
+    netns_process,
+    stop_process,
+)
+
+__all__ = ["Browser", "BrowserError", "Page", "TestNetns", "descendants", "ensure_node_modules",
+           "netns_process", "page_routes", "stop_process"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +52,14 @@ CHROMIUM_ARGS = (
     "--disable-sync",
     "--autoplay-policy=no-user-gesture-required",
 )
+# Chromium's default: host candidates are signalled as random "<uuid>.local" mDNS names.
+# Tests that must see the real address pass this in ``extra_args``.
+SHOW_HOST_ADDRESSES = "--disable-features=WebRtcHideLocalIpsWithMdns"
 # The page the clients run in: served by the driver itself (page.route) under any origin,
-# e.g. the VAS server's, so that the guide's relative fetches reach VAS.
+# e.g. the VAS server's, so that the guide's relative fetches reach VAS. Use a secure
+# origin (http://127.0.0.1:PORT inside the namespace): on http://10.253.X.1 there is no
+# navigator.userAgentData, and mediasoup-client's User-Agent regex does not match
+# "HeadlessChrome/156", so `new Device()` throws "device not supported".
 TEST_PAGE_PATH = "/__vas_browser_test__/"
 TEST_PAGE_HTML = """<!doctype html>
 <html><head><meta charset="utf-8"><title>VAS browser test</title></head>
@@ -82,11 +89,15 @@ def _run_logged(command: Sequence[str], cwd: Path, timeout: float) -> float:
 
 
 def ensure_node_modules(timeout: float = 300.0) -> dict[str, float]:
-    """Install the npm packages if missing and (re)build ``dist/``; return the timings (s)."""
+    """Install the npm packages if missing or older than the lock file, (re)build ``dist/``.
+
+    Returns the timings in seconds (``npm_install`` when it ran, ``bundle``).
+    """
     timings: dict[str, float] = {}
-    if not (BROWSER_DIR / "node_modules" / ".package-lock.json").exists():
-        has_lock = (BROWSER_DIR / "package-lock.json").exists()
-        command = ["npm", "ci" if has_lock else "install", "--no-audit", "--no-fund"]
+    installed = BROWSER_DIR / "node_modules" / ".package-lock.json"  # written by npm
+    lock = BROWSER_DIR / "package-lock.json"
+    if not installed.exists() or (lock.exists() and lock.stat().st_mtime > installed.stat().st_mtime):
+        command = ["npm", "ci" if lock.exists() else "install", "--no-audit", "--no-fund"]
         timings["npm_install"] = _run_logged(command, BROWSER_DIR, timeout)
     # esbuild takes a fraction of a second: always rebuild, so dist/ never lags src/.
     timings["bundle"] = _run_logged(["npm", "run", "--silent", "build"], BROWSER_DIR, 60.0)
@@ -105,193 +116,6 @@ def page_routes(origin: str) -> list[dict[str, str]]:
         for name in BUNDLES
     ]
     return routes
-
-
-# --- processes ------------------------------------------------------------------------------
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process below ``pid``, read from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found: set[int] = set()
-    stack = [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.add(child)
-            stack.append(child)
-    return found
-
-
-def kill_pids(pids: Sequence[int] | set[int], grace: float = 3.0) -> None:
-    """SIGTERM each PID, SIGKILL whatever is still there after ``grace`` seconds."""
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    remaining = set(pids)
-    while remaining and time.monotonic() < deadline:
-        remaining = {pid for pid in remaining if _alive(pid)}
-        time.sleep(0.05)
-    for pid in remaining:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def stop_process(process: subprocess.Popen[Any], timeout: float = 10.0) -> int:
-    """SIGTERM ``process`` and its descendants, SIGKILL after ``timeout``; return its code."""
-    tree = descendants(process.pid)
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            logger.warning("pid %d ignored SIGTERM; killing", process.pid)
-            process.kill()
-            process.wait()
-    leftover = {pid for pid in tree if _alive(pid)}
-    if leftover:
-        kill_pids(leftover)
-    return process.returncode
-
-
-# --- network namespace ----------------------------------------------------------------------
-
-
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
-
-
-class TestNetns:
-    """A network namespace with ``lo`` up and a veth test address; removed on exit.
-
-    ``address`` (10.253.X.1) lives inside; ``host_address`` (10.253.X.2) is the root
-    namespace's end, so the test process can reach servers bound to ``address``.
-    """
-
-    __test__ = False
-
-    def __init__(self) -> None:
-        token = secrets.token_hex(4)
-        self.name = f"vas-t-{token}"
-        self.host_ifname = f"vt{token}h"  # IFNAMSIZ: at most 15 characters
-        self.ns_ifname = f"vt{token}n"
-        self.subnet = self._pick_subnet()
-        self.address = str(self.subnet.network_address + 1)
-        self.host_address = str(self.subnet.network_address + 2)
-        self._next_port = random.randint(20000, 29000)
-        self._created: list[str] = []
-
-    @staticmethod
-    def _pick_subnet() -> ipaddress.IPv4Network:
-        """A random 10.253.X.0/24 that no address or route of the root namespace touches."""
-        used = subprocess.run(
-            ["ip", "-4", "-o", "route", "show", "table", "all"],
-            capture_output=True, text=True, check=True,
-        ).stdout
-        for _ in range(64):
-            subnet = ipaddress.IPv4Network(f"10.253.{random.randint(0, 255)}.0/24")
-            if f"10.253.{subnet.network_address.packed[2]}." not in used:
-                return subnet
-        raise RuntimeError("no free 10.253.X.0/24 test subnet")
-
-    def __enter__(self) -> TestNetns:
-        started = time.monotonic()
-        try:
-            _ip("netns", "add", self.name)
-            self._created.append("netns")
-            _ip("-n", self.name, "link", "set", "lo", "up")
-            _ip("link", "add", self.host_ifname, "type", "veth",
-                "peer", "name", self.ns_ifname, "netns", self.name)
-            self._created.append("veth")
-            _ip("addr", "add", f"{self.host_address}/24", "dev", self.host_ifname)
-            _ip("link", "set", self.host_ifname, "up")
-            _ip("-n", self.name, "addr", "add", f"{self.address}/24", "dev", self.ns_ifname)
-            _ip("-n", self.name, "link", "set", self.ns_ifname, "up")
-        except BaseException:
-            self.close()
-            raise
-        logger.info("netns %s (%s) up in %.2f s", self.name, self.address,
-                    time.monotonic() - started)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def pids(self) -> list[int]:
-        """PIDs of the processes inside the namespace."""
-        if "netns" not in self._created:
-            return []
-        result = subprocess.run(["ip", "netns", "pids", self.name],
-                                capture_output=True, text=True, check=False)
-        return [int(p) for p in result.stdout.split()]
-
-    def close(self) -> None:
-        """Stop what still runs inside, then delete the veth pair and the namespace."""
-        leftover = self.pids()
-        if leftover:
-            # Only our processes can be in a namespace we created; a test forgot them.
-            logger.warning("netns %s: stopping leftover pids %s", self.name, leftover)
-            kill_pids(leftover)
-        if "veth" in self._created:
-            # Deleting one end deletes both.
-            subprocess.run(["ip", "link", "del", self.host_ifname],
-                           capture_output=True, check=False)
-        if "netns" in self._created:
-            subprocess.run(["ip", "netns", "del", self.name], capture_output=True, check=False)
-        self._created.clear()
-
-    def command(self, cmd: Sequence[str]) -> list[str]:
-        """``cmd`` prefixed to run inside the namespace (``ip netns exec`` execs, no fork)."""
-        return ["ip", "netns", "exec", self.name, *cmd]
-
-    def run(self, cmd: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[Any]:
-        """``subprocess.run`` inside the namespace."""
-        return subprocess.run(self.command(cmd), **kwargs)
-
-    def popen(self, cmd: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
-        """``subprocess.Popen`` inside the namespace; its PID is the command's own."""
-        return subprocess.Popen(self.command(cmd), **kwargs)
-
-    def free_port(self) -> int:
-        """A TCP/UDP port nothing in the namespace uses (only our processes live there)."""
-        self._next_port += 1
-        return self._next_port
-
-    def wait_listening(self, port: int, timeout: float = 15.0,
-                       process: subprocess.Popen[Any] | None = None) -> None:
-        """Wait until a TCP connect to ``address:port`` succeeds (from the root namespace)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process is not None and process.poll() is not None:
-                raise RuntimeError(f"pid {process.pid} exited with {process.returncode}")
-            with contextlib.suppress(OSError), socket.create_connection(
-                (self.address, port), timeout=0.5
-            ):
-                return
-            time.sleep(0.1)
-        raise TimeoutError(f"nothing listens on {self.address}:{port} after {timeout} s")
 
 
 # --- browser --------------------------------------------------------------------------------
@@ -349,6 +173,11 @@ class Browser:
         for line in self._process.stdout:
             self._lines.put(line)
         self._lines.put(None)
+
+    @property
+    def pid(self) -> int | None:
+        """PID of the driver process (Chromium runs below it)."""
+        return self._process.pid if self._process is not None else None
 
     @property
     def stderr(self) -> str:
@@ -415,7 +244,7 @@ class Browser:
                     process.wait(10)
                 except subprocess.TimeoutExpired:
                     stop_process(process)
-                leftover = {pid for pid in tree if _alive(pid)}
+                leftover = {pid for pid in tree if alive(pid)}
                 if leftover:
                     logger.warning("chromium pids %s outlived the driver; killing", leftover)
                     kill_pids(leftover)
@@ -472,16 +301,3 @@ class Page:
     def close(self) -> None:
         """Close the tab."""
         self.browser.request("closePage", page=self.id)
-
-
-@contextlib.contextmanager
-def netns_process(netns: TestNetns, cmd: Sequence[str], log_path: Path,
-                  **kwargs: Any) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``cmd`` inside ``netns`` with its output in ``log_path``; stop it by PID on exit."""
-    with open(log_path, "wb") as log:
-        process = netns.popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
-                              stderr=subprocess.STDOUT, **kwargs)
-        try:
-            yield process
-        finally:
-            stop_process(process)

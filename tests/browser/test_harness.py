@@ -14,9 +14,9 @@ from media.webrtc.capabilities import router_rtp_capabilities
 from tests.browser.harness import (
     BUNDLES,
     DIST_DIR,
+    SHOW_HOST_ADDRESSES,
     TEST_PAGE_HTML,
     Browser,
-    Page,
     TestNetns,
     descendants,
     netns_process,
@@ -42,54 +42,11 @@ def static_site(browser_bundles: dict[str, float], netns: TestNetns,
         yield f"http://{netns.address}:{port}"
 
 
-@pytest.fixture
-def page(browser: Browser, static_site: str) -> Page:
-    page = browser.new_page()
-    assert page.goto(static_site + "/index.html") == 200
-    return page
-
-
 def _netns_inode(path: str) -> int:
     return os.stat(path).st_ino
 
 
-def test_chromium_runs_in_the_namespace_and_loads_a_page_served_there(
-    browser: Browser, netns: TestNetns, page: Page, static_site: str, tmp_path: Path
-) -> None:
-    assert page.evaluate("() => location.origin") == static_site
-    assert page.evaluate("() => typeof window.vasGuide.run") == "function"
-    assert page.evaluate("() => typeof window.vasWhep.start") == "function"
-    assert "HeadlessChrome/" in browser.info["userAgent"]
-
-    # The driver and every Chromium process below it live in the test namespace.
-    driver = browser._process
-    assert driver is not None
-    chromium = [pid for pid in descendants(driver.pid)
-                if "chrom" in Path(f"/proc/{pid}/comm").read_text()]
-    assert chromium, "no chromium process under the driver"
-    ns_inode = _netns_inode(f"/run/netns/{netns.name}")
-    for pid in [driver.pid, *chromium]:
-        assert _netns_inode(f"/proc/{pid}/ns/net") == ns_inode, pid
-    assert set(netns.pids()) >= {driver.pid, *chromium}
-
-    shot = page.screenshot(tmp_path / "page.png")
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not page.logs()["errors"]
-
-
-def test_bundled_mediasoup_client_loads_vas_router_capabilities(page: Page) -> None:
-    loaded = page.evaluate("(caps) => window.vasGuide.loadDevice(caps)",
-                           router_rtp_capabilities("42e01f"))
-    assert loaded["loaded"] is True
-    assert loaded["handlerName"] == "Chrome111"
-    h264 = [c for c in loaded["rtpCapabilities"]["codecs"] if c["mimeType"] == "video/H264"]
-    assert h264, loaded["rtpCapabilities"]
-    assert h264[0]["preferredPayloadType"] == 100
-    assert h264[0]["parameters"]["packetization-mode"] == 1
-    assert page.evaluate("() => window.vasGuide.mediasoupClientVersion").startswith("3.")
-
-
-GATHER_HOST_CANDIDATES = """async () => {
+GATHER_CANDIDATES = """async () => {
   const pc = new RTCPeerConnection({ iceServers: [] });
   pc.addTransceiver('video', { direction: 'recvonly' });
   const candidates = [];
@@ -103,10 +60,55 @@ GATHER_HOST_CANDIDATES = """async () => {
 }"""
 
 
-def test_peer_connection_gathers_a_host_candidate_on_the_namespace_address(
-    page: Page, netns: TestNetns
+def test_chromium_runs_in_the_namespace_and_loads_a_page_served_there(
+    browser: Browser, netns: TestNetns, static_site: str, tmp_path: Path
 ) -> None:
-    candidates = page.evaluate(GATHER_HOST_CANDIDATES)
-    hosts = [c for c in candidates if c["type"] == "host" and c["protocol"] == "udp"]
-    assert hosts, candidates
-    assert netns.address in {c["address"] for c in hosts}, candidates
+    page = browser.new_page()
+    assert page.goto(static_site + "/index.html") == 200
+    assert page.evaluate("() => location.origin") == static_site
+    assert page.evaluate("() => [typeof vasGuide.run, typeof vasWhep.start]") == [
+        "function", "function"]
+    assert "HeadlessChrome/" in browser.info["userAgent"]
+
+    # The driver and every Chromium process below it live in the test namespace.
+    driver = browser.pid
+    assert driver is not None
+    chromium = [pid for pid in descendants(driver)
+                if "chrom" in Path(f"/proc/{pid}/comm").read_text()]
+    assert chromium, "no chromium process under the driver"
+    ns_inode = _netns_inode(f"/run/netns/{netns.name}")
+    for pid in [driver, *chromium]:
+        assert _netns_inode(f"/proc/{pid}/ns/net") == ns_inode, pid
+    assert set(netns.pids()) >= {driver, *chromium}
+
+    shot = page.screenshot(tmp_path / "page.png")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not page.logs()["errors"]
+
+
+def test_bundled_mediasoup_client_loads_vas_router_capabilities(browser: Browser) -> None:
+    # A secure origin (loopback inside the namespace), like a deployment's https page.
+    page = browser.open_test_page("http://127.0.0.1:9")
+    loaded = page.evaluate("(caps) => vasGuide.loadDevice(caps)",
+                           router_rtp_capabilities("42e01f"))
+    assert loaded["loaded"] is True
+    assert loaded["handlerName"] == "Chrome111"
+    h264 = [c for c in loaded["rtpCapabilities"]["codecs"] if c["mimeType"] == "video/H264"]
+    assert h264, loaded["rtpCapabilities"]
+    assert h264[0]["preferredPayloadType"] == 100
+    assert h264[0]["parameters"]["packetization-mode"] == 1
+    assert page.evaluate("() => vasGuide.mediasoupClientVersion") == "3.18.7"
+
+
+def test_peer_connection_gathers_a_host_candidate_on_the_namespace_address(
+    browser: Browser, browser_bundles: dict[str, float], netns: TestNetns
+) -> None:
+    # Stock Chromium hides the host address behind an mDNS name...
+    page = browser.open_test_page("http://127.0.0.1:9")
+    hidden = [c for c in page.evaluate(GATHER_CANDIDATES) if c["type"] == "host"]
+    assert hidden and all(c["address"].endswith(".local") for c in hidden), hidden
+    # ...which, shown, is the namespace's test address.
+    with Browser(netns, extra_args=[SHOW_HOST_ADDRESSES]) as showing:
+        page = showing.open_test_page("http://127.0.0.1:9")
+        shown = [c for c in page.evaluate(GATHER_CANDIDATES) if c["type"] == "host"]
+    assert netns.address in {c["address"] for c in shown if c["protocol"] == "udp"}, shown

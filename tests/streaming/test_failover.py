@@ -51,3 +51,22 @@ async def test_killed_owner_hands_the_stream_to_the_other_node(client, admin_tok
     assert again["reconnect"] is True and again["v2_stream_id"] == stream_id
     print(f"failover: LIVE on the other node {recovered_after:.2f} s after SIGKILL "
           f"(lease {lease:g} s)")
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_nodes_take_start_jobs_only_while_they_have_capacity(client, start_process,
+                                                                   start_camera, settings_env):
+    settings_env["VAS_NODE_CAPACITY"] = "1"
+    nodes = [start_process("media-node", "registered") for _ in range(2)]
+    owners = []
+    for _ in range(2):
+        camera = start_camera()
+        device_id = await add_device(client, camera.url)
+        answer = await client.post(f"/api/v1/devices/{device_id}/start-stream", timeout=40)
+        assert answer.status_code == 200, answer.text
+        row = await Stream.select(Stream.node_id).where(
+            Stream.id == answer.json()["v2_stream_id"]).first()
+        owners.append(row["node_id"])
+    assert len(set(owners)) == 2, owners
+    assert {pid for pid in (str(n.proc.pid) for n in nodes) if any(pid in o for o in owners)} == {
+        str(n.proc.pid) for n in nodes}

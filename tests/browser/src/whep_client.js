@@ -91,9 +91,11 @@ async function start({ url, token, trickle = false, gatheringTimeoutMs = 5000 })
 
   await pc.setLocalDescription(await pc.createOffer());
   session.mid = transceiver.mid;
+  const offered = performance.now();
   if (!trickle) {
     session.gatheringCompleted = await gatheringComplete(pc, gatheringTimeoutMs);
   }
+  const gatheringMs = performance.now() - offered;
   const response = await fetch(url, {
     method: 'POST',
     headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/sdp' },
@@ -116,6 +118,8 @@ async function start({ url, token, trickle = false, gatheringTimeoutMs = 5000 })
     location: session.location,
     status: response.status,
     contentType: response.headers.get('Content-Type'),
+    gatheringCompleted: session.gatheringCompleted ?? null,
+    gatheringMs,
     offer: pc.localDescription.sdp,
     answer,
   };

@@ -1,13 +1,13 @@
 """Benchmark: server CPU per WebRTC consumer for one forwarded H.264 stream.
 
-    python -m tests.media.webrtc.bench_fanout_cpu [--consumers 0 10 50] [--seconds 10]
+    python -m benchmarks.fanout [--consumers 0 10 50] [--seconds 10]
 
 The server side (paced camera thread → GopCache → Fanout → ConsumerTransports) runs in
 this process; the viewers run in a child process and do not decode (decoding costs far
 more than forwarding and would hide it): each one is full ICE + DTLS + SRTP and counts
 RTP packets and sequence gaps. Reports server CPU-seconds per second, the increment per
 consumer over the run without consumers, and the loss seen by the viewers. All traffic
-stays on 127.0.0.1. Not collected by pytest (no ``test_`` prefix).
+stays on 127.0.0.1.
 """
 
 from __future__ import annotations
