@@ -17,6 +17,7 @@ from api.auth import SECURITY_SCHEME
 from api.errors import EXCEPTION_HANDLERS
 from api.routes import (
     auth,
+    captures,
     consumers,
     devices,
     health,
@@ -27,6 +28,7 @@ from api.routes import (
     whep,
 )
 from api.state import Services
+from core.captures import BookmarkService, CaptureFiles, SnapshotService
 from core.clients import ClientService, admin_banner, ensure_admin
 from core.credentials import CredentialBox
 from core.db import close_database, open_database
@@ -57,6 +59,8 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         )
         streams, nodes = StreamService(), NodeRegistry(settings.media.lease_s)
         jobs = JobClient(broker, declare_actors(broker))
+        index = RecordingIndex(settings.media.recordings_dir(settings.server.data_dir))
+        files = CaptureFiles(settings.server.data_dir)
         app.state.services = Services(
             settings=settings,
             engine=engine,
@@ -67,7 +71,9 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             nodes=nodes,
             jobs=jobs,
             control=StreamControl(streams, nodes, jobs),
-            recordings=RecordingIndex(settings.media.recordings_dir(settings.server.data_dir)),
+            recordings=index,
+            snapshots=SnapshotService(files, index),
+            bookmarks=BookmarkService(files, index),
         )
         generated = await ensure_admin(settings.auth)
         if generated is not None:
@@ -102,7 +108,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[
             auth.router, devices.router, streaming.router, streams.router, hls.router,
-            consumers.router, whep.router,
+            consumers.router, whep.router, captures.router,
             health.router, nodes.router,
         ],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -80,3 +81,39 @@ class IceCandidateBody(msgspec.Struct):
     """POST /v2/streams/{id}/consumers/{cid}/ice-candidate."""
 
     candidate: dict[str, Any] | str | None
+
+
+Metadata = Annotated[dict[str, Any], msgspec.Meta(max_length=64)]
+
+
+class SnapshotBody(msgspec.Struct):
+    """POST /v2/streams/{id}/snapshots."""
+
+    source: str = "live"
+    timestamp: datetime | None = None
+    created_by: str | None = None
+    metadata: Metadata | None = None
+
+
+class BookmarkBody(msgspec.Struct):
+    """POST /v2/streams/{id}/bookmarks."""
+
+    source: str = "live"
+    center_timestamp: datetime | None = None
+    before_seconds: float = 5.0
+    after_seconds: float = 10.0
+    label: str | None = None
+    event_type: str | None = None
+    confidence: float | None = None
+    tags: Annotated[list[str], msgspec.Meta(max_length=32)] | None = None
+    created_by: str | None = None
+    metadata: Metadata | None = None
+
+
+class BookmarkUpdateBody(msgspec.Struct):
+    """PUT /v2/bookmarks/{id}: the fields given are changed."""
+
+    label: str | msgspec.UnsetType | None = msgspec.UNSET
+    event_type: str | msgspec.UnsetType | None = msgspec.UNSET
+    tags: Annotated[list[str], msgspec.Meta(max_length=32)] | msgspec.UnsetType = msgspec.UNSET
+    metadata: Metadata | msgspec.UnsetType | None = msgspec.UNSET

@@ -9,6 +9,7 @@ from litestar import Litestar
 from piccolo.engine.base import Engine
 from redis.asyncio import Redis
 
+from core.captures import BookmarkService, SnapshotService
 from core.clients import ClientService
 from core.devices import DeviceService
 from core.nodes import NodeRegistry
@@ -33,6 +34,8 @@ class Services:
     jobs: JobClient
     control: StreamControl
     recordings: RecordingIndex
+    snapshots: SnapshotService
+    bookmarks: BookmarkService
 
 
 def services_of(app: Litestar) -> Services:

@@ -47,6 +47,10 @@ async def open_database(settings: DatabaseSettings, *, create: bool = True) -> E
             f"ON vas_stream (camera_id) WHERE state IN ({active})"
         )
         await engine.run_ddl(
+            "CREATE UNIQUE INDEX IF NOT EXISTS vas_producer_one_per_stream "
+            "ON vas_producer (stream_id)"
+        )
+        await engine.run_ddl(
             "CREATE UNIQUE INDEX IF NOT EXISTS vas_hls_segment_name "
             "ON vas_hls_segment (stream_id, filename)"
         )

@@ -11,6 +11,7 @@ from core.credentials import CredentialBox, split_rtsp_url, with_password
 from core.errors import Conflict, InvalidInput, NotFound
 from core.stream_states import ACTIVE_STATES
 from core.tables import Device, Stream
+from core.text import clean_text
 
 TRANSPORTS = ("tcp", "udp")
 
@@ -24,24 +25,6 @@ class DeviceChanges:
     rtsp_url: str | None = None
     location: str | None = None
     rtsp_transport: str | None = None
-
-
-def _text(
-    value: str | None, field: str, limit: int, *, required: bool = False, multiline: bool = False
-) -> str | None:
-    if value is None:
-        if required:
-            raise InvalidInput(f"{field} is required")
-        return None
-    allowed = "\n\t" if multiline else ""
-    if any((ord(ch) < 32 or ord(ch) == 127) and ch not in allowed for ch in value):
-        raise InvalidInput(f"{field} must not contain control characters")
-    value = value.strip()
-    if required and not value:
-        raise InvalidInput(f"{field} must not be empty")
-    if len(value) > limit:
-        raise InvalidInput(f"{field} must be at most {limit} characters")
-    return value
 
 
 class DeviceService:
@@ -98,13 +81,14 @@ class DeviceService:
 
     def _values(self, changes: DeviceChanges, *, creating: bool) -> dict[Any, Any]:
         values: dict[Any, Any] = {}
-        name = _text(changes.name, "name", 255, required=creating)
+        name = clean_text(changes.name, "name", 255, required=creating)
         if name is not None:
             if not name:
                 raise InvalidInput("name must not be empty")
             values["name"] = name
         for field, limit in (("description", 4000), ("location", 255)):
-            value = _text(getattr(changes, field), field, limit, multiline=field == "description")
+            multiline = field == "description"
+            value = clean_text(getattr(changes, field), field, limit, multiline=multiline)
             if value is not None:
                 values[field] = value
         if changes.rtsp_url is not None or creating:

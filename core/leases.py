@@ -61,9 +61,11 @@ class StreamLeases:
 
     async def orphans(self, limit: int) -> list[uuid.UUID]:
         """Active streams whose owner stopped renewing (oldest lease first)."""
+        # Our own streams are never orphans: `renew` keeps them, even after a slow beat.
         rows: list[dict[str, Any]] = await Stream.select(Stream.id).where(
             Stream.state.is_in(_ACTIVE)
             & Stream.node_id.is_not_null()
+            & (Stream.node_id != self.node_id)
             & (Stream.lease_expires_at < utcnow())
         ).order_by(Stream.lease_expires_at).limit(limit)
         return [row["id"] for row in rows]

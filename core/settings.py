@@ -87,6 +87,7 @@ class MediaSettings:
     hls_segment_s: float
     hls_retention_h: int
     webrtc_silence_s: float
+    job_stale_s: float
 
     def recordings_dir(self, data_dir: Path) -> Path:
         """Where HLS segments live: `<data dir>/recordings/hot/<stream id>/`."""
@@ -211,6 +212,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             hls_retention_h=_int(env, "VAS_HLS_RETENTION_HOURS", 7 * 24, 1, 24 * 3650),
             webrtc_silence_s=_int(env, "VAS_WEBRTC_SILENCE_TIMEOUT_MS", 30_000, 500, 600_000)
             / 1000,
+            job_stale_s=_int(env, "VAS_JOB_STALE_MS", 120_000, 1000, 3_600_000) / 1000,
         ),
     )
 

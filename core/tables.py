@@ -114,6 +114,49 @@ class HlsSegment(Table, tablename="vas_hls_segment"):
     discontinuity = Boolean(default=False)
 
 
+class Snapshot(Table, tablename="vas_snapshot"):
+    """A JPEG of one moment of a stream, made by a job (`status`: processing → ready/failed)."""
+
+    id = UUID(primary_key=True)
+    stream_id = UUID(index=True)
+    timestamp = Timestamptz(index=True)
+    source = Varchar(length=16)
+    created_by = Varchar(length=128, null=True, default=None)
+    format = Varchar(length=8, default="jpg")
+    file_size = BigInt(null=True, default=None)
+    width = Integer(null=True, default=None)
+    height = Integer(null=True, default=None)
+    metadata = JSON(null=True, default=None)
+    status = Varchar(length=16, index=True)
+    error = Text(null=True, default=None)
+    attempts = Integer(default=0)
+    created_at = Timestamptz(index=True)
+    updated_at = Timestamptz()
+
+
+class Bookmark(Table, tablename="vas_bookmark"):
+    """An MP4 clip around a moment, with a thumbnail, made by a job from the HLS recording."""
+
+    id = UUID(primary_key=True)
+    stream_id = UUID(index=True)
+    center_timestamp = Timestamptz()
+    start_time = Timestamptz(index=True)
+    end_time = Timestamptz()
+    source = Varchar(length=16)
+    label = Varchar(length=500, null=True, default=None)
+    created_by = Varchar(length=128, null=True, default=None)
+    event_type = Varchar(length=64, null=True, default=None, index=True)
+    confidence = DoublePrecision(null=True, default=None)
+    tags = JSON(default=[])
+    metadata = JSON(null=True, default=None)
+    status = Varchar(length=16, index=True)
+    error = Text(null=True, default=None)
+    video_size = BigInt(null=True, default=None)
+    attempts = Integer(default=0)
+    created_at = Timestamptz(index=True)
+    updated_at = Timestamptz()
+
+
 TABLES: tuple[type[Table], ...] = (
-    ApiClient, Device, Stream, Producer, Consumer, MediaNode, HlsSegment,
+    ApiClient, Device, Stream, Producer, Consumer, MediaNode, HlsSegment, Snapshot, Bookmark,
 )

@@ -16,6 +16,7 @@ from core.clock import utcnow
 from core.nodes import NodeRegistry
 from core.recordings import RecordingIndex
 from jobs.broker import DEFAULT_QUEUE, MEDIA_START_QUEUE
+from jobs.captures import Captures
 from jobs.context import current
 from jobs.node import MediaNodeRuntime, NodeFull
 from jobs.probe import probe_rtsp
@@ -67,6 +68,39 @@ def viewer_op(stream_id: str, op: str, consumer_id: str, *args: Any) -> dict[str
     return current().run(run(), timeout=15.0)
 
 
+def live_snapshot(snapshot_id: str) -> None:
+    """On the node that owns the stream: JPEG the newest frame of its GOP cache."""
+    node = _node()
+
+    async def run() -> None:
+        row = await node.captures.snapshots.get(uuid.UUID(snapshot_id))
+        pipeline = node.pipelines.get(row["stream_id"])
+        await node.captures.live_snapshot(
+            row["id"], pipeline.ingest.gop_cache if pipeline is not None else None)
+
+    current().run(run(), timeout=60)
+
+
+def historical_snapshot(snapshot_id: str) -> None:
+    """On a worker: JPEG the recorded frame nearest the snapshot's time."""
+    ctx = current()
+    ctx.run(_captures(ctx).historical_snapshot(uuid.UUID(snapshot_id)), timeout=120)
+
+
+def export_bookmark(bookmark_id: str) -> None:
+    """On a worker: wait for the recording to cover the clip, cut the MP4 and thumbnail."""
+    ctx = current()
+    ctx.run(_captures(ctx).export_bookmark(uuid.UUID(bookmark_id)), timeout=900)
+
+
+def _captures(ctx: Any) -> Captures:
+    captures = ctx.extras.get("captures")
+    if captures is None:
+        captures = ctx.extras["captures"] = Captures(ctx.settings)
+    assert isinstance(captures, Captures)
+    return captures
+
+
 def validate_rtsp(url: str, transport: str) -> dict[str, Any]:
     """Probe a camera without saving it (worker)."""
     settings = current().settings
@@ -110,6 +144,12 @@ ACTORS: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
                                   "store_results": True, "time_limit": 30_000}),
     "viewer_op": (viewer_op, {"queue_name": DEFAULT_QUEUE, "max_retries": 0,
                               "store_results": True, "time_limit": 20_000}),
+    "live_snapshot": (live_snapshot, {"queue_name": DEFAULT_QUEUE, "max_retries": 0,
+                                      "time_limit": 70_000}),
+    "historical_snapshot": (historical_snapshot, {"queue_name": DEFAULT_QUEUE,
+                                                  "max_retries": 2, "time_limit": 130_000}),
+    "export_bookmark": (export_bookmark, {"queue_name": DEFAULT_QUEUE, "max_retries": 2,
+                                          "time_limit": 900_000}),
     "validate_rtsp": (validate_rtsp, {"queue_name": DEFAULT_QUEUE, "max_retries": 0,
                                       "store_results": True, "time_limit": 30_000}),
     "purge_recordings": (purge_recordings, {"queue_name": DEFAULT_QUEUE, "max_retries": 3,

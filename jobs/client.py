@@ -37,6 +37,11 @@ class JobClient:
         except ResultFailure as exc:
             raise MediaInternalError("The job failed", str(exc)) from None
 
+    async def send_to_node(self, node: NodeInfo, actor_name: str, *args: Any) -> None:
+        """Enqueue `actor_name` on `node`'s control queue without waiting for it."""
+        message = self._actors[actor_name].message(*args).copy(queue_name=node.queue_name)
+        await asyncio.to_thread(self._broker.enqueue, message)
+
     async def call_node(
         self, node: NodeInfo, actor_name: str, *args: Any, deadline_s: float = 10.0
     ) -> Any:

@@ -17,6 +17,7 @@ from core.errors import Conflict
 from core.stream_states import StreamState
 from core.streams import StreamService
 from core.tables import Stream
+from jobs.captures import stale_jobs
 from jobs.client import JobClient
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,8 @@ async def close_abandoned_starts(now_offset_s: float = ABANDONED_START_S) -> int
     return closed
 
 
-async def run_housekeeping(redis: Redis, namespace: str, jobs: JobClient) -> None:
+async def run_housekeeping(redis: Redis, namespace: str, jobs: JobClient,
+                           stale_s: float) -> None:
     """Enqueue retention hourly and node pruning every minute, once across all workers."""
     schedule = {"purge_recordings": RETENTION_PERIOD_S, "prune_media_nodes": PRUNE_PERIOD_S}
     while True:
@@ -55,9 +57,19 @@ async def run_housekeeping(redis: Redis, namespace: str, jobs: JobClient) -> Non
             if await redis.set(f"{namespace}:schedule:{actor}", "1", ex=period, nx=True):
                 await jobs.enqueue(actor)
         try:
+            rerun = await stale_jobs(stale_s)
+            for snapshot_id in rerun["snapshot"]:
+                await jobs.enqueue("historical_snapshot", str(snapshot_id))
+            for bookmark_id in rerun["bookmark"]:
+                await jobs.enqueue("export_bookmark", str(bookmark_id))
+            if rerun["snapshot"] or rerun["bookmark"]:
+                logger.warning("running lost jobs again: %s", rerun)
+        except Exception:
+            logger.exception("looking for lost jobs failed")
+        try:
             closed = await close_abandoned_starts()
             if closed:
                 logger.warning("closed %d streams that no media node started", closed)
         except Exception:
             logger.exception("closing abandoned starts failed")
-        await asyncio.sleep(15)
+        await asyncio.sleep(min(15.0, stale_s / 2))

@@ -22,6 +22,7 @@ from core.settings import Settings
 from core.stream_states import StreamState
 from core.streams import StreamService
 from core.tables import Producer, Stream
+from jobs.captures import Captures
 from jobs.pipeline import StreamPipeline, codec_config
 from jobs.viewers import StreamViewers
 
@@ -48,6 +49,7 @@ class MediaNodeRuntime:
         self.devices = DeviceService(CredentialBox(settings.auth.credentials_key))
         self.index = RecordingIndex(settings.media.recordings_dir(settings.server.data_dir))
         self.pipelines: dict[uuid.UUID, StreamPipeline] = {}
+        self.captures = Captures(settings)
         self._starting: set[uuid.UUID] = set()
 
     @property
@@ -98,6 +100,8 @@ class MediaNodeRuntime:
 
     async def take_over(self, stream_id: uuid.UUID) -> bool:
         """Restart a stream whose node stopped renewing its lease; True when we took it."""
+        if stream_id in self.pipelines or stream_id in self._starting:
+            return False
         if not self.has_capacity() or not await self.leases.claim(stream_id):
             return False
         stream = await self.streams.get(stream_id)
@@ -156,17 +160,20 @@ class MediaNodeRuntime:
         await self.leases.release(stream_id)
 
     async def _ensure_producer(self, stream_id: uuid.UUID) -> None:
+        """One producer per stream for its whole life (a unique index makes it so), so its
+        ids stay the same across reconnects and failover."""
         if await Producer.exists().where(Producer.stream_id == stream_id):
             await Producer.update({Producer.state: "ACTIVE"}).where(
                 Producer.stream_id == stream_id)
             return
-        await Producer(
-            id=uuid.uuid4(), stream_id=stream_id,
-            mediasoup_id=f"producer-{secrets.token_hex(8)}",
-            transport_id=f"transport-{secrets.token_hex(8)}",
-            state="ACTIVE", ssrc=secrets.randbelow(900_000_000) + 100_000_000,
-            created_at=utcnow(),
-        ).save()
+        with contextlib.suppress(Exception):  # created meanwhile: the index refused a twin
+            await Producer(
+                id=uuid.uuid4(), stream_id=stream_id,
+                mediasoup_id=f"producer-{secrets.token_hex(8)}",
+                transport_id=f"transport-{secrets.token_hex(8)}",
+                state="ACTIVE", ssrc=secrets.randbelow(900_000_000) + 100_000_000,
+                created_at=utcnow(),
+            ).save()
 
     def viewers(self, stream_id: uuid.UUID) -> StreamViewers | None:
         """The viewers of a stream this node runs (None when it runs no such stream)."""

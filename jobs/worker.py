@@ -24,7 +24,7 @@ async def run_worker(settings: Settings) -> None:
     async def started(ctx: JobContext) -> None:
         jobs: JobClient = ctx.extras["jobs"]
         tasks.append(asyncio.create_task(
-            run_housekeeping(redis, settings.redis.namespace, jobs)))
+            run_housekeeping(redis, settings.redis.namespace, jobs, settings.media.job_stale_s)))
 
     async def stopping(ctx: JobContext) -> None:
         for task in tasks:

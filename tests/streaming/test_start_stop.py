@@ -69,7 +69,7 @@ async def test_concurrent_starts_make_exactly_one_ingest(client, media_node, sta
     assert len({b["producers"]["video"] for b in bodies}) == 1
     assert sum(1 for b in bodies if not b.get("reconnect")) == 1
     assert await Stream.count().where(Stream.camera_id == uuid.UUID(device_id)) == 1
-    assert await Producer.count() == 1
+    assert await Producer.count().where(Producer.stream_id == uuid.UUID(bodies[0]["v2_stream_id"])) == 1
     await asyncio.sleep(1)
     assert rtsp_connections(camera.port) == 1
 
