@@ -150,3 +150,33 @@ async def test_python_client_errors_carry_the_guide_detail(client):
     with pytest.raises(VasError) as caught:
         await vas.devices() if False else await vas.token()
     assert caught.value.status == 401 and caught.value.detail == "Invalid client credentials"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_connected_viewer_that_vanishes_is_closed(client, admin_token, start_process,
+                                                        start_camera, settings_env):
+    settings_env["VAS_WEBRTC_SILENCE_TIMEOUT_MS"] = "3000"
+    start_process("media-node", "registered")
+    stream_id, _ = await _live_stream(client, start_camera)
+    headers = bearer(admin_token)
+    vas = VasClient("http://127.0.0.1", "admin", "unused")
+    vas._http = client
+    vas._access, vas._expires_at = admin_token, time.monotonic() + 600
+    consumer = StreamConsumer(vas, stream_id, local_ip="127.0.0.1")
+    await consumer.start()
+    assert [f async for f in consumer.frames(limit=5)]
+
+    async def state() -> str:
+        listed = (await client.get(f"/v2/streams/{stream_id}/consumers", headers=headers)).json()
+        return next(c["state"] for c in listed["consumers"] if c["id"] == consumer.consumer_id)
+
+    assert await state() == "CONNECTED"
+    # Gone without a goodbye: sockets closed, no DELETE, no DTLS close_notify.
+    consumer._reader.cancel()
+    await consumer._closers[0]()  # the ICE transport
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and await state() != "CLOSED":
+        await asyncio.sleep(0.2)
+    assert await state() == "CLOSED"
+    for closer in consumer._closers[1:]:
+        await closer()

@@ -252,3 +252,43 @@ async def test_viewer_closing_dtls_closes_the_transport(
         while not closed:
             await asyncio.sleep(0.05)
     assert consumer.transport.state == "closed"
+
+
+async def test_lost_packets_are_retransmitted_on_nack(
+    stream: Stream, open_consumer: OpenConsumer
+) -> None:
+    """The network loses RTP packets on the way to the viewer (dropped still encrypted, as
+    a network would); its NACKs bring them back from the sender's history, and no frame
+    is lost."""
+    consumer = await open_consumer(stream)
+    client = consumer.client
+    await client.wait_frames(FPS // 2)
+    ice = client.ice
+    original = ice._recv
+    dropped: set[int] = set()
+    recovered: set[int] = set()
+
+    async def lossy() -> bytes:
+        while True:
+            data = await original()
+            # SRTP (not SRTCP, not DTLS): its RTP header, sequence number included, is clear.
+            if 127 < data[0] < 192 and not 192 <= data[1] <= 223:
+                seq = int.from_bytes(data[2:4], "big")
+                if seq in dropped:
+                    recovered.add(seq)
+                elif seq % 25 == 0 and len(dropped) < 8:
+                    dropped.add(seq)
+                    continue
+            return data
+
+    ice._recv = lossy  # type: ignore[method-assign]
+    start = len(client.frames)
+    try:
+        await client.wait_frames(start + 3 * FPS, timeout=10)
+    except TimeoutError:
+        raise AssertionError(f"frames {len(client.frames) - start}, dropped {sorted(dropped)},"
+                             f" recovered {sorted(recovered)}") from None
+    assert len(dropped) >= 2
+    assert recovered == dropped, f"not retransmitted: {sorted(dropped - recovered)}"
+    indexes = [f.index for f in client.frames[start:]]
+    assert all(b == (a + 1) % (2 * GOP) for a, b in itertools.pairwise(indexes)), indexes
