@@ -25,6 +25,7 @@ from api.routes import (
     nodes,
     streaming,
     streams,
+    viewer,
     whep,
 )
 from api.state import Services
@@ -109,7 +110,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             auth.router, devices.router, streaming.router, streams.router, hls.router,
             consumers.router, whep.router, captures.router,
-            health.router, nodes.router,
+            health.router, nodes.router, viewer.router,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[_lifespan(settings)],

@@ -5,7 +5,6 @@ shared start queue and its own control queue, and takes over streams of lost nod
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -16,7 +15,7 @@ from core.settings import Settings
 from jobs.broker import MEDIA_START_QUEUE, node_queue
 from jobs.context import JobContext
 from jobs.node import MediaNodeRuntime
-from jobs.process import serve
+from jobs.process import cancel_all, serve
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +55,7 @@ async def run_media_node(settings: Settings, node_id: str | None = None) -> None
         logger.info("media node %s registered, control queue %s", node_id, queue)
 
     async def stopping(ctx: JobContext) -> None:
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(tasks)
         await runtime.shutdown()
         await registry.deregister(node_id)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from redis.asyncio import Redis
 
@@ -12,7 +11,7 @@ from jobs.broker import DEFAULT_QUEUE
 from jobs.client import JobClient
 from jobs.context import JobContext
 from jobs.housekeeping import run_housekeeping
-from jobs.process import serve
+from jobs.process import cancel_all, serve
 
 
 async def run_worker(settings: Settings) -> None:
@@ -27,10 +26,7 @@ async def run_worker(settings: Settings) -> None:
             run_housekeeping(redis, settings.redis.namespace, jobs, settings.media.job_stale_s)))
 
     async def stopping(ctx: JobContext) -> None:
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(tasks)
         await redis.aclose()
 
     await serve(settings, {DEFAULT_QUEUE}, worker_threads=4, poll_ms=200,

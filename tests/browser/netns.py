@@ -16,7 +16,6 @@ import atexit
 import contextlib
 import ipaddress
 import logging
-import os
 import random
 import secrets
 import shutil
@@ -29,56 +28,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from tests.e2e.processes import alive, descendants, kill_pids
+
 logger = logging.getLogger(__name__)
 
 ETC_NETNS = Path("/etc/netns")
 
 
 # --- processes ------------------------------------------------------------------------------
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process below ``pid``, read from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found: set[int] = set()
-    stack = [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.add(child)
-            stack.append(child)
-    return found
-
-
-def kill_pids(pids: Sequence[int] | set[int], grace: float = 3.0) -> None:
-    """SIGTERM each PID, SIGKILL whatever is still there after ``grace`` seconds."""
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    remaining = set(pids)
-    while remaining and time.monotonic() < deadline:
-        remaining = {pid for pid in remaining if alive(pid)}
-        time.sleep(0.05)
-    for pid in remaining:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def stop_process(process: subprocess.Popen[Any], timeout: float = 10.0) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -103,3 +105,18 @@ class VasProcess:
             if self.proc.poll() is None:
                 self.proc.kill()
             self._reader.join(timeout=5)
+
+
+def kill_pids(pids: Sequence[int] | set[int], grace: float = 3.0) -> None:
+    """SIGTERM each PID, SIGKILL whatever is still there after ``grace`` seconds."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    remaining = set(pids)
+    while remaining and time.monotonic() < deadline:
+        remaining = {pid for pid in remaining if alive(pid)}
+        time.sleep(0.05)
+    for pid in remaining:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
