@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test lint test-deps install clean
+.PHONY: up test lint test-deps install clean notebooks
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ install: $(STAMP)
 up: $(STAMP)
 	$(BIN)/vas up
 
+## JupyterLab on notebooks/ (run `make up` in another terminal first and export the
+## VAS_CLIENT_SECRET it printed). As root (containers): make notebooks JUPYTER_ARGS=--allow-root
+notebooks: $(STAMP)
+	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks $(JUPYTER_ARGS)
+
 ## Debian packages the tests need (GStreamer RTSP server for test cameras, Chromium).
 test-deps:
 	bash scripts/install-test-deps.sh
@@ -27,8 +32,9 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 ## Install everything the tests need, lint, type-check, run the whole suite.
+## Screenshots of the browser tests land in ./artifacts (ignored by git).
 test: $(STAMP) test-deps lint
-	$(BIN)/python -m pytest
+	VAS_TEST_ARTIFACTS=$(CURDIR)/artifacts $(BIN)/python -m pytest
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
