@@ -3,16 +3,23 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+DEV    := $(VENV)/.installed-dev
+PIP    := $(BIN)/pip install --quiet --disable-pip-version-check
 
 .PHONY: up test lint test-deps install clean notebooks
 
+# The product alone for `make up`; the test and notebook tools on top for the rest.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PIP) --upgrade pip
+	$(PIP) -e .
 	touch $(STAMP)
 
-install: $(STAMP)
+$(DEV): $(STAMP)
+	$(PIP) -e '.[dev]'
+	touch $(DEV)
+
+install: $(DEV)
 
 ## Start API, worker and media node on the embedded default (SQLite + embedded Redis).
 up: $(STAMP)
@@ -20,20 +27,20 @@ up: $(STAMP)
 
 ## JupyterLab on notebooks/ (run `make up` in another terminal first and export the
 ## VAS_CLIENT_SECRET it printed). As root (containers): make notebooks JUPYTER_ARGS=--allow-root
-notebooks: $(STAMP)
+notebooks: $(DEV)
 	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks $(JUPYTER_ARGS)
 
 ## Debian packages the tests need (GStreamer RTSP server for test cameras, Chromium).
 test-deps:
 	bash scripts/install-test-deps.sh
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check api jobs media core vas_client tests benchmarks
 	$(BIN)/mypy
 
 ## Install everything the tests need, lint, type-check, run the whole suite.
 ## Screenshots of the browser tests land in ./artifacts (ignored by git).
-test: $(STAMP) test-deps lint
+test: $(DEV) test-deps lint
 	VAS_TEST_ARTIFACTS=$(CURDIR)/artifacts $(BIN)/python -m pytest
 
 clean:
