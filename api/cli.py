@@ -53,7 +53,9 @@ def cmd_api(settings: Settings) -> None:
     sockets = []
     for host in settings.server.hosts:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # proto must say TCP: asyncio sets TCP_NODELAY only on sockets that do, and without
+        # it a keep-alive client waits ~40 ms (delayed ACK) for every response body.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, settings.server.port))
         sockets.append(sock)

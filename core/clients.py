@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -69,9 +70,15 @@ def validate_scopes(scopes: list[str]) -> list[str]:
 class ClientService:
     """Registers clients and turns their credentials into tokens."""
 
+    # How long a "this client exists" answer is reused by one API process: a deleted
+    # client's tokens stop working at once in the process that deleted it, and within this
+    # many seconds in every other one. Saves a database round trip per request.
+    ACTIVE_CACHE_S = 2.0
+
     def __init__(self, auth: AuthSettings, throttle: LoginThrottle) -> None:
         self._auth = auth
         self._throttle = throttle
+        self._active_until: dict[str, float] = {}
 
     async def create(self, client_id: str, scopes: list[str]) -> tuple[ClientRecord, str]:
         """Register a client; the secret is returned here and never again."""
@@ -114,6 +121,7 @@ class ClientService:
         ):
             raise NotFound(f"Client {client_id[:128]!r} not found")
         await ApiClient.delete().where(ApiClient.client_id == client_id)
+        self._active_until.pop(client_id, None)
 
     async def login(self, client_id: str, client_secret: str) -> IssuedTokens:
         """Check credentials (throttled) and issue tokens, revoking the previous refresh token."""
@@ -142,8 +150,15 @@ class ClientService:
 
     async def check_active(self, principal: Principal) -> None:
         """Revocation hook: a token of a deleted client is refused."""
+        now = time.monotonic()
+        if self._active_until.get(principal.client_id, 0.0) > now:
+            return
         if not await ApiClient.exists().where(ApiClient.client_id == principal.client_id):
+            self._active_until.pop(principal.client_id, None)
             raise Unauthorized("Client has been revoked")
+        if len(self._active_until) > 10_000:  # bounded: forget everything now and then
+            self._active_until.clear()
+        self._active_until[principal.client_id] = now + self.ACTIVE_CACHE_S
 
     async def _issue(
         self, client_id: str, scopes: list[str], expected: str | None = None
