@@ -8,6 +8,7 @@ import dataclasses
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -39,10 +40,22 @@ def _need_redis(settings: Settings) -> None:
         raise SystemExit(2)
 
 
+def bind_sockets(hosts: list[str], port: int) -> list[socket.socket]:
+    """One listening TCP socket per address."""
+    sockets = []
+    for host in hosts:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        # proto must say TCP: asyncio sets TCP_NODELAY only on sockets that do, and without
+        # it a keep-alive client waits ~40 ms (delayed ACK) for every response body.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sockets.append(sock)
+    return sockets
+
+
 def cmd_api(settings: Settings) -> None:
     """uvicorn on every address of VAS_HOST (comma-separated), one port."""
-    import socket
-
     import uvicorn
 
     _need_redis(settings)
@@ -50,15 +63,7 @@ def cmd_api(settings: Settings) -> None:
         "api.app:app_from_env", factory=True, port=settings.server.port, log_config=None,
         access_log=False,
     )
-    sockets = []
-    for host in settings.server.hosts:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        # proto must say TCP: asyncio sets TCP_NODELAY only on sockets that do, and without
-        # it a keep-alive client waits ~40 ms (delayed ACK) for every response body.
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, settings.server.port))
-        sockets.append(sock)
+    sockets = bind_sockets(settings.server.hosts, settings.server.port)
     asyncio.run(uvicorn.Server(config).serve(sockets=sockets))
 
 
