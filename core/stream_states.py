@@ -39,6 +39,3 @@ def sources_of(target: StreamState) -> frozenset[StreamState]:
     """The states from which `target` may be entered."""
     return frozenset(s for s, targets in TRANSITIONS.items() if target in targets)
 
-
-def can_transition(current: StreamState, target: StreamState) -> bool:
-    return target in TRANSITIONS[current]
