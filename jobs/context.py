@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -20,10 +21,25 @@ class JobContext:
     loop: asyncio.AbstractEventLoop
     node_id: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    _pending: set[concurrent.futures.Future[Any]] = field(default_factory=set)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
         """Run `coro` on the process loop from a worker thread and wait for it."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        self._pending.add(future)
+        try:
+            return future.result(timeout)
+        finally:
+            self._pending.discard(future)
+
+    def cancel_pending(self) -> None:
+        """On shutdown: end the jobs still running, so their threads let the process exit.
+
+        A cancelled job fails; Dramatiq retries it (on another worker) and the jobs are
+        idempotent.
+        """
+        for future in list(self._pending):
+            future.cancel()
 
 
 _current: JobContext | None = None

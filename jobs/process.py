@@ -67,6 +67,7 @@ async def serve(
         await stop.wait()
     finally:
         logger.info("stopping")
+        ctx.cancel_pending()
         if on_stopping is not None:
             await on_stopping(ctx)
         await asyncio.to_thread(worker.stop, 10_000)

@@ -171,13 +171,15 @@ class StreamViewers:
             await self._set_state(consumer_id, "CONNECTED")
 
     async def _follow_whep(self, session_id: uuid.UUID, session: WhepSession) -> None:
-        for _ in range(300):
+        # Checked often: media flows as soon as the peer connection is up, and the consumer
+        # list should say CONNECTED by the time a viewer has its first frames.
+        for _ in range(3000):
             if session.state == "connected":
                 await self._set_state(session_id, "CONNECTED")
                 return
             if session.state in ("failed", "closed"):
                 return
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.01)
 
     def _closed(self, consumer_id: uuid.UUID, kind: str) -> None:
         """on_close of a transport or session (any cause): forget it and show it closed."""

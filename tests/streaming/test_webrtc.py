@@ -48,9 +48,13 @@ async def test_python_consumer_gets_frames_quickly(client, admin_token, media_no
         assert frames[0].image.mean() > 50  # colour bars, not a black or grey frame
         # A 4 s GOP: without the GOP cache the first frame could wait up to 4 s.
         assert first_after < 3.0, f"{mode}: 20 frames took {first_after:.2f} s"
-        listed = (await client.get(f"/v2/streams/{stream_id}/consumers",
-                                   headers=bearer(admin_token))).json()
-        mine = next(c for c in listed["consumers"] if c["id"] == consumer.consumer_id)
+        for _ in range(20):  # the node records CONNECTED as it sees it: allow it a moment
+            listed = (await client.get(f"/v2/streams/{stream_id}/consumers",
+                                       headers=bearer(admin_token))).json()
+            mine = next(c for c in listed["consumers"] if c["id"] == consumer.consumer_id)
+            if mine["state"] == "CONNECTED":
+                break
+            await asyncio.sleep(0.1)
         assert mine["state"] == "CONNECTED"
         detail = (await client.get(f"/v2/streams/{stream_id}", headers=bearer(admin_token))).json()
         assert detail["consumers"] == {"count": 1, "active": 1}
