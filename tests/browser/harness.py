@@ -23,14 +23,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from tests.browser.netns import (
-    TestNetns,
-    alive,
-    descendants,
-    kill_pids,
-    netns_process,
-    stop_process,
-)
+from tests.browser.netns import TestNetns, netns_process
+from tests.e2e.processes import alive, descendants, kill_pids, stop_process
 
 __all__ = ["Browser", "BrowserError", "Page", "TestNetns", "descendants", "ensure_node_modules",
            "netns_process", "page_routes", "stop_process"]

@@ -19,7 +19,6 @@ import logging
 import random
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -28,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tests.e2e.processes import alive, descendants, kill_pids
+from tests.e2e.processes import kill_pids, stop_process
 
 logger = logging.getLogger(__name__)
 
@@ -36,23 +35,6 @@ ETC_NETNS = Path("/etc/netns")
 
 
 # --- processes ------------------------------------------------------------------------------
-
-
-def stop_process(process: subprocess.Popen[Any], timeout: float = 10.0) -> int:
-    """SIGTERM ``process`` and its descendants, SIGKILL after ``timeout``; return its code."""
-    tree = descendants(process.pid)
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            logger.warning("pid %d ignored SIGTERM; killing", process.pid)
-            process.kill()
-            process.wait()
-    leftover = {pid for pid in tree if alive(pid)}
-    if leftover:
-        kill_pids(leftover)
-    return process.returncode
 
 
 # --- network namespace ----------------------------------------------------------------------

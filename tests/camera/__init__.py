@@ -24,6 +24,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from tests.e2e.processes import stop_process
+
 logger = logging.getLogger(__name__)
 
 SERVER_SCRIPT = Path(__file__).with_name("server.py")
@@ -151,14 +153,7 @@ class TestCamera:
         process, self._process = self._process, None
         _running.discard(self)
         if process is not None:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    logger.warning("camera pid %d ignored SIGTERM; killing", process.pid)
-                    process.kill()
-                    process.wait()
+            stop_process(process, timeout)
             if process.stdout is not None:
                 process.stdout.close()
             if log_exit and process.returncode not in (0, -signal.SIGKILL):

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -120,3 +121,19 @@ def kill_pids(pids: Sequence[int] | set[int], grace: float = 3.0) -> None:
     for pid in remaining:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def stop_process(process: subprocess.Popen[Any], timeout: float = 10.0) -> int:
+    """SIGTERM ``process`` and its descendants, SIGKILL after ``timeout``; return its code."""
+    tree = descendants(process.pid)
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    leftover = {pid for pid in tree if alive(pid)}
+    if leftover:
+        kill_pids(leftover)
+    return process.returncode
