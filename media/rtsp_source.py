@@ -7,7 +7,10 @@ that accepts TCP and never answers:
 
 - ``timeout`` (microseconds) is the rtsp demuxer's socket I/O timeout; it bounds the
   handshake (a silent server fails after ``timeout``) and reads (a stalled stream fails
-  after about twice ``timeout``: the demuxer waits once more for an RTSP reply).
+  after about twice ``timeout``: the demuxer waits once more for an RTSP reply). It is set
+  to the *open* timeout: a camera on a slow network may take longer than the read timeout
+  to answer its first request, and must still open. Stalled reads are bounded by PyAV's
+  read timeout below, not by this one.
 - ``stimeout`` no longer exists (removed in FFmpeg 5) and ``rw_timeout`` does not apply
   to rtsp (the demuxer does its own I/O): with either alone, a silent server hangs.
 - PyAV's own ``timeout=(open, read)`` interrupts blocking calls from FFmpeg's interrupt
@@ -68,11 +71,13 @@ class RtspSettings:
     probesize: int = 32
     analyzeduration_us: int = 100_000
 
-    def av_options(self) -> dict[str, str]:
-        """The FFmpeg demuxer options for ``av.open``."""
+    def av_options(self, open_timeout: float | None = None) -> dict[str, str]:
+        """The FFmpeg demuxer options for ``av.open`` (``open_timeout`` overrides the
+        settings' own)."""
+        handshake = self.open_timeout if open_timeout is None else open_timeout
         return {
             "rtsp_transport": self.transport,
-            "timeout": str(int(self.read_timeout * 1_000_000)),
+            "timeout": str(int(handshake * 1_000_000)),
             "probesize": str(self.probesize),
             "analyzeduration": str(self.analyzeduration_us),
             "fpsprobesize": "0",
@@ -129,10 +134,11 @@ def _open_container(
 ) -> InputContainer | SourceError:
     started = time.monotonic()
     try:
-        return av.open(url, options=settings.av_options(), timeout=(timeout, settings.read_timeout))
+        return av.open(url, options=settings.av_options(timeout),
+                       timeout=(timeout, settings.read_timeout))
     except (av.error.FFmpegError, OSError) as exc:
         elapsed = time.monotonic() - started
-        error = classify_open_error(exc, url, elapsed, min(timeout, settings.read_timeout))
+        error = classify_open_error(exc, url, elapsed, timeout)
         logger.info(
             "open %s failed after %.2f s: %s (%s)",
             redact_url(url),

@@ -23,7 +23,7 @@ from api.app import create_app
 from core.settings import Settings, load_settings
 from jobs.embedded_redis import EmbeddedRedis
 
-pytest_plugins = ["tests.camera.fixtures"]
+pytest_plugins = ["tests.camera.fixtures", "tests.vas_fixtures"]
 
 POSTGRES_URL = os.environ.get("VAS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("VAS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

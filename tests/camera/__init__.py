@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import binascii
+import contextlib
 import dataclasses
 import logging
 import os
@@ -294,6 +295,88 @@ class SilentRtspServer:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class LateRtspProxy:
+    """A camera that answers late: accepts TCP on 127.0.0.1, holds each connection silent for
+    ``delay`` seconds, then relays it to ``upstream_port`` (a real camera). RTSP over TCP only
+    (interleaved RTP crosses the relay; UDP media would not)."""
+
+    def __init__(self, upstream_port: int, delay: float, mount: str = "/cam") -> None:
+        self.upstream_port = upstream_port
+        self.delay = delay
+        self._mount = mount
+        self._listener: socket.socket | None = None
+        self._sockets: list[socket.socket] = []
+        self._stop = threading.Event()
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"rtsp://127.0.0.1:{self.port}{self._mount}"
+
+    def start(self) -> None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        listener.settimeout(0.1)
+        self._listener = listener
+        self.port = int(listener.getsockname()[1])
+        threading.Thread(target=self._accept_loop, name="late-rtsp", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for sock in [*self._sockets, *([self._listener] if self._listener else [])]:
+            with contextlib.suppress(OSError):
+                sock.close()
+        self._sockets.clear()
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self._sockets.append(client)
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        # Silent for `delay`: what the client sent meanwhile waits in the socket's buffer.
+        if self._stop.wait(self.delay):
+            return
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=5)
+        except OSError:
+            client.close()
+            return
+        upstream.settimeout(None)
+        self._sockets.append(upstream)
+        threading.Thread(target=_pipe, args=(upstream, client), daemon=True).start()
+        _pipe(client, upstream)
+
+    def __enter__(self) -> LateRtspProxy:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+def _pipe(source: socket.socket, target: socket.socket) -> None:
+    """Copy bytes until either side closes, then close both."""
+    try:
+        while chunk := source.recv(65536):
+            target.sendall(chunk)
+    except OSError:
+        pass
+    finally:
+        for sock in (source, target):
+            with contextlib.suppress(OSError):
+                sock.close()
 
 
 def read_frame_timestamp(frame: Any) -> float | None:

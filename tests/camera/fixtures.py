@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.camera import CameraProfile, SilentRtspServer, TestCamera
+from tests.camera import CameraProfile, LateRtspProxy, SilentRtspServer, TestCamera
 
 StartCamera = Callable[..., TestCamera]
 
@@ -34,3 +34,11 @@ def silent_server() -> Iterator[SilentRtspServer]:
     """A server that accepts RTSP connections and never answers."""
     with SilentRtspServer() as server:
         yield server
+
+
+@pytest.fixture
+def late_camera(start_camera: StartCamera) -> Iterator[LateRtspProxy]:
+    """A real camera behind a relay that answers only after 7 s (a camera on a slow network)."""
+    camera = start_camera()
+    with LateRtspProxy(camera.port, delay=7.0, mount=camera.profile.mount) as proxy:
+        yield proxy

@@ -1,18 +1,12 @@
-"""Media nodes and workers as real processes beside the in-process API, on one database,
-one Redis namespace and one data dir; short heartbeats and timeouts keep tests quick."""
+"""Media nodes and workers as real processes beside the in-process API (see
+tests/vas_fixtures.py), with short heartbeats and timeouts to keep these tests quick.
+
+The defaults themselves are exercised in tests/defaults.
+"""
 
 from __future__ import annotations
 
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
-
-import httpx
 import pytest
-
-from tests.e2e.processes import VasProcess, clean_env
 
 FAST = {
     "VAS_NODE_HEARTBEAT_MS": "500",
@@ -25,57 +19,3 @@ FAST = {
 @pytest.fixture
 def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
     return {**settings_env, **FAST}
-
-
-@pytest.fixture
-def start_process(settings_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., VasProcess]]:
-    """Start `vas <command>` with the test's settings; every one is stopped after the test."""
-    started: list[VasProcess] = []
-
-    def start(command: str, ready_text: str, timeout: float = 30.0) -> VasProcess:
-        proc = VasProcess(command, clean_env(**settings_env), tmp_path)
-        started.append(proc)
-        deadline = time.monotonic() + timeout
-        while ready_text not in proc.output:
-            if proc.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"{command} did not start:\n{proc.output}")
-            time.sleep(0.05)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.proc.poll() is None:
-            proc.interrupt()
-
-
-@pytest.fixture
-def media_node(start_process: Callable[..., VasProcess]) -> VasProcess:
-    return start_process("media-node", "registered")
-
-
-@pytest.fixture
-def worker(start_process: Callable[..., VasProcess]) -> VasProcess:
-    return start_process("worker", "serving queues")
-
-
-async def add_device(client: httpx.AsyncClient, url: str, **fields: Any) -> str:
-    response = await client.post("/api/v1/devices", json={
-        "name": f"cam-{uuid.uuid4().hex[:6]}", "rtsp_url": url, **fields})
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
-def rtsp_connections(port: int) -> int:
-    """ESTABLISHED TCP connections to 127.0.0.1:`port` (the ingests of a test camera)."""
-    count = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            remote, state = fields[2], fields[3]
-            if state == "01" and int(remote.rsplit(":", 1)[1], 16) == port:
-                count += 1
-    return count

@@ -17,7 +17,7 @@ import pytest
 from core.tables import HlsSegment
 from tests.camera import read_frame_timestamp
 from tests.conftest import bearer
-from tests.streaming.conftest import add_device
+from tests.vas_fixtures import add_device
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("backend", ["sqlite"], indirect=True)]
 

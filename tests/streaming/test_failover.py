@@ -11,7 +11,7 @@ import pytest
 
 from core.tables import Stream
 from tests.conftest import bearer
-from tests.streaming.conftest import add_device
+from tests.vas_fixtures import add_device
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ from core.clock import utcnow
 from core.recordings import RecordingIndex
 from core.tables import HlsSegment
 from tests.conftest import bearer
-from tests.streaming.conftest import add_device
+from tests.vas_fixtures import add_device
 
 pytestmark = pytest.mark.slow
 

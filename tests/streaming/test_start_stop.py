@@ -12,7 +12,7 @@ import pytest
 from core.tables import Producer, Stream
 from tests.camera import unused_port
 from tests.conftest import bearer
-from tests.streaming.conftest import add_device, rtsp_connections
+from tests.vas_fixtures import add_device, rtsp_connections
 
 pytestmark = pytest.mark.slow
 START_KEYS = {"status", "device_id", "room_id", "transport_id", "producers", "stream",

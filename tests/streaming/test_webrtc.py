@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from tests.conftest import bearer
-from tests.streaming.conftest import add_device
+from tests.vas_fixtures import add_device
 from vas_client import StreamConsumer, VasClient
 from vas_client.http import VasError
 
