@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 
 from tests.conftest import bearer
-from tests.vas_fixtures import add_device
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

@@ -129,7 +129,7 @@ async def test_live_and_historical_bookmarks(client, admin_token, media_node, wo
                                              start_camera, settings):
     stream_id = await _live(client, start_camera)
     headers = bearer(admin_token)
-    await asyncio.sleep(5.5)  # so that the 5 s before the bookmark are recorded
+    await _first_segment(stream_id)  # the 5 s before the bookmark are recorded
     created = await client.post(f"/v2/streams/{stream_id}/bookmarks", headers=headers, json={
         "source": "live", "label": "Person detected at entrance", "event_type": "person_detected",
         "confidence": 0.92, "before_seconds": 5, "after_seconds": 10,
@@ -164,7 +164,11 @@ async def test_live_and_historical_bookmarks(client, admin_token, media_node, wo
                               headers={**headers, "Range": f"bytes={len(data)}-"})
     assert beyond.status_code == 416
 
-    segment = await _first_segment(stream_id)
+    # The newest recorded segment: later than the live bookmark's start, wholly on disk.
+    segment = await HlsSegment.select().where(
+        HlsSegment.stream_id == uuid.UUID(stream_id)).order_by(
+        HlsSegment.sequence, ascending=False).first()
+    assert segment["duration"] >= 5, segment
     center = segment["start_at"] + timedelta(seconds=3)
     historical = await client.post(f"/v2/streams/{stream_id}/bookmarks", headers=headers, json={
         "source": "historical", "center_timestamp": center.isoformat(), "before_seconds": 2,
