@@ -19,7 +19,7 @@ from tests.camera import read_frame_timestamp
 from tests.conftest import bearer
 from tests.vas_fixtures import add_device
 
-pytestmark = [pytest.mark.slow, pytest.mark.parametrize("backend", ["sqlite"], indirect=True)]
+pytestmark = pytest.mark.slow
 
 
 async def _live(client, start_camera, **profile) -> str:

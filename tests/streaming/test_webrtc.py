@@ -72,7 +72,6 @@ async def test_python_consumer_starts_from_the_gop_cache(client, admin_token, me
     assert mine["state"] == "CLOSED" and mine["closed_at"] is not None
 
 
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 async def test_consume_refuses_bad_input_and_wrong_states(client, admin_token, media_node,
                                                           start_camera):
     stream_id, _ = await _live_stream(client, start_camera)
@@ -134,7 +133,6 @@ async def test_consume_refuses_bad_input_and_wrong_states(client, admin_token, m
     assert whep.status_code == 409
 
 
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 async def test_silent_transport_is_closed_and_shown_so(client, admin_token, start_process,
                                                        start_camera, settings_env):
     settings_env["VAS_WEBRTC_SILENCE_TIMEOUT_MS"] = "2000"
@@ -164,7 +162,6 @@ async def test_python_client_errors_carry_the_guide_detail(client):
     assert caught.value.status == 401 and caught.value.detail == "Invalid client credentials"
 
 
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 async def test_connected_viewer_that_vanishes_is_closed(client, admin_token, start_process,
                                                         start_camera, settings_env):
     settings_env["VAS_WEBRTC_SILENCE_TIMEOUT_MS"] = "3000"
