@@ -12,7 +12,7 @@ import pytest
 
 from tests.camera import read_frame_timestamp
 from tests.conftest import bearer
-from tests.vas_fixtures import add_device
+from tests.vas_fixtures import add_device, rtsp_connections
 from vas_client import StreamConsumer, VasClient
 from vas_client.http import VasError
 
@@ -193,3 +193,24 @@ async def test_connected_viewer_that_vanishes_is_closed(client, admin_token, sta
     assert await state() == "CLOSED"
     for closer in consumer._closers[1:]:
         await closer()
+
+
+async def test_stopping_a_stream_closes_its_connected_viewers(client, admin_token, media_node,
+                                                              start_camera):
+    stream_id, camera = await _live_stream(client, start_camera)
+    headers = bearer(admin_token)
+    vas = VasClient("http://127.0.0.1", "admin", "unused")
+    vas._http = client
+    vas._access, vas._expires_at = admin_token, time.monotonic() + 600
+    async with StreamConsumer(vas, stream_id, local_ip="127.0.0.1") as viewer:
+        assert len([f async for f in viewer.frames(limit=5)]) == 5
+        stream = (await client.get(f"/v2/streams/{stream_id}", headers=headers)).json()
+        stopped = await client.post(f"/api/v1/devices/{stream['camera_id']}/stop-stream")
+        assert stopped.json()["stopped"] is True
+        listed = (await client.get(f"/v2/streams/{stream_id}/consumers", headers=headers)).json()
+        mine = next(c for c in listed["consumers"] if c["id"] == viewer.consumer_id)
+        assert mine["state"] == "CLOSED" and mine["closed_at"] is not None
+        assert listed["active_consumers"] == 0
+    assert (await client.get(f"/v2/streams/{stream_id}", headers=headers)).json()["state"] == \
+        "CLOSED"
+    assert rtsp_connections(camera.port) == 0
