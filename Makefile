@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEV    := $(VENV)/.installed-dev
 PIP    := $(BIN)/pip install --quiet --disable-pip-version-check
 
-.PHONY: up test lint test-deps install clean notebooks
+.PHONY: up test lint test-deps install clean notebooks perf
 
 # The product alone for `make up`; the test and notebook tools on top for the rest.
 $(STAMP): pyproject.toml
@@ -45,3 +45,8 @@ test: $(DEV) test-deps lint
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+## Timing targets (first frame p50 and the like): not part of `make test`; the figures and
+## the benchmarks that produce them are in docs/performance.md.
+perf: $(DEV) test-deps
+	$(BIN)/python -m pytest -m perf

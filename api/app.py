@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from api.auth import SECURITY_SCHEME
 from api.errors import EXCEPTION_HANDLERS
+from api.openapi import document_errors
 from api.routes import (
     auth,
     captures,
@@ -106,7 +107,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             )
         }),
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             auth.router, devices.router, streaming.router, streams.router, hls.router,
             consumers.router, whep.router, captures.router,
@@ -118,6 +119,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,  # every VAS process logs through core.logs
         debug=False,
     )
+    document_errors(app)
+    return app
 
 
 def app_from_env() -> Litestar:

@@ -146,8 +146,9 @@ def _secret_file(data_dir: Path, name: str) -> str:
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
-    """Build settings from `environ` (default: `.env` overlaid by `os.environ`)."""
-    env = {**_read_dotenv(Path(".env")), **(dict(os.environ) if environ is None else environ)}
+    """Build settings from `environ`, exactly as given; by default from `.env` overlaid by
+    `os.environ` (a `.env` file never leaks into an environment passed explicitly)."""
+    env = {**_read_dotenv(Path(".env")), **os.environ} if environ is None else dict(environ)
     vas_env = env.get("VAS_ENV", "development")
     if vas_env not in ("development", "production"):
         raise ConfigError(f"VAS_ENV must be 'development' or 'production', got {vas_env!r}")

@@ -52,6 +52,7 @@ class CameraProfile:
     gop: int = 30
     bitrate_kbps: int = 800
     encoder: str = "x264"  # or "openh264"
+    h264_profile: str = "baseline"  # or "main", "high" (x264 only)
     overlay_time: bool = False
     no_video: bool = False
     user: str | None = None
@@ -72,6 +73,7 @@ class CameraProfile:
             f"--gop={self.gop}",
             f"--bitrate={self.bitrate_kbps}",
             f"--encoder={self.encoder}",
+            f"--h264-profile={self.h264_profile}",
             f"--pattern={self.pattern}",
             f"--horizontal-speed={self.horizontal_speed}",
         ]

@@ -66,8 +66,11 @@ def build_launch(args: argparse.Namespace) -> str:
         )
     if args.encoder == "x264":
         # scenecut=0: keyframes only every --gop frames, like a camera's fixed GOP.
+        # ultrafast turns CABAC and 8x8 transforms off: its output is constrained baseline
+        # whatever the caps say, so Main and High need a preset that keeps them.
+        preset = "ultrafast" if args.h264_profile == "baseline" else "veryfast"
         parts.append(
-            f"x264enc tune=zerolatency speed-preset=ultrafast bframes=0 "
+            f"x264enc tune=zerolatency speed-preset={preset} bframes=0 "
             f"key-int-max={args.gop} bitrate={args.bitrate} option-string=scenecut=0"
         )
     else:
@@ -75,7 +78,7 @@ def build_launch(args: argparse.Namespace) -> str:
             f"openh264enc gop-size={args.gop} bitrate={args.bitrate * 1000} "
             "rate-control=bitrate complexity=low usage-type=camera"
         )
-    parts.append("video/x-h264,profile=baseline")
+    parts.append(f"video/x-h264,profile={args.h264_profile}")
     parts.append("rtph264pay name=pay0 pt=96 config-interval=1")
     launch = " ! ".join(parts)
     if args.audio:
@@ -235,6 +238,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--gop", type=int, default=30, help="keyframe interval in frames")
     parser.add_argument("--bitrate", type=int, default=800, help="kbit/s")
     parser.add_argument("--encoder", choices=("x264", "openh264"), default="x264")
+    parser.add_argument("--h264-profile", choices=("baseline", "main", "high"), default="baseline",
+                        help="main and high need --encoder x264")
     parser.add_argument("--pattern", default="ball", help="videotestsrc pattern")
     parser.add_argument(
         "--horizontal-speed", type=int, default=0, help="scroll the pattern, pixels per frame"

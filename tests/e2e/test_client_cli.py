@@ -30,7 +30,14 @@ def test_clip_and_snapshot_from_the_command_line(tmp_path, start_camera):
                             json={"name": "cli", "rtsp_url": camera.url}).json()["id"]
         stream = httpx.post(f"{base}/api/v1/devices/{device}/start-stream",
                             timeout=40).json()["v2_stream_id"]
-        time.sleep(2)
+        token = httpx.post(f"{base}/v2/auth/token", json={
+            "client_id": "admin", "client_secret": SECRET}).json()["access_token"]
+        for _ in range(100):  # the second before the clip's centre is recorded
+            health = httpx.get(f"{base}/v2/streams/{stream}/health",
+                               headers={"Authorization": f"Bearer {token}"}).json()
+            if health["uptime_seconds"] >= 2:
+                break
+            time.sleep(0.1)
         client_env = {**env, "VAS_URL": base, "VAS_CLIENT_ID": "admin",
                       "VAS_CLIENT_SECRET": SECRET}
         clip = subprocess.run(

@@ -14,12 +14,12 @@ from datetime import UTC, datetime, timedelta
 import av
 import pytest
 
-from core.tables import HlsSegment
+from core.tables import Bookmark, HlsSegment
 from tests.camera import read_frame_timestamp
 from tests.conftest import bearer
 from tests.vas_fixtures import add_device
 
-pytestmark = [pytest.mark.slow, pytest.mark.parametrize("backend", ["sqlite"], indirect=True)]
+pytestmark = pytest.mark.slow
 
 
 async def _live(client, start_camera, **profile) -> str:
@@ -129,7 +129,7 @@ async def test_live_and_historical_bookmarks(client, admin_token, media_node, wo
                                              start_camera, settings):
     stream_id = await _live(client, start_camera)
     headers = bearer(admin_token)
-    await asyncio.sleep(5.5)  # so that the 5 s before the bookmark are recorded
+    await _first_segment(stream_id)  # the 5 s before the bookmark are recorded
     created = await client.post(f"/v2/streams/{stream_id}/bookmarks", headers=headers, json={
         "source": "live", "label": "Person detected at entrance", "event_type": "person_detected",
         "confidence": 0.92, "before_seconds": 5, "after_seconds": 10,
@@ -164,7 +164,11 @@ async def test_live_and_historical_bookmarks(client, admin_token, media_node, wo
                               headers={**headers, "Range": f"bytes={len(data)}-"})
     assert beyond.status_code == 416
 
-    segment = await _first_segment(stream_id)
+    # The newest recorded segment: later than the live bookmark's start, wholly on disk.
+    segment = await HlsSegment.select().where(
+        HlsSegment.stream_id == uuid.UUID(stream_id)).order_by(
+        HlsSegment.sequence, ascending=False).first()
+    assert segment["duration"] >= 5, segment
     center = segment["start_at"] + timedelta(seconds=3)
     historical = await client.post(f"/v2/streams/{stream_id}/bookmarks", headers=headers, json={
         "source": "historical", "center_timestamp": center.isoformat(), "before_seconds": 2,
@@ -227,11 +231,26 @@ async def test_export_survives_a_killed_worker(client, admin_token, media_node, 
     first = start_process("worker", "serving queues")
     stream_id = await _live(client, start_camera)
     headers = bearer(admin_token)
+    await _first_segment(stream_id)  # the 2 s before the bookmark are recorded
     created = (await client.post(f"/v2/streams/{stream_id}/bookmarks", headers=headers, json={
         "source": "live", "before_seconds": 2, "after_seconds": 4})).json()
-    await asyncio.sleep(2)  # the first worker took the job and waits for the recording
+    path = f"/v2/bookmarks/{created['id']}"
+    # The first worker took the job: it shows life on the row while it waits for the clip's
+    # end to be recorded. Only then is it killed.
+    deadline = time.monotonic() + 20
+    while (await client.get(path, headers=headers)).json()["updated_at"] == created["updated_at"]:
+        assert time.monotonic() < deadline, "no worker took the export"
+        await asyncio.sleep(0.1)
     first.proc.send_signal(signal.SIGKILL)
     first.proc.wait()
     start_process("worker", "serving queues")
-    ready = await _until(client, headers, f"/v2/bookmarks/{created['id']}", "ready", 60)
-    assert ready["video_url"]
+    ready = await _until(client, headers, path, "ready", 60)
+    row = await Bookmark.select(Bookmark.attempts).where(
+        Bookmark.id == uuid.UUID(created["id"])).first()
+    assert row["attempts"] >= 1, "the clip was not made by a second run of the job"
+    video = await client.get(ready["video_url"], headers=headers)
+    with av.open(io.BytesIO(video.content)) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(stream))
+    # 6 s at 15 fps, cut on the recording's frames: a whole clip, not a fragment.
+    assert 15 * 5 <= frames <= 15 * 7.5, frames

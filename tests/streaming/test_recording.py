@@ -31,7 +31,6 @@ async def _segments(stream_id: str, count: int, seconds: float) -> list[dict]:
     raise AssertionError(f"fewer than {count} segments after {seconds} s")
 
 
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 async def test_segments_are_six_seconds_indexed_and_served(client, admin_token, media_node,
                                                            start_camera, tmp_path):
     camera = start_camera(fps=15, gop=15)  # a keyframe every second
@@ -78,7 +77,6 @@ async def test_segments_are_six_seconds_indexed_and_served(client, admin_token, 
     assert empty.status_code == 404
 
 
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 async def test_playlist_and_segments_refuse_missing_tokens_and_traversal(client, admin_token,
                                                                          settings):
     from tests.api.test_streams import _stream

@@ -18,6 +18,8 @@ pytestmark = pytest.mark.slow
 START_KEYS = {"status", "device_id", "room_id", "transport_id", "producers", "stream",
               "v2_stream_id"}
 
+START_DEADLINE_S = 30.0
+
 
 async def test_start_goes_live_and_a_second_start_reconnects(client, admin_token, media_node,
                                                               start_camera):
@@ -133,13 +135,13 @@ async def test_camera_drop_goes_error_then_live_on_its_own(client, admin_token, 
     assert healthy["stream_id"] == recovered["stream_id"]
 
 
-@pytest.mark.parametrize("source, code, status, within", [
-    ("unreachable", "RTSP_CONNECTION_FAILED", 502, 3.0),
-    ("silent", "RTSP_TIMEOUT", 504, 8.0),
-    ("no-video", "SSRC_CAPTURE_FAILED", 502, 5.0),
+@pytest.mark.parametrize("source, code, status", [
+    ("unreachable", "RTSP_CONNECTION_FAILED", 502),
+    ("silent", "RTSP_TIMEOUT", 504),
+    ("no-video", "SSRC_CAPTURE_FAILED", 502),
 ])
 async def test_failing_sources_get_the_guide_codes(client, admin_token, media_node, start_camera,
-                                                   silent_server, source, code, status, within):
+                                                   silent_server, source, code, status):
     url = {
         "unreachable": lambda: f"rtsp://127.0.0.1:{unused_port()}/cam",
         "silent": lambda: silent_server.url,
@@ -153,7 +155,7 @@ async def test_failing_sources_get_the_guide_codes(client, admin_token, media_no
     detail = response.json()["detail"]
     assert set(detail) == {"error_code", "message", "detail"}
     assert detail["error_code"] == code
-    assert elapsed < within, f"{source}: {elapsed:.2f} s"
+    assert elapsed < START_DEADLINE_S, f"{source}: {elapsed:.2f} s (the guide's deadline)"
     rows = (await client.get("/v2/streams", params={"camera_id": device_id},
                              headers=bearer(admin_token))).json()["streams"]
     assert [r["state"] for r in rows] == ["CLOSED"]
@@ -219,8 +221,13 @@ async def test_credentials_in_the_url_and_either_transport(client, admin_token, 
     assert response.status_code == 200, response.text
     stream_id = response.json()["v2_stream_id"]
     assert "s3cr3t" not in response.text
-    await asyncio.sleep(6)  # a full metrics window
-    health = (await client.get(f"/v2/streams/{stream_id}/health", headers=bearer(admin_token))).json()
+    # A full metrics window (5 s) of the live stream, as reported by its node.
+    for _ in range(200):
+        health = (await client.get(f"/v2/streams/{stream_id}/health",
+                                   headers=bearer(admin_token))).json()
+        if health["uptime_seconds"] >= 6:
+            break
+        await asyncio.sleep(0.1)
     assert health["state"] == "LIVE" and health["is_healthy"] is True
     metrics = health["metrics"]
     assert 12 <= metrics["fps"] <= 17, metrics

@@ -61,3 +61,31 @@ def test_production_with_everything_set(tmp_path):
     })
     assert settings.server.production
     assert list(tmp_path.iterdir()) == []
+
+
+def test_every_media_and_auth_default_is_the_documented_one(tmp_path):
+    """The README's table of defaults, pinned: a change here is a change users see."""
+    settings = load_settings({"VAS_DATA_DIR": str(tmp_path)})
+    media, auth = settings.media, settings.auth
+    assert media.rtsp_open_timeout_s == 10.0 and media.rtsp_read_timeout_s == 5.0
+    assert media.heartbeat_s == 2.0 and media.lease_s == 10.0
+    assert media.node_capacity == 16
+    assert (media.port_min, media.port_max) == (40000, 40999)
+    assert media.hls_segment_s == 6.0 and media.hls_retention_h == 168
+    assert media.webrtc_silence_s == 30.0 and media.job_stale_s == 120.0
+    assert (auth.access_ttl_s, auth.refresh_ttl_s) == (3600, 7 * 24 * 3600)
+    assert (auth.max_failed_logins, auth.failed_login_window_s) == (5, 300)
+    assert auth.admin_client_id == "admin" and not auth.v1_auth_required
+    assert settings.server.env == "development" and settings.redis.namespace == "vas"
+
+
+def test_a_dotenv_file_is_ignored_when_an_environment_is_passed(tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text("VAS_PORT=9999\nVAS_NODE_CAPACITY=3\n")
+    monkeypatch.chdir(tmp_path)
+    explicit = load_settings({"VAS_DATA_DIR": str(tmp_path)})
+    assert explicit.server.port == 8000 and explicit.media.node_capacity == 16
+    monkeypatch.setenv("VAS_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("VAS_PORT", raising=False)
+    monkeypatch.delenv("VAS_NODE_CAPACITY", raising=False)
+    from_files = load_settings()
+    assert from_files.server.port == 9999 and from_files.media.node_capacity == 3

@@ -1,0 +1,93 @@
+"""The error answers of every operation, written into the OpenAPI document.
+
+Litestar documents a route's success status and its own validation error; the statuses the
+error translation points answer (`api.errors` for the VAS family) and their bodies are added
+here once, by rule, so that generated clients and schema checkers know every status an
+operation can really answer and the exact shape of its body.
+"""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar._openapi.plugin import OpenAPIPlugin
+from litestar.openapi.spec import (
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Schema,
+)
+
+_TEXT = Schema(type=OpenAPIType.STRING)
+# Guide §6.2: `{"detail": "…"}`, or `{"detail": {error_code, message, detail}}` for streams.
+VAS_ERROR = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["detail"],
+    properties={"detail": Schema(one_of=[
+        _TEXT,
+        Schema(type=OpenAPIType.OBJECT, required=["error_code", "message", "detail"],
+               properties={"error_code": _TEXT, "message": _TEXT,
+                           "detail": Schema(one_of=[_TEXT, Schema(type=OpenAPIType.NULL)])}),
+    ])},
+)
+
+REASONS = {
+    400: "Invalid input", 401: "Missing, invalid or expired token", 403: "Token lacks the scope",
+    404: "Not found", 409: "The resource's state does not allow it", 413: "Body too large",
+    416: "Range not satisfiable", 429: "Too many attempts (see Retry-After)",
+    500: "Internal error", 502: "The camera failed (RTSP_CONNECTION_FAILED, SSRC_CAPTURE_FAILED)",
+    503: "No media node or job queue answered in time (MEDIASOUP_UNAVAILABLE, MEDIASOUP_ERROR)",
+    504: "The camera did not answer in time (RTSP_TIMEOUT)",
+}
+# Operations that call a media node or enqueue a job.
+_JOBS = ("/start-stream", "/stop-stream", "/validate", "/consume", "/connect", "/ice-candidate",
+         "/whep", "/snapshots", "/bookmarks", "/v2/streams", "/v2/nodes", "/consumers/")
+_FILES = ("/image", "/video", "/thumbnail", "/hls/{segment}")
+
+
+def _statuses(path: str, method: str, operation: Operation) -> set[int]:
+    statuses = {400, 500}
+    secured = operation.security or []
+    if any(requirement for requirement in secured):
+        statuses |= {401, 403}
+    if "{" in path:
+        statuses.add(404)
+    if method != "get":
+        statuses |= {409, 413}
+    if path.startswith("/v2/auth/token"):
+        statuses |= {401, 429}
+    if path.endswith("/start-stream") or (path, method) == ("/v2/streams", "post"):
+        statuses |= {502, 504}  # they wait for the camera to open
+    if any(part in path for part in _JOBS) and (method != "get" or path == "/v2/nodes"):
+        statuses.add(503)
+    if path.endswith(_FILES):
+        statuses |= {409, 416}
+    if "/hls/" in path:
+        statuses.add(409)
+    return statuses
+
+
+def document_errors(app: Litestar) -> None:
+    """Add the error answers of the VAS family to every operation of `app`'s document."""
+    openapi = app.plugins.get(OpenAPIPlugin).provide_openapi()
+    for path, item in (openapi.paths or {}).items():
+        if not (path.startswith("/v2/") or path.startswith("/api/v1/devices")):
+            continue
+        for method in ("get", "put", "post", "delete", "patch"):
+            operation: Operation | None = getattr(item, method)
+            if operation is None:
+                continue
+            responses = operation.responses = dict(operation.responses or {})
+            for status in sorted(_statuses(path, method, operation)):
+                responses[str(status)] = OpenAPIResponse(
+                    description=REASONS[status],
+                    content={"application/json": OpenAPIMediaType(schema=VAS_ERROR)},
+                )
+            if path.endswith(_FILES):
+                responses.setdefault("206", OpenAPIResponse(description="Partial content"))
+            if (path, method) == ("/v2/streams", "post") and "202" in responses:
+                # 202 for a new stream; 200 with the camera's stream when it already has one.
+                accepted = responses["202"]
+                assert isinstance(accepted, OpenAPIResponse)
+                responses["200"] = OpenAPIResponse(
+                    description="The camera's active stream", content=accepted.content)
