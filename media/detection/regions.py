@@ -77,8 +77,6 @@ def validate_polygon(coordinates: Sequence[Sequence[float]]) -> tuple[Point, ...
     for index in range(count):
         if points[index] == points[(index + 1) % count]:
             raise InvalidRegionError(f"points {index} and {(index + 1) % count} are equal")
-    if abs(_twice_signed_area(points)) < _MIN_AREA:
-        raise InvalidRegionError("the polygon has no area (its points lie on a line)")
     for i in range(count):
         for j in range(i + 1, count):
             if j == i + 1 or (i == 0 and j == count - 1):
@@ -86,6 +84,8 @@ def validate_polygon(coordinates: Sequence[Sequence[float]]) -> tuple[Point, ...
             edge_i = (points[i], points[(i + 1) % count])
             if _segments_cross(*edge_i, points[j], points[(j + 1) % count]):
                 raise InvalidRegionError(f"edges {i} and {j} cross each other")
+    if abs(_twice_signed_area(points)) < _MIN_AREA:
+        raise InvalidRegionError("the polygon has no area (its points lie on a line)")
     return tuple(points)
 
 

@@ -18,9 +18,13 @@ that many seconds after a sample is due, the sampler waits for it instead of dec
 frames in between. The GOP is learned from the keyframes seen; until two have been seen
 the sampler decodes the chain (it cannot know better).
 
-Samples are never closer than ``interval`` (minus 10 ms of timestamp jitter): "at most one
-frame per interval". Each is downscaled once to ``width`` (aspect kept) and converted to a
-BGR numpy array, the format OpenCV and the JPEG encoder take.
+Samples keep to a grid ``interval`` seconds apart, each the first frame at or after its
+grid time, so over any stretch there is at most one frame per interval (two samples can be
+up to one frame period closer than ``interval`` when the interval is not a whole number of
+frames). A sample that comes later than its grid time by more than a frame (a keyframe
+waited for, a gap) starts a new grid from itself. Each sample is downscaled once to
+``width`` (aspect kept) and converted to a BGR numpy array, the format OpenCV and the JPEG
+encoder take.
 
 Blocking and not thread-safe: run it on the ingest's packet path or a worker thread.
 """
@@ -98,6 +102,7 @@ class FrameSampler:
         self._last_time: float | None = None
         self._last_keyframe: float | None = None
         self._gop: float | None = None
+        self._frame_period = 0.0  # spacing of the last two packets, seconds
 
     @property
     def gop(self) -> float | None:
@@ -131,6 +136,8 @@ class FrameSampler:
         if self._last_time is not None and time < self._last_time - _BACKWARDS:
             logger.info("timestamps went back %.1f s: sampling starts over", self._last_time - time)
             self.reset()
+        if self._last_time is not None and time > self._last_time:
+            self._frame_period = time - self._last_time
         self._last_time = time
 
         if keyframe:
@@ -151,10 +158,18 @@ class FrameSampler:
             frame_time = float(frame.time) if frame.time is not None else time
             if self._is_due(frame_time):
                 sample = self._sample(frame, frame_time, wallclock)
-                self._due = frame_time + self.interval
+                self._due = self._next_due(frame_time)
         if sample is not None and not self._need_chain(self._last_keyframe or time):
             self._stop_decoding()
         return sample
+
+    def _next_due(self, sample_time: float) -> float:
+        """Keep to a grid of ``interval`` while samples land within a frame of their due
+        time (so 1.5 s at 15 fps does not drift by a frame per sample); start a new grid
+        from a sample that came later (a keyframe waited for, a gap in the stream)."""
+        if self._due is not None and sample_time - self._due < self._frame_period + _JITTER:
+            return self._due + self.interval
+        return sample_time + self.interval
 
     def _is_due(self, time: float) -> bool:
         return self._due is None or time >= self._due - _JITTER

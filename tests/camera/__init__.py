@@ -37,6 +37,16 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 STAMP_CELLS = 64
 STAMP_BAND_HEIGHT = 16
 
+# The photo of a whole standing person for the detection scenes: OpenCV's sample
+# basketball1.png (the HOG people-detector sample's own test picture), from Debian's
+# opencv-doc package (scripts/install-test-deps.sh installs it). The crop (left, top, right,
+# bottom, in its pixels) holds the left player from head to shoes, with a little margin; the
+# default HOG detector finds him (docs/detection.md, tests/media/detection/test_hog.py).
+PERSON_IMAGE = Path("/usr/share/doc/opencv-doc/examples/data/basketball1.png")
+PERSON_CROP = (10, 55, 200, 480)
+# Where the person stands inside the crop (left, top, right, bottom): feet at the bottom.
+PERSON_IN_CROP = (15, 25, 150, 420)
+
 
 class CameraStartError(RuntimeError):
     """The camera process exited or stayed silent before printing its READY line."""
