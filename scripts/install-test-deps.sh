@@ -18,6 +18,9 @@ PACKAGES=(
     gstreamer1.0-tools          # gst-inspect-1.0 / gst-launch-1.0 for debugging
     # clockoverlay renders with Pango: without a font the time text is empty boxes.
     fonts-dejavu-core
+    # OpenCV's sample data: the photo of a standing person in the detection scenes
+    # (/usr/share/doc/opencv-doc/examples/data/basketball1.png; see docs/detection.md).
+    opencv-doc
     # Browser tests (WebRTC playback).
     chromium
     chromium-driver

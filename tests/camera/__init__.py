@@ -37,6 +37,16 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 STAMP_CELLS = 64
 STAMP_BAND_HEIGHT = 16
 
+# The photo of a whole standing person for the detection scenes: OpenCV's sample
+# basketball1.png (the HOG people-detector sample's own test picture), from Debian's
+# opencv-doc package (scripts/install-test-deps.sh installs it). The crop (left, top, right,
+# bottom, in its pixels) holds the left player from head to shoes, with a little margin; the
+# default HOG detector finds him (docs/detection.md, tests/media/detection/test_hog.py).
+PERSON_IMAGE = Path("/usr/share/doc/opencv-doc/examples/data/basketball1.png")
+PERSON_CROP = (10, 55, 200, 480)
+# Where the person stands inside the crop (left, top, right, bottom): feet at the bottom.
+PERSON_IN_CROP = (15, 25, 150, 420)
+
 
 class CameraStartError(RuntimeError):
     """The camera process exited or stayed silent before printing its READY line."""
@@ -62,6 +72,14 @@ class CameraProfile:
     horizontal_speed: int = 0  # scroll the pattern (pixels per frame): motion for any pattern
     audio: bool = False  # a PCMU track next to the video
     mount: str = "/cam"
+    # Detection scenes (server.py's module docstring): "pattern" (the pattern alone),
+    # "motion" (a light block on the pattern) or "person" (PERSON_IMAGE on the pattern).
+    # The object stays inside object_area (normalized x0, y0, x1, y1) and moves only while
+    # motion is on (TestCamera.set_motion, or moving=True from the start). Give these scenes
+    # a still pattern: "smpte100" under the block, "gradient" under the person.
+    scene: str = "pattern"
+    object_area: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
+    moving: bool = False
 
     def server_args(self) -> list[str]:
         """Command-line options for server.py (without --port)."""
@@ -77,6 +95,14 @@ class CameraProfile:
             f"--pattern={self.pattern}",
             f"--horizontal-speed={self.horizontal_speed}",
         ]
+        if self.scene != "pattern":
+            args.append(f"--scene={self.scene}")
+            args.append("--object-area=" + ",".join(str(v) for v in self.object_area))
+            if self.moving:
+                args.append("--moving")
+        if self.scene == "person":
+            args.append(f"--person-image={PERSON_IMAGE}")
+            args.append("--person-crop=" + ",".join(str(v) for v in PERSON_CROP))
         if self.overlay_time:
             args.append("--overlay-time")
         if self.no_video:
@@ -134,8 +160,10 @@ class TestCamera:
         self._stderr = tempfile.TemporaryFile(prefix="test-camera-")  # noqa: SIM115 (closed in stop)
         command = [SYSTEM_PYTHON, str(SERVER_SCRIPT), f"--port={self.port}"]
         command += self.profile.server_args()
+        # A scene camera takes commands on stdin (set_motion); the others get nothing.
+        stdin = subprocess.PIPE if self.profile.scene != "pattern" else subprocess.DEVNULL
         self._process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr
+            command, stdin=stdin, stdout=subprocess.PIPE, stderr=self._stderr
         )
         _running.add(self)
         started = time.monotonic()
@@ -148,6 +176,18 @@ class TestCamera:
             "camera %s ready in %.2f s (pid %d)", line, time.monotonic() - started, self.pid
         )
 
+    def set_motion(self, moving: bool, timeout: float = 5.0) -> None:
+        """Start or stop the scene's object (scenes "motion" and "person"); returns once the
+        camera confirms, so frames captured from then on show the new state."""
+        if self._process is None or self._process.stdin is None:
+            raise RuntimeError("camera not running, or its scene takes no commands")
+        command = f"motion {'on' if moving else 'off'}"
+        self._process.stdin.write(f"{command}\n".encode())
+        self._process.stdin.flush()
+        answer = self._read_line(timeout)
+        if answer != f"OK {command}":
+            raise RuntimeError(f"camera answered {answer!r} to {command!r}")
+
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM the server, SIGKILL it after ``timeout`` seconds, and reap it."""
         self._stop(timeout, log_exit=True)
@@ -157,8 +197,10 @@ class TestCamera:
         _running.discard(self)
         if process is not None:
             stop_process(process, timeout)
-            if process.stdout is not None:
-                process.stdout.close()
+            for pipe in (process.stdin, process.stdout):
+                if pipe is not None:
+                    with contextlib.suppress(OSError):
+                        pipe.close()
             if log_exit and process.returncode not in (0, -signal.SIGKILL):
                 logger.warning("camera exited with %s: %s", process.returncode, self.stderr)
         if self._stderr is not None:
@@ -180,6 +222,13 @@ class TestCamera:
         return os.pread(fileno, os.fstat(fileno).st_size, 0).decode(errors="replace")
 
     def _read_ready_line(self, timeout: float) -> str:
+        line = self._read_line(timeout)
+        if not line.startswith("READY "):
+            raise CameraStartError(f"unexpected camera output {line!r}; stderr:\n{self.stderr}")
+        return line.removeprefix("READY ")
+
+    def _read_line(self, timeout: float) -> str:
+        """The next line the server prints (it prints one per event, then waits)."""
         assert self._process is not None and self._process.stdout is not None
         stdout = self._process.stdout
         deadline = time.monotonic() + timeout
@@ -200,10 +249,7 @@ class TestCamera:
                         f"camera exited with {self._process.returncode}; stderr:\n{self.stderr}"
                     )
                 buffered += chunk
-        line = buffered.split(b"\n", 1)[0].decode()
-        if not line.startswith("READY "):
-            raise CameraStartError(f"unexpected camera output {line!r}; stderr:\n{self.stderr}")
-        return line.removeprefix("READY ")
+        return buffered.split(b"\n", 1)[0].decode()
 
     def __enter__(self) -> TestCamera:
         self.start()

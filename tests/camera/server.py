@@ -6,6 +6,14 @@ server are Debian packages (see ``scripts/install-test-deps.sh``), not in the pr
 Binds 127.0.0.1 only. Prints ``READY rtsp://127.0.0.1:PORT/MOUNT`` on stdout once the
 server listens, and exits with status 0 on SIGTERM or SIGINT.
 
+Scenes for the detection tests (``--scene``): ``pattern`` (the default) is the
+videotestsrc ``--pattern`` alone. ``motion`` puts a light block on a still ``--pattern``
+background, and ``person`` a photo of a standing person (``--person-image``, cut to
+``--person-crop``). The block or person sits inside ``--object-area`` (normalized
+``x0,y0,x1,y1``) and stands still until told to move: the lines ``motion on`` and
+``motion off`` on stdin start and stop it going back and forth across that area (each
+answered with ``OK motion on|off`` on stdout once in force); ``--moving`` starts it moving.
+
 With ``--overlay-time`` every frame carries the wall-clock time twice: as text
 (``HH:MM:SS.mmm`` UTC) for humans, and as a machine-readable strip along the top edge
 (see ``stamp_cells``) that ``tests.camera.read_frame_timestamp`` decodes.
@@ -16,9 +24,11 @@ from __future__ import annotations
 import argparse
 import binascii
 import logging
+import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 
 import gi
 
@@ -57,6 +67,12 @@ def build_launch(args: argparse.Namespace) -> str:
     # I420 is fixed so the timestamp writer knows the plane layout.
     caps = f"video/x-raw,format=I420,width={args.width},height={args.height},framerate={args.fps}/1"
     parts = [src, caps]
+    scene_branch = ""
+    if args.scene != "pattern":
+        # The background goes into the compositor's first pad, the moving object into its
+        # second; the compositor's output is what the rest of the pipeline encodes.
+        parts = ["compositor name=mix background=black", caps]
+        scene_branch = f" {src} ! {caps} ! mix.sink_0 {object_branch(args)} ! mix.sink_1"
     if args.overlay_time:
         # clockoverlay formats with strftime and has no sub-second field, so the text is
         # a textoverlay whose text the source pad probe sets per frame (with milliseconds).
@@ -80,10 +96,91 @@ def build_launch(args: argparse.Namespace) -> str:
         )
     parts.append(f"video/x-h264,profile={args.h264_profile}")
     parts.append("rtph264pay name=pay0 pt=96 config-interval=1")
-    launch = " ! ".join(parts)
+    launch = " ! ".join(parts) + scene_branch
     if args.audio:
         launch += " " + audio_branch("pay1")
     return f"( {launch} )"
+
+
+def object_size(args: argparse.Namespace) -> tuple[int, int]:
+    """(width, height) in pixels of the scene's moving object."""
+    x0, y0, x1, y1 = args.object_area
+    area_width, area_height = (x1 - x0) * args.width, (y1 - y0) * args.height
+    if args.scene == "motion":
+        # A block a fifth of the area wide and half of it high.
+        return even(area_width / 5), even(area_height / 2)
+    # The person fills most of the area's height, with the photo's aspect ratio.
+    left, top, right, bottom = args.person_crop
+    height = even(min(area_height * 0.9, args.height * 0.9))
+    return even(height * (right - left) / (bottom - top)), height
+
+
+def even(value: float) -> int:
+    """``value`` rounded down to an even number of pixels (I420 needs even sizes)."""
+    return max(2, int(value) // 2 * 2)
+
+
+def object_branch(args: argparse.Namespace) -> str:
+    """The moving object's source: a light block or the person photo, frozen into video."""
+    width, height = object_size(args)
+    caps = f"video/x-raw,format=I420,width={width},height={height},framerate={args.fps}/1"
+    if args.scene == "motion":
+        return f"videotestsrc is-live=true pattern=solid-color foreground-color=0xffe6e6e6 ! {caps}"
+    left, top, right, bottom = args.person_crop
+    return (
+        f'filesrc location="{args.person_image}" ! pngdec ! videoconvert ! '
+        f"videocrop left={left} top={top} right=-1 bottom=-1 ! "
+        f"video/x-raw,width={right - left},height={bottom - top} ! videoscale ! "
+        f"video/x-raw,width={width},height={height} ! imagefreeze is-live=true ! "
+        f"videoconvert ! {caps}"
+    )
+
+
+class SceneMotion:
+    """Moves the scene's object back and forth across its area while motion is on.
+
+    The position advances with the wall clock only while moving, so "off" freezes the
+    object where it is (a still scene) and "on" carries on from there.
+    """
+
+    PERIOD = 4.0  # seconds for one trip there and back
+
+    def __init__(self, args: argparse.Namespace, moving: bool) -> None:
+        self._args = args
+        self.moving = moving
+        self._phase = 0.0  # 0..1 along one trip there and back
+        self._last = time.monotonic()
+        self._pads: list[Gst.Pad] = []
+        self.width, self.height = object_size(args)
+
+    def attach(self, pad: Gst.Pad) -> None:
+        """Drive this compositor pad (one per prepared media)."""
+        self._pads.append(pad)
+        self._place(pad)
+
+    def set_moving(self, moving: bool) -> None:
+        """Start or stop the object, from where it is."""
+        self.tick()
+        self.moving = moving
+
+    def tick(self) -> bool:
+        """Advance the position (GLib timeout callback; keeps running)."""
+        now = time.monotonic()
+        if self.moving:
+            self._phase = (self._phase + (now - self._last) / self.PERIOD) % 1.0
+        self._last = now
+        for pad in self._pads:
+            self._place(pad)
+        return GLib.SOURCE_CONTINUE
+
+    def _place(self, pad: Gst.Pad) -> None:
+        x0, y0, x1, y1 = self._args.object_area
+        left, right = x0 * self._args.width, x1 * self._args.width - self.width
+        top = y0 * self._args.height
+        bottom = y1 * self._args.height - self.height
+        travel = 1 - abs(2 * self._phase - 1)  # 0 -> 1 -> 0 over one trip
+        pad.set_property("xpos", int(left + (right - left) * travel))
+        pad.set_property("ypos", int((top + bottom) / 2))
 
 
 def audio_branch(pay_name: str) -> str:
@@ -161,6 +258,7 @@ class CameraServer:
     def __init__(self, args: argparse.Namespace) -> None:
         self._args = args
         self._stampers: list[TimeStamper] = []
+        self.scene = SceneMotion(args, args.moving) if args.scene != "pattern" else None
         self.server = GstRtspServer.RTSPServer()
         self.server.set_address("127.0.0.1")
         self.server.set_service(str(args.port))
@@ -213,6 +311,9 @@ class CameraServer:
     ) -> None:
         logger.info("media configured")
         bin_ = media.get_element()
+        mixer = bin_.get_by_name("mix")
+        if mixer is not None and self.scene is not None:
+            self.scene.attach(mixer.get_static_pad("sink_1"))
         src = bin_.get_by_name("src")
         if src is None or not self._args.overlay_time:
             return
@@ -244,6 +345,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--horizontal-speed", type=int, default=0, help="scroll the pattern, pixels per frame"
     )
+    parser.add_argument(
+        "--scene",
+        choices=("pattern", "motion", "person"),
+        default="pattern",
+        help="pattern alone, or a block / a person on the pattern (see the module docstring)",
+    )
+    parser.add_argument(
+        "--object-area",
+        type=floats(4),
+        default=(0.0, 0.0, 1.0, 1.0),
+        help="x0,y0,x1,y1 (0..1): where the scene's object stays and moves",
+    )
+    parser.add_argument("--moving", action="store_true", help="the object moves from the start")
+    parser.add_argument("--person-image", help="PNG photo of a standing person")
+    parser.add_argument(
+        "--person-crop", type=ints(4), help="left,top,right,bottom of the person in the photo"
+    )
     parser.add_argument("--overlay-time", action="store_true", help="burn the wall clock in")
     parser.add_argument("--no-video", action="store_true", help="serve audio only")
     parser.add_argument("--audio", action="store_true", help="add a PCMU track to the video")
@@ -255,7 +373,69 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("--mount must start with /")
     if (args.user is None) != (args.password is None):
         parser.error("--user and --password go together")
+    if args.scene == "person" and (args.person_image is None or args.person_crop is None):
+        parser.error("--scene=person needs --person-image and --person-crop")
+    x0, y0, x1, y1 = args.object_area
+    if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
+        parser.error("--object-area must be x0,y0,x1,y1 with 0 <= x0 < x1 <= 1, same for y")
     return args
+
+
+def floats(count: int) -> Callable[[str], tuple[float, ...]]:
+    """An argparse type: ``count`` comma-separated numbers."""
+
+    def parse(text: str) -> tuple[float, ...]:
+        values = tuple(float(v) for v in text.split(","))
+        if len(values) != count:
+            raise argparse.ArgumentTypeError(f"expected {count} comma-separated numbers")
+        return values
+
+    return parse
+
+
+def ints(count: int) -> Callable[[str], tuple[int, ...]]:
+    """An argparse type: ``count`` comma-separated integers."""
+
+    def parse(text: str) -> tuple[int, ...]:
+        values = tuple(int(v) for v in text.split(","))
+        if len(values) != count:
+            raise argparse.ArgumentTypeError(f"expected {count} comma-separated integers")
+        return values
+
+    return parse
+
+
+def watch_commands(camera: CameraServer) -> None:
+    """Read ``motion on`` / ``motion off`` lines from stdin; answer each on stdout."""
+
+    pending = bytearray()
+
+    def on_input(channel: GLib.IOChannel, condition: GLib.IOCondition) -> bool:
+        # os.read, not sys.stdin.readline: lines left in Python's buffer would wait for
+        # the next write to wake this watch up.
+        chunk = os.read(sys.stdin.fileno(), 4096) if condition & GLib.IOCondition.IN else b""
+        if not chunk:
+            return GLib.SOURCE_REMOVE  # the test closed stdin: keep serving as is
+        pending.extend(chunk)
+        while b"\n" in pending:
+            line, _, rest = bytes(pending).partition(b"\n")
+            pending[:] = rest
+            command = line.decode(errors="replace").strip()
+            if command in ("motion on", "motion off") and camera.scene is not None:
+                camera.scene.set_moving(command == "motion on")
+                print(f"OK {command}", flush=True)
+            else:
+                logger.warning("unknown command %r", command)
+                print(f"ERROR {command}", flush=True)
+        return GLib.SOURCE_CONTINUE
+
+    channel = GLib.IOChannel.unix_new(sys.stdin.fileno())
+    GLib.io_add_watch(
+        channel,
+        GLib.PRIORITY_DEFAULT,
+        GLib.IOCondition.IN | GLib.IOCondition.HUP | GLib.IOCondition.ERR,
+        on_input,
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -281,6 +461,10 @@ def main(argv: list[str]) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         GLib.unix_signal_add(GLib.PRIORITY_HIGH, signum, on_signal, signum)
+
+    if camera.scene is not None:
+        GLib.timeout_add(max(1, 1000 // args.fps), camera.scene.tick)
+        watch_commands(camera)
 
     print(f"READY rtsp://127.0.0.1:{port}{args.mount}", flush=True)
     loop.run()
