@@ -9,10 +9,9 @@ from typing import Any
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
-from piccolo.table import create_db_tables
 
+from core.migrations import migrate
 from core.settings import DatabaseSettings
-from core.stream_states import ACTIVE_STATES
 from core.tables import TABLES
 
 logger = logging.getLogger(__name__)
@@ -32,28 +31,19 @@ def make_engine(settings: DatabaseSettings) -> Engine[Any]:
 
 
 async def open_database(settings: DatabaseSettings, *, create: bool = True) -> Engine[Any]:
-    """Bind every table to a new engine, create missing tables, start the pool."""
+    """Bind every table to a new engine, start the pool, and (`create`) bring the schema
+    up to date with the migrations of `core.migrations`."""
     engine = make_engine(settings)
     for table in TABLES:
         table._meta.db = engine
     if isinstance(engine, PostgresEngine):
         await engine.start_connection_pool(min_size=1, max_size=10)
     if create:
-        await create_db_tables(*TABLES, if_not_exists=True)
-        # At most one active stream per camera, enforced by the database itself.
-        active = ", ".join(f"'{s.value}'" for s in sorted(ACTIVE_STATES))
-        await engine.run_ddl(
-            "CREATE UNIQUE INDEX IF NOT EXISTS vas_stream_one_active_per_camera "
-            f"ON vas_stream (camera_id) WHERE state IN ({active})"
-        )
-        await engine.run_ddl(
-            "CREATE UNIQUE INDEX IF NOT EXISTS vas_producer_one_per_stream "
-            "ON vas_producer (stream_id)"
-        )
-        await engine.run_ddl(
-            "CREATE UNIQUE INDEX IF NOT EXISTS vas_hls_segment_name "
-            "ON vas_hls_segment (stream_id, filename)"
-        )
+        try:
+            await migrate(engine)
+        except BaseException:
+            await close_database(engine)
+            raise
     return engine
 
 
