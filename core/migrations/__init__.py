@@ -65,6 +65,8 @@ BASELINE_TABLES = (
 
 # One key for every VAS process on a PostgreSQL database ("vasmigr" in ASCII).
 ADVISORY_LOCK_KEY = 0x7661736D696772
+# On SQLite, the lock is an flock on this file beside the database.
+SQLITE_LOCK_SUFFIX = ".migrate-lock"
 _SQLITE_LOCK_POLL_S = 0.05
 
 _engine: ContextVar[Engine[Any] | None] = ContextVar("vas_migration_engine", default=None)
@@ -212,7 +214,7 @@ async def _exclusive(engine: Engine[Any]) -> AsyncIterator[None]:
         async with _advisory_lock(engine):
             yield
     elif isinstance(engine, SQLiteEngine):
-        async with _file_lock(Path(f"{engine.path}.migrate-lock")):
+        async with _file_lock(Path(f"{engine.path}{SQLITE_LOCK_SUFFIX}")):
             yield
     else:
         raise MigrationError(f"no migration lock for {type(engine).__name__}")
