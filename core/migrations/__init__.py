@@ -160,7 +160,7 @@ async def _run(engine: Engine[Any], ledger: type[Table]) -> MigrationReport:
     await ledger.create_table(if_not_exists=True)
     done = await _recorded(ledger)
     faked: list[str] = []
-    if not done and await _made_by_previous_release(engine):
+    if not done and await _made_by_previous_release(ledger):
         for migration_id in BASELINE:
             await _record(ledger, migration_id)
         faked, done = list(BASELINE), set(BASELINE)
@@ -188,23 +188,24 @@ async def _record(ledger: type[Table], migration_id: str) -> None:
     await ledger.insert(ledger(name=migration_id, app_name=APP_NAME))
 
 
-async def _made_by_previous_release(engine: Engine[Any]) -> bool:
+async def _made_by_previous_release(ledger: type[Table]) -> bool:
     """True when every table of that release exists; False when none does."""
-    present = [name for name in BASELINE_TABLES if await _table_exists(engine, name)]
+    if isinstance(ledger._meta.db, PostgresEngine):
+        sql = "SELECT table_name AS name FROM information_schema.tables " \
+              "WHERE table_schema = current_schema()"
+    else:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
+    existing = {row["name"] for row in await ledger.raw(sql)}
+    present = existing & set(BASELINE_TABLES)
     if not present:
         return False
-    if len(present) < len(BASELINE_TABLES):
-        missing = sorted(set(BASELINE_TABLES) - set(present))
+    if present != set(BASELINE_TABLES):
+        missing = sorted(set(BASELINE_TABLES) - present)
         raise MigrationError(
             "the database has some VAS tables but no migration records, and lacks "
             f"{', '.join(missing)}: it was not made by a VAS release; refusing to migrate it"
         )
     return True
-
-
-async def _table_exists(engine: Engine[Any], tablename: str) -> bool:
-    table = create_table_class("Probe", class_kwargs={"tablename": tablename, "db": engine})
-    return bool(await table.table_exists())
 
 
 @contextlib.asynccontextmanager
