@@ -139,7 +139,12 @@ async def _recorded(ledger: type[Table]) -> set[str]:
 async def migrate(engine: Engine[Any]) -> MigrationReport:
     """Run the migrations `engine`'s database has not recorded (see the module docstring)."""
     ledger = _ledger(engine)
-    if set(migration_modules()) <= await _recorded(ledger):
+    known, recorded = set(migration_modules()), await _recorded(ledger)
+    if known <= recorded:
+        if recorded - known:
+            # A newer release migrated this database (a rolling upgrade, or a downgrade).
+            logger.warning("database has migrations this release does not know: %s",
+                           ", ".join(sorted(recorded - known)))
         return MigrationReport()
     _use_this_module_as_piccolo_conf()
     async with _exclusive(engine):

@@ -210,6 +210,26 @@ async def test_up_to_date_database_runs_nothing_and_takes_no_lock(
     assert await catalog.ledger(db_settings) == list(ALL)
 
 
+async def test_records_of_a_newer_release_are_tolerated(
+    db_settings: DatabaseSettings, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A newer release migrated the database (rolling upgrade): this one starts, and says so."""
+    await close_database(await open_database(db_settings))
+    newer = "2099-01-01T00:00:00:000000"
+    engine = await open_database(db_settings, create=False)
+    try:
+        await engine.run_ddl(
+            f"INSERT INTO migration (name, app_name, ran_on) VALUES ('{newer}', 'vas', "
+            "CURRENT_TIMESTAMP)"
+        )
+    finally:
+        await close_database(engine)
+    caplog.set_level(logging.INFO, logger="core.migrations")
+    await close_database(await open_database(db_settings))
+    assert f"database has migrations this release does not know: {newer}" in caplog.text
+    assert await catalog.ledger(db_settings) == [*ALL, newer]
+
+
 async def test_a_migration_waits_for_the_lock(db_settings: DatabaseSettings) -> None:
     engine = await open_database(db_settings, create=False)
     try:
