@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
+import time
+from pathlib import Path
 from typing import Any
 
 from piccolo.engine.base import Engine
@@ -16,6 +19,8 @@ from core.tables import TABLES
 
 logger = logging.getLogger(__name__)
 
+SQLITE_BUSY_TIMEOUT_S = 30
+
 
 def make_engine(settings: DatabaseSettings) -> Engine[Any]:
     """An engine for `settings.url`, not yet connected."""
@@ -25,9 +30,25 @@ def make_engine(settings: DatabaseSettings) -> Engine[Any]:
     path.parent.mkdir(parents=True, exist_ok=True)
     # Several processes (api, worker, media node) share the file: WAL lets readers run
     # beside one writer, and the busy timeout makes writers wait instead of failing.
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA journal_mode=WAL")
-    return SQLiteEngine(path=str(path), timeout=30)
+    _use_wal(path)
+    return SQLiteEngine(path=str(path), timeout=SQLITE_BUSY_TIMEOUT_S)
+
+
+def _use_wal(path: Path) -> None:
+    """Put the file in WAL mode (it stays so). Processes starting together on a new file
+    race for this switch, and SQLite answers the losers "database is locked" at once,
+    without waiting out its busy timeout: try again until the switch is made."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            with contextlib.closing(sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S)) as db:
+                if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 async def open_database(settings: DatabaseSettings, *, create: bool = True) -> Engine[Any]:
