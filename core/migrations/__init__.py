@@ -43,6 +43,7 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
 from piccolo.table import Table, create_table_class
 
+from core.errors import VasError
 from core.tables import TABLES
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ _SQLITE_LOCK_POLL_S = 0.05
 _engine: ContextVar[Engine[Any] | None] = ContextVar("vas_migration_engine", default=None)
 
 
-class MigrationError(RuntimeError):
+class MigrationError(VasError):
     """The database holds a schema that the migrations cannot bring up to date."""
 
 
@@ -87,7 +88,8 @@ class MigrationReport:
 def __getattr__(name: str) -> Any:
     """`DB` and `APP_REGISTRY`, for Piccolo's migration code (this package is its conf)."""
     if name == "DB":
-        return _engine.get() or _settings_engine()
+        engine = _engine.get()
+        return _settings_engine() if engine is None else engine
     if name == "APP_REGISTRY":
         return _app_registry()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
