@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
+import time
+from pathlib import Path
 from typing import Any
 
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
-from piccolo.table import create_db_tables
 
+from core.migrations import migrate
 from core.settings import DatabaseSettings
-from core.stream_states import ACTIVE_STATES
 from core.tables import TABLES
 
 logger = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_S = 30
 
 
 def make_engine(settings: DatabaseSettings) -> Engine[Any]:
@@ -26,34 +30,41 @@ def make_engine(settings: DatabaseSettings) -> Engine[Any]:
     path.parent.mkdir(parents=True, exist_ok=True)
     # Several processes (api, worker, media node) share the file: WAL lets readers run
     # beside one writer, and the busy timeout makes writers wait instead of failing.
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA journal_mode=WAL")
-    return SQLiteEngine(path=str(path), timeout=30)
+    _use_wal(path)
+    return SQLiteEngine(path=str(path), timeout=SQLITE_BUSY_TIMEOUT_S)
+
+
+def _use_wal(path: Path) -> None:
+    """Put the file in WAL mode (it stays so). Processes starting together on a new file
+    race for this switch, and SQLite answers the losers "database is locked" at once,
+    without waiting out its busy timeout: try again until the switch is made."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            with contextlib.closing(sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S)) as db:
+                if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 async def open_database(settings: DatabaseSettings, *, create: bool = True) -> Engine[Any]:
-    """Bind every table to a new engine, create missing tables, start the pool."""
+    """Bind every table to a new engine, start the pool, and (`create`) bring the schema
+    up to date with the migrations of `core.migrations`."""
     engine = make_engine(settings)
     for table in TABLES:
         table._meta.db = engine
     if isinstance(engine, PostgresEngine):
         await engine.start_connection_pool(min_size=1, max_size=10)
     if create:
-        await create_db_tables(*TABLES, if_not_exists=True)
-        # At most one active stream per camera, enforced by the database itself.
-        active = ", ".join(f"'{s.value}'" for s in sorted(ACTIVE_STATES))
-        await engine.run_ddl(
-            "CREATE UNIQUE INDEX IF NOT EXISTS vas_stream_one_active_per_camera "
-            f"ON vas_stream (camera_id) WHERE state IN ({active})"
-        )
-        await engine.run_ddl(
-            "CREATE UNIQUE INDEX IF NOT EXISTS vas_producer_one_per_stream "
-            "ON vas_producer (stream_id)"
-        )
-        await engine.run_ddl(
-            "CREATE UNIQUE INDEX IF NOT EXISTS vas_hls_segment_name "
-            "ON vas_hls_segment (stream_id, filename)"
-        )
+        try:
+            await migrate(engine)
+        except BaseException:
+            await close_database(engine)
+            raise
     return engine
 
 

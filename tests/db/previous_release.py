@@ -1,0 +1,185 @@
+"""The schema of the release before migrations (commit 1437966), frozen for the upgrade tests.
+
+Its table classes exactly as `core/tables.py` declared them, and `create_schema`, which does
+what its `open_database` did: `create_db_tables(if_not_exists=True)` and three raw indexes.
+Do not edit: this is what databases in the field were made with.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from piccolo.columns import (
+    JSON,
+    UUID,
+    BigInt,
+    Boolean,
+    DoublePrecision,
+    Integer,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.engine.base import Engine
+from piccolo.table import Table, create_db_tables
+
+
+class ApiClient(Table, tablename="vas_api_client"):
+    """An API client: id, salted secret hash, scopes, and its one active refresh token."""
+
+    client_id = Varchar(length=128, unique=True, index=True)
+    secret_hash = Varchar(length=256)
+    scopes = JSON(default=[])
+    created_at = Timestamptz()
+    refresh_token_hash = Varchar(length=64, null=True, default=None, index=True)
+    refresh_expires_at = Timestamptz(null=True, default=None)
+
+
+class Device(Table, tablename="vas_device"):
+    """A camera. `rtsp_url` is kept without its password; `rtsp_secret` holds it encrypted."""
+
+    id = UUID(primary_key=True)
+    name = Varchar(length=255)
+    description = Text(null=True, default=None)
+    rtsp_url = Text()
+    rtsp_secret = Text(null=True, default=None)
+    rtsp_transport = Varchar(length=8, default="tcp")
+    location = Varchar(length=255, null=True, default=None)
+    is_active = Boolean(default=False)
+    created_at = Timestamptz()
+    updated_at = Timestamptz(null=True, default=None)
+
+
+class Stream(Table, tablename="vas_stream"):
+    """One ingest of one camera, moving through the states of `core.stream_states`."""
+
+    id = UUID(primary_key=True)
+    camera_id = UUID(index=True)
+    name = Varchar(length=255)
+    state = Varchar(length=16, index=True)
+    last_error = Text(null=True, default=None)
+    codec_config = JSON(null=True, default=None)
+    metrics = JSON(null=True, default=None)
+    checked_at = Timestamptz(null=True, default=None)
+    node_id = Varchar(length=64, null=True, default=None)
+    lease_expires_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+    started_at = Timestamptz(null=True, default=None)
+    stopped_at = Timestamptz(null=True, default=None)
+
+
+class Producer(Table, tablename="vas_producer"):
+    """The single video producer of a stream (the guide's mediasoup producer)."""
+
+    id = UUID(primary_key=True)
+    stream_id = UUID(index=True)
+    mediasoup_id = Varchar(length=64, unique=True)
+    transport_id = Varchar(length=64)
+    state = Varchar(length=16)
+    ssrc = BigInt(null=True, default=None)
+    created_at = Timestamptz()
+
+
+class Consumer(Table, tablename="vas_consumer"):
+    """A WebRTC viewer attached to a stream."""
+
+    id = UUID(primary_key=True)
+    stream_id = UUID(index=True)
+    client_id = Varchar(length=128)
+    state = Varchar(length=16)
+    transport_id = Varchar(length=64, null=True, default=None)
+    created_at = Timestamptz()
+    last_seen_at = Timestamptz(null=True, default=None)
+    closed_at = Timestamptz(null=True, default=None)
+
+
+class MediaNode(Table, tablename="vas_media_node"):
+    """A live media-node process: its control queue, capacity and last heartbeat."""
+
+    node_id = Varchar(length=64, unique=True, index=True)
+    queue_name = Varchar(length=128)
+    capacity = Integer()
+    streams = Integer(default=0)
+    started_at = Timestamptz()
+    heartbeat_at = Timestamptz()
+
+
+class HlsSegment(Table, tablename="vas_hls_segment"):
+    """One recorded MPEG-TS segment: the index that maps a wall-clock time to a file."""
+
+    stream_id = UUID(index=True)
+    sequence = BigInt()
+    filename = Varchar(length=64)
+    start_at = Timestamptz(index=True)
+    end_at = Timestamptz()
+    duration = DoublePrecision()
+    size = BigInt()
+    discontinuity = Boolean(default=False)
+
+
+class Snapshot(Table, tablename="vas_snapshot"):
+    """A JPEG of one moment of a stream, made by a job (`status`: processing → ready/failed)."""
+
+    id = UUID(primary_key=True)
+    stream_id = UUID(index=True)
+    timestamp = Timestamptz(index=True)
+    source = Varchar(length=16)
+    created_by = Varchar(length=128, null=True, default=None)
+    format = Varchar(length=8, default="jpg")
+    file_size = BigInt(null=True, default=None)
+    width = Integer(null=True, default=None)
+    height = Integer(null=True, default=None)
+    metadata = JSON(null=True, default=None)
+    status = Varchar(length=16, index=True)
+    error = Text(null=True, default=None)
+    attempts = Integer(default=0)
+    created_at = Timestamptz(index=True)
+    updated_at = Timestamptz()
+
+
+class Bookmark(Table, tablename="vas_bookmark"):
+    """An MP4 clip around a moment, with a thumbnail, made by a job from the HLS recording."""
+
+    id = UUID(primary_key=True)
+    stream_id = UUID(index=True)
+    center_timestamp = Timestamptz()
+    start_time = Timestamptz(index=True)
+    end_time = Timestamptz()
+    source = Varchar(length=16)
+    label = Varchar(length=500, null=True, default=None)
+    created_by = Varchar(length=128, null=True, default=None)
+    event_type = Varchar(length=64, null=True, default=None, index=True)
+    confidence = DoublePrecision(null=True, default=None)
+    tags = JSON(default=[])
+    metadata = JSON(null=True, default=None)
+    status = Varchar(length=16, index=True)
+    error = Text(null=True, default=None)
+    video_size = BigInt(null=True, default=None)
+    attempts = Integer(default=0)
+    created_at = Timestamptz(index=True)
+    updated_at = Timestamptz()
+
+
+TABLES: tuple[type[Table], ...] = (
+    ApiClient, Device, Stream, Producer, Consumer, MediaNode, HlsSegment, Snapshot, Bookmark,
+)
+
+
+INDEXES = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS vas_stream_one_active_per_camera "
+    "ON vas_stream (camera_id) WHERE state IN ('ERROR', 'INITIALIZING', 'LIVE', 'READY')",
+    "CREATE UNIQUE INDEX IF NOT EXISTS vas_producer_one_per_stream "
+    "ON vas_producer (stream_id)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS vas_hls_segment_name "
+    "ON vas_hls_segment (stream_id, filename)",
+)
+
+
+async def create_schema(engine: Engine[Any]) -> None:
+    """Bind the tables to `engine` and create them as that release did at startup."""
+    for table in TABLES:
+        table._meta.db = engine
+    await create_db_tables(*TABLES, if_not_exists=True)
+    for statement in INDEXES:
+        await engine.run_ddl(statement)
