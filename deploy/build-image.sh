@@ -30,19 +30,27 @@ if [[ ! -s ${CONTAINERS_CONF} ]]; then
     printf '[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = "runc"\n' > "${CONTAINERS_CONF}"
 fi
 
+[[ -r ${CA_BUNDLE} ]] || { echo "build-image: no CA bundle at ${CA_BUNDLE} (VAS_BUILD_CA_BUNDLE)" >&2; exit 1; }
+
+# One build at a time makes the base (builds of several checkouts may run at once).
+exec 9>"${CACHE}/.lock"
+flock 9
 if ! podman image exists "${BASE}"; then
     if [[ ! -s ${BASE_TAR} ]]; then
         echo "build-image: making the bookworm base with mmdebstrap (about a minute)"
         # Written under a temporary name (explicitly a tarball) and renamed when complete,
         # so an interrupted run never leaves a truncated base behind.
+        partial="${BASE_TAR%.tar}.partial-$$.tar"
+        trap 'rm -f "${partial}"' EXIT
         mmdebstrap --quiet --format=tar --variant=minbase --include=python3,ca-certificates \
             --aptopt='Acquire::Retries "3"' \
-            bookworm "${BASE_TAR%.tar}.partial.tar"
-        mv "${BASE_TAR%.tar}.partial.tar" "${BASE_TAR}"
+            bookworm "${partial}"
+        mv "${partial}" "${BASE_TAR}"
     fi
     echo "build-image: importing ${BASE_TAR} as ${BASE}"
     podman import --quiet "${BASE_TAR}" "${BASE}" >/dev/null
 fi
+flock --unlock 9
 
 echo "build-image: building ${IMAGE}"
 # --format docker keeps the HEALTHCHECK (the OCI image format has no such field).

@@ -7,12 +7,15 @@ import os
 import shutil
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = ROOT / "deploy" / "build-image.sh"
 BUILD_CACHE = Path(os.environ.get("VAS_BUILD_CACHE", "/var/cache/vas-build"))
-TEST_IMAGE = "localhost/vas:test"
+# A tag of this run's own: builds of other checkouts on the machine may run meanwhile, and
+# the test must run the image of this tree. Layers stay in podman's cache for the next run.
+TEST_IMAGE = f"localhost/vas:test-{uuid.uuid4().hex[:10]}"
 
 
 def podman_env() -> dict[str, str]:
@@ -42,6 +45,10 @@ def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.C
     if check:
         assert result.returncode == 0, f"podman {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
     return result
+
+
+def remove_image(image: str) -> None:
+    podman("rmi", image, check=False, timeout=120)
 
 
 def remove_container(name: str) -> None:

@@ -7,24 +7,32 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.conftest import bearer
-from tests.deploy.container import TEST_IMAGE, build_image, podman, remove_container
+from tests.deploy.container import (
+    TEST_IMAGE,
+    build_image,
+    podman,
+    remove_container,
+    remove_image,
+)
 from tests.e2e.processes import free_port
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def image() -> str:
+def image() -> Iterator[str]:
     """The image of this tree. Layers whose inputs did not change come from podman's cache
     (the base and the dependencies); the project's own layers are rebuilt when its files
     change, so the image always holds the code under test."""
     build_image(TEST_IMAGE)
-    return TEST_IMAGE
+    yield TEST_IMAGE
+    remove_image(TEST_IMAGE)
 
 
 def _inspect(target: str) -> dict:
