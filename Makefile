@@ -35,7 +35,7 @@ test-deps:
 	bash scripts/install-test-deps.sh
 
 lint: $(DEV)
-	$(BIN)/ruff check api jobs media core vas_client tests benchmarks
+	$(BIN)/ruff check api jobs media core vas_client tests benchmarks deploy
 	$(BIN)/mypy
 
 ## Install everything the tests need, lint, type-check, run the whole suite.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages the integration tests need (RTSP test camera, headless
-# Chromium). Idempotent: only packages that dpkg does not report as installed are
+# Chromium, podman to build and run the container image). Idempotent: only packages that dpkg does not report as installed are
 # installed, and `apt-get update` runs once, only when something is missing.
 # Run as root.
 set -euo pipefail
@@ -24,6 +24,11 @@ PACKAGES=(
     # Browser tests (WebRTC playback).
     chromium
     chromium-driver
+    # Container image (tests/deploy): podman builds and runs it with runc (crun fails on
+    # setrlimit here); mmdebstrap makes its Debian base, as no image registry is reachable.
+    podman
+    runc
+    mmdebstrap
 )
 
 if [[ ${EUID} -ne 0 ]]; then
