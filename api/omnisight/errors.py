@@ -57,7 +57,7 @@ HTTP_CODES: dict[int, str] = {
     503: "SERVICE_UNAVAILABLE",
 }
 _AT = re.compile(r"\s*-\s*at `\$(?P<path>[^`]*)`$")
-_UNKNOWN = re.compile(r"unknown field `(?P<name>[^`]+)`")
+_UNKNOWN = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]+)`")
 
 
 def error_response(
@@ -103,17 +103,17 @@ def _fields(extra: Any) -> list[dict[str, str]]:
         if not isinstance(item, dict):
             continue
         message = str(item.get("message", "invalid value"))
-        key = item.get("key")
+        # Litestar names the body's path ("storage.maxUsage"), or "data" for the body itself.
+        key = str(item.get("key") or "")
+        key = "" if key == "data" else key
         found = _AT.search(message)
-        path = ""
-        if found:  # msgspec: "Expected `int`, got `str` - at `$.storage.maxUsage`"
+        if found:  # msgspec's own form: "Expected `int`, got `str` - at `$.storage.maxUsage`"
             message = message[: found.start()]
-            path = found["path"].lstrip(".")
-            key = path or key
+            key = found["path"].lstrip(".") or key
         unknown = _UNKNOWN.search(message)
-        if unknown:  # "Object contains unknown field `role`": name the field itself
-            key = f"{path}.{unknown['name']}" if path else unknown["name"]
-        entry = {"field": str(key or ""), "message": message}
+        if unknown:  # "Object contains unknown field `role`" (or missing required): name it
+            key = f"{key}.{unknown['name']}" if key else unknown["name"]
+        entry = {"field": key, "message": message}
         source = item.get("source")
         if source:
             entry["source"] = str(getattr(source, "value", source))

@@ -86,8 +86,3 @@ class SystemSettingsBody(_Section):
     notifications: NotificationsBody | UnsetType = UNSET
     detection: DetectionBody | UnsetType = UNSET
     recording: RecordingBody | UnsetType = UNSET
-
-    def changes(self) -> dict[str, Any]:
-        """The given fields only, camelCase, as core.system_settings takes them."""
-        built: dict[str, Any] = msgspec.to_builtins(self)
-        return built

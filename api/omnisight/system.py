@@ -26,7 +26,10 @@ async def update_system_settings(
 ) -> SystemSettingsUpdatedView:
     """Change the sections given, and in them only the fields given (admin). Every value
     is checked against its range; `storage.recordingsPath` is read-only."""
-    settings = await services_of(request.app).system_settings.update(data.changes())
+    # `data` checked the shape (and documents it); Litestar decodes leniently ("90" → 90),
+    # so core validates the JSON exactly as sent, strictly.
+    sent: dict[str, Any] = await request.json()
+    settings = await services_of(request.app).system_settings.update(sent)
     return {"message": "System settings updated successfully",
             "settings": settings.as_document()}
 
