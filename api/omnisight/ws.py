@@ -139,12 +139,16 @@ async def ws(socket: WebSocket[Any, Any, Any]) -> None:
     """Live updates (camera_status, recording_status, event, system_notification)."""
     hub: WsHub = socket.app.state.ws_hub
     token, subprotocol = _offered_token(socket)
-    await socket.accept(subprotocols=subprotocol)
     try:
-        if token is None:
+        # A token offered with the handshake is checked before accepting, so that once the
+        # client's connect() returns it receives every message published from then on.
+        principal = None if token is None else await verify_token(socket.app, token)
+        await socket.accept(subprotocols=subprotocol)
+        if principal is None:
             token = await _first_message_token(socket)
-        principal = await verify_token(socket.app, token)
+            principal = await verify_token(socket.app, token)
     except Unauthorized as exc:
+        await socket.accept(subprotocols=subprotocol)  # no-op when already accepted
         await socket.close(CLOSE_UNAUTHORIZED, exc.message)
         return
     except WebSocketDisconnect:
@@ -155,6 +159,7 @@ async def ws(socket: WebSocket[Any, Any, Any]) -> None:
         return
     connection = Connection(principal, types)
     hub.add(connection)
+    assert token is not None
     tasks = [
         asyncio.create_task(_receive(socket, connection)),
         asyncio.create_task(_send(socket, connection)),
