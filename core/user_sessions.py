@@ -108,15 +108,19 @@ class SessionStore:
             await self._revoke_reused(session_id, row["user_id"])
         return SessionToken(row["user_id"], session_id, new)
 
-    async def revoke(self, token: str) -> None:
-        """End the session a refresh token belongs to (current or rotated-out token)."""
+    async def revoke(self, token: str) -> tuple[uuid.UUID, uuid.UUID]:
+        """End the session a refresh token belongs to (current or rotated-out token);
+        returns (user id, session id)."""
         session_id = _session_id(token)
-        exists = await UserSession.exists().where(UserSession.id == session_id)
-        if not exists:
+        row = await UserSession.select(UserSession.user_id).where(
+            UserSession.id == session_id
+        ).first()
+        if row is None:
             raise Unauthorized(_INVALID)
         await UserSession.update({UserSession.revoked_at: utcnow()}).where(
             (UserSession.id == session_id) & UserSession.revoked_at.is_null()
         )
+        return row["user_id"], session_id
 
     async def revoke_all(self, user_id: uuid.UUID) -> None:
         """End every session of a user."""

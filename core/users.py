@@ -238,8 +238,9 @@ class UserService:
 
     async def logout(self, refresh_token: str) -> None:
         """End the session of `refresh_token`; its access tokens stop working too."""
-        await self._sessions.revoke(refresh_token)
-        self._active_until.clear()
+        user_id, session_id = await self._sessions.revoke(refresh_token)
+        # This process refuses the session's access tokens at once; others within the cache.
+        self._active_until.pop((str(user_id), session_id.hex), None)
 
     async def update_settings(self, principal: Principal, changes: dict[str, Any]) -> UserRecord:
         """Merge `changes` into the user's settings (a key set to null is removed)."""
