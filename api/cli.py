@@ -130,7 +130,11 @@ def cmd_up(settings: Settings) -> int:
             settings = dataclasses.replace(
                 settings, redis=dataclasses.replace(settings.redis, url=env["REDIS_URL"])
             )
-        asyncio.run(_bootstrap(settings))
+        try:
+            asyncio.run(_bootstrap(settings))
+        except ConfigError as exc:
+            print(f"vas: configuration error: {exc}", file=sys.stderr)
+            return 2
         for name in CHILDREN:
             children[name] = subprocess.Popen([sys.executable, "-m", "api.cli", name], env=env)
         url = f"http://{settings.server.hosts[0]}:{settings.server.port}"

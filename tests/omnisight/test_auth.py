@@ -271,3 +271,28 @@ async def test_api_client_tokens_have_no_user(client, admin_token):
     anonymous = await client.get(f"{BASE}/users/me")
     assert anonymous.status_code == 401 and error_of(anonymous)["code"] == "UNAUTHORIZED"
     assert anonymous.headers["www-authenticate"] == "Bearer"
+
+
+async def test_a_disabled_or_removed_user_is_refused_everywhere(client):
+    from core.tables import User, UserSession
+
+    user = await new_user(client)
+    user_id = uuid.UUID(user["user"]["id"])
+    assert (await client.get("/v2/streams", headers=bearer(user["token"]))).status_code == 200
+    await User.update({User.disabled: True}).where(User.id == user_id)
+    await asyncio.sleep(2.1)  # the per-process "still active" answer lives 2 s
+    for path in (f"{BASE}/users/me", "/v2/streams"):
+        response = await client.get(path, headers=bearer(user["token"]))
+        assert response.status_code == 401, (path, response.text)
+    refresh = await client.post(f"{BASE}/auth/refresh-token", json={"refreshToken": user["refreshToken"]})
+    assert refresh.status_code == 401
+    assert not await UserSession.exists().where(
+        (UserSession.user_id == user_id) & UserSession.revoked_at.is_null())
+    relogin = await client.post(f"{BASE}/auth/login", json={"email": user["user"]["email"],
+                                                             "password": user["password"]})
+    assert relogin.status_code == 401
+
+    other = await new_user(client)
+    await User.delete().where(User.id == uuid.UUID(other["user"]["id"]))
+    await asyncio.sleep(2.1)
+    assert (await client.get(f"{BASE}/users/me", headers=bearer(other["token"]))).status_code == 401
