@@ -10,6 +10,7 @@ import httpx
 from litestar import Litestar, Router, get
 
 from api.omnisight.errors import EXCEPTION_HANDLERS
+from core.clients import ALL_SCOPES
 from core.errors import Conflict, MediaUnavailable, NotFound, RtspTimeout
 from tests.conftest import bearer, token_for
 from tests.omnisight.conftest import BASE, error_of, new_user
@@ -65,6 +66,8 @@ async def test_api_client_tokens_work_on_omnisight_routes_with_their_scopes(clie
     assert error_of(refused) == {"code": "FORBIDDEN", "details": {},
                                  "message": "This operation needs the 'system:write' scope"}
     streams_only = await token_for(client, admin_token, ["streams:read"])
+    # A client may hold every scope of both families at once.
+    assert await token_for(client, admin_token, list(ALL_SCOPES))
     assert (await client.get(f"{BASE}/system/settings", headers=bearer(streams_only))).status_code == 403
 
 
