@@ -13,6 +13,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from redis.asyncio import Redis
 
+from api import omnisight
 from api.auth import SECURITY_SCHEME
 from api.errors import EXCEPTION_HANDLERS
 from api.openapi import document_errors
@@ -39,7 +40,9 @@ from core.nodes import NodeRegistry
 from core.recordings import RecordingIndex
 from core.settings import Settings, get_settings
 from core.streams import StreamService
+from core.system_settings import SystemSettingsService
 from core.throttle import LoginThrottle
+from core.users import UserService, admin_user_banner, ensure_admin_user
 from jobs.actors import declare_actors
 from jobs.broker import build_broker
 from jobs.client import JobClient
@@ -76,10 +79,20 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             recordings=index,
             snapshots=SnapshotService(files, index),
             bookmarks=BookmarkService(files, index),
+            users=UserService(settings.auth, LoginThrottle(
+                redis, f"{settings.redis.namespace}:users", settings.auth.max_failed_logins,
+                settings.auth.failed_login_window_s, subject="account",
+            )),
+            system_settings=SystemSettingsService(
+                settings.media.recordings_dir(settings.server.data_dir)
+            ),
         )
         generated = await ensure_admin(settings.auth)
         if generated is not None:
             print(admin_banner(settings.auth.admin_client_id, generated), flush=True)
+        password = await ensure_admin_user(settings.auth)
+        if password is not None:
+            print(admin_user_banner(settings.auth.admin_email, password), flush=True)
         try:
             yield
         finally:
@@ -96,13 +109,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
     openapi = OpenAPIConfig(
         title="VAS",
         version="2.0.0",
-        description="Video gateway for IP cameras: V1 devices, V2 streams, auth and health.",
+        description="Video gateway for IP cameras. Two API families: the VAS guide's (V1 "
+        "devices, V2 streams, auth and health; errors as {\"detail\": …}) and OmniSight's "
+        "(base /api/v1: users, system settings, WebSocket /api/v1/ws; errors as "
+        "{\"error\": {code, message, details}}). Both take the same bearer tokens.",
         path="/schema",
         render_plugins=[SwaggerRenderPlugin()],
         components=Components(security_schemes={
             SECURITY_SCHEME: SecurityScheme(
                 type="http", scheme="bearer", bearer_format="JWT",
-                description="Access token from POST /v2/auth/token; the scope a route needs "
+                description="Access token from POST /v2/auth/token (API clients) or POST "
+                "/api/v1/auth/login (users, scopes from their role); the scope a route needs "
                 "is listed in its security requirement.",
             )
         }),
@@ -111,10 +128,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             auth.router, devices.router, streaming.router, streams.router, hls.router,
             consumers.router, whep.router, captures.router,
-            health.router, nodes.router, viewer.router,
+            health.router, nodes.router, viewer.router, omnisight.router,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
-        lifespan=[_lifespan(settings)],
+        lifespan=[_lifespan(settings), omnisight.ws_lifespan(settings)],
         openapi_config=openapi,
         logging_config=None,  # every VAS process logs through core.logs
         debug=False,

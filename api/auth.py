@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar import Litestar
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 from litestar.types import Guard
@@ -26,11 +27,21 @@ def _bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     return token.strip()
 
 
+async def verify_token(app: Litestar, token: str) -> Principal:
+    """Decode an access token (pinned algorithm) and refuse revoked clients, removed or
+    disabled users and ended user sessions (the revocation hook, per kind of subject)."""
+    services = services_of(app)
+    principal = decode_access_token(services.settings.auth.jwt_secret, token)
+    if principal.is_user:
+        await services.users.check_active(principal)
+    else:
+        await services.clients.check_active(principal)
+    return principal
+
+
 async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
-    """Decode the caller's token (pinned algorithm) and refuse revoked clients."""
-    services = services_of(connection.app)
-    principal = decode_access_token(services.settings.auth.jwt_secret, _bearer(connection))
-    await services.clients.check_active(principal)
+    """Check the caller's bearer token; the principal is kept on `connection.state`."""
+    principal = await verify_token(connection.app, _bearer(connection))
     connection.state.principal = principal
     return principal
 

@@ -19,6 +19,7 @@ from core.db import close_database, open_database
 from core.errors import ConfigError
 from core.logs import setup_logging
 from core.settings import Settings, get_settings
+from core.users import admin_user_banner, ensure_admin_user
 from jobs.embedded_redis import EmbeddedRedis
 
 logger = logging.getLogger("vas")
@@ -87,6 +88,9 @@ async def _bootstrap(settings: Settings) -> None:
         secret = await ensure_admin(settings.auth)
         if secret is not None:
             print(admin_banner(settings.auth.admin_client_id, secret), flush=True)
+        password = await ensure_admin_user(settings.auth)
+        if password is not None:
+            print(admin_user_banner(settings.auth.admin_email, password), flush=True)
     finally:
         await close_database(engine)
 
@@ -126,7 +130,11 @@ def cmd_up(settings: Settings) -> int:
             settings = dataclasses.replace(
                 settings, redis=dataclasses.replace(settings.redis, url=env["REDIS_URL"])
             )
-        asyncio.run(_bootstrap(settings))
+        try:
+            asyncio.run(_bootstrap(settings))
+        except ConfigError as exc:
+            print(f"vas: configuration error: {exc}", file=sys.stderr)
+            return 2
         for name in CHILDREN:
             children[name] = subprocess.Popen([sys.executable, "-m", "api.cli", name], env=env)
         url = f"http://{settings.server.hosts[0]}:{settings.server.port}"

@@ -14,7 +14,7 @@ class CreateClientBody(msgspec.Struct):
     """POST /v2/auth/clients."""
 
     client_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-    scopes: Annotated[list[str], msgspec.Meta(min_length=1, max_length=16)]
+    scopes: Annotated[list[str], msgspec.Meta(min_length=1, max_length=32)]
 
 
 class TokenBody(msgspec.Struct):

@@ -16,6 +16,8 @@ from core.nodes import NodeRegistry
 from core.recordings import RecordingIndex
 from core.settings import Settings
 from core.streams import StreamService
+from core.system_settings import SystemSettingsService
+from core.users import UserService
 from jobs.client import JobClient
 from jobs.control import StreamControl
 
@@ -36,6 +38,8 @@ class Services:
     recordings: RecordingIndex
     snapshots: SnapshotService
     bookmarks: BookmarkService
+    users: UserService
+    system_settings: SystemSettingsService
 
 
 def services_of(app: Litestar) -> Services:

@@ -26,6 +26,18 @@ SCOPES = (
     "snapshots:write",
     "bookmarks:read",
     "bookmarks:write",
+    # OmniSight areas (docs/omnisight.md); users get theirs from their role (core.users).
+    "cameras:read",
+    "cameras:write",
+    "recordings:read",
+    "recordings:write",
+    "events:read",
+    "events:write",
+    "detection:read",
+    "detection:write",
+    "system:read",
+    "system:write",
+    "users:admin",
 )
 ADMIN_SCOPE = "admin"
 ALL_SCOPES = (*SCOPES, ADMIN_SCOPE)

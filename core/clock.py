@@ -19,3 +19,12 @@ def iso(value: datetime | None) -> str | None:
     value = value.astimezone(UTC)
     spec = "milliseconds" if value.microsecond else "seconds"
     return value.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+def iso_ms(value: datetime | None) -> str | None:
+    """`2023-01-01T00:00:00.000Z`: always milliseconds (the OmniSight format); None stays None."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

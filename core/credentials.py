@@ -17,6 +17,8 @@ MASK = "******"
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 # user:password@ inside any URL-ish text, for log lines and error messages.
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:@/\s]*):[^@/\s]*@")
+# ?token=… (and access_token, refresh_token) in URLs: the WebSocket accepts a token there.
+_URL_TOKEN = re.compile(r"(?P<key>[?&;](?:access_|refresh_)?token=)[^&#\s\"']+", re.IGNORECASE)
 
 
 def hash_secret(secret: str) -> str:
@@ -49,8 +51,9 @@ def token_digest(token: str) -> str:
 
 
 def mask_text(text: str) -> str:
-    """Replace the password of every URL in `text` with the mask."""
-    return _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+    """Replace the password of every URL, and every `token=` query value, with the mask."""
+    masked = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+    return _URL_TOKEN.sub(lambda m: f"{m['key']}{MASK}", masked)
 
 
 class CredentialBox:

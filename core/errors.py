@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 
 class VasError(Exception):
-    """Base of every error VAS raises on purpose."""
+    """Base of every error VAS raises on purpose.
 
-    def __init__(self, message: str) -> None:
+    `details` is optional structured context (e.g. the field at fault, or the kind and id of
+    a missing resource) for API families that show it; the VAS family shows only `message`.
+    """
+
+    def __init__(self, message: str, *, details: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.details: dict[str, Any] = dict(details or {})
 
 
 class ConfigError(VasError):
@@ -38,8 +46,10 @@ class Conflict(VasError):
 class RateLimited(VasError):
     """Too many attempts; `retry_after` seconds until the next one is accepted."""
 
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, retry_after: int, *, details: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, details=details)
         self.retry_after = retry_after
 
 

@@ -70,6 +70,10 @@ class AuthSettings:
     refresh_ttl_s: int = 7 * 24 * 3600
     max_failed_logins: int = 5
     failed_login_window_s: int = 300
+    # The bootstrap admin *user* (OmniSight) and who may register.
+    admin_email: str = "admin@vas.local"
+    admin_password: str | None = None
+    open_registration: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +134,17 @@ def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> i
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def _bool(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
 def _secret_file(data_dir: Path, name: str) -> str:
@@ -199,6 +214,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             admin_client_id=env.get("VAS_ADMIN_CLIENT_ID") or "admin",
             admin_client_secret=env.get("VAS_ADMIN_CLIENT_SECRET") or None,
             v1_auth_required=v1_auth == "required",
+            admin_email=(env.get("VAS_ADMIN_EMAIL") or "admin@vas.local").strip().lower(),
+            admin_password=env.get("VAS_ADMIN_PASSWORD") or None,
+            # Anyone may create a `user` account in development; production opts in.
+            open_registration=_bool(env, "VAS_OPEN_REGISTRATION", not production),
         ),
         media=MediaSettings(
             node_capacity=_int(env, "VAS_NODE_CAPACITY", 16, 1, 10_000),

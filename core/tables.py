@@ -158,6 +158,47 @@ class Bookmark(Table, tablename="vas_bookmark"):
     updated_at = Timestamptz()
 
 
+class User(Table, tablename="vas_user"):
+    """An OmniSight user account: argon2id password hash, role, free-form settings.
+
+    `email` is stored lowercased (unique); `username_key` is the lowercased username, so
+    usernames are unique regardless of case.
+    """
+
+    id = UUID(primary_key=True)
+    username = Varchar(length=64)
+    username_key = Varchar(length=64, unique=True, index=True)
+    email = Varchar(length=254, unique=True, index=True)
+    password_hash = Varchar(length=256)
+    role = Varchar(length=16)
+    settings = JSON(default={})
+    disabled = Boolean(default=False)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+    last_login = Timestamptz(null=True, default=None)
+
+
+class UserSession(Table, tablename="vas_user_session"):
+    """One sign-in of a user (a browser): the digest of its current refresh token."""
+
+    id = UUID(primary_key=True)
+    user_id = UUID(index=True)
+    refresh_digest = Varchar(length=64)
+    created_at = Timestamptz()
+    last_used_at = Timestamptz()
+    expires_at = Timestamptz(index=True)
+    revoked_at = Timestamptz(null=True, default=None)
+
+
+class Setting(Table, tablename="vas_setting"):
+    """System settings shared by every process: one JSON value per section key."""
+
+    key = Varchar(length=64, unique=True, index=True)
+    value = JSON(default={})
+    updated_at = Timestamptz()
+
+
 TABLES: tuple[type[Table], ...] = (
     ApiClient, Device, Stream, Producer, Consumer, MediaNode, HlsSegment, Snapshot, Bookmark,
+    User, UserSession, Setting,
 )

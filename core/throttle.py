@@ -12,11 +12,14 @@ from core.errors import RateLimited
 class LoginThrottle:
     """At most `limit` failed logins per client id within `window_s`; then 429 until it lapses."""
 
-    def __init__(self, redis: Redis, namespace: str, limit: int, window_s: int) -> None:
+    def __init__(
+        self, redis: Redis, namespace: str, limit: int, window_s: int, *, subject: str = "client"
+    ) -> None:
         self._redis = redis
         self._namespace = namespace
         self._limit = limit
         self._window_s = window_s
+        self._subject = subject  # named in the 429 message: "client", "account"
 
     def _key(self, client_id: str) -> str:
         # Hash the id: it is caller-chosen text and must not shape our key space.
@@ -30,7 +33,7 @@ class LoginThrottle:
         if count is not None and int(count) >= self._limit:
             ttl = await self._redis.ttl(key)
             raise RateLimited(
-                "Too many failed login attempts for this client; try again later",
+                f"Too many failed login attempts for this {self._subject}; try again later",
                 retry_after=max(int(ttl), 1),
             )
 

@@ -14,30 +14,50 @@ from core.errors import Unauthorized
 
 ALGORITHM = "HS256"
 ISSUER = "vas"
+CLIENT_KIND = "client"
+USER_KIND = "user"
+KINDS = (CLIENT_KIND, USER_KIND)
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the client id and the scopes its token carries."""
+    """Who is calling: the subject and the scopes its token carries.
+
+    `client_id` is the token's subject: an API client's id, or a user's id when `kind` is
+    "user" (then `session_id` names the sign-in session the token belongs to).
+    """
 
     client_id: str
     scopes: frozenset[str]
     token_id: str
+    kind: str = CLIENT_KIND
+    session_id: str | None = None
+    expires_at: float | None = None  # POSIX seconds
+
+    @property
+    def is_user(self) -> bool:
+        return self.kind == USER_KIND
 
 
-def issue_access_token(secret: str, client_id: str, scopes: list[str], ttl_s: int) -> str:
-    """A signed access token for `client_id` valid for `ttl_s` seconds."""
+def issue_access_token(
+    secret: str, client_id: str, scopes: list[str], ttl_s: int, *,
+    kind: str = CLIENT_KIND, session_id: str | None = None,
+) -> str:
+    """A signed access token for `client_id` (an API client, or a user) valid for `ttl_s` s."""
     now = utcnow()
-    claims = {
+    claims: dict[str, object] = {
         "iss": ISSUER,
         "sub": client_id,
         "scope": " ".join(scopes),
         "typ": "access",
+        "kind": kind,
         "iat": now,
         "nbf": now,
         "exp": now + timedelta(seconds=ttl_s),
         "jti": uuid.uuid4().hex,
     }
+    if session_id is not None:
+        claims["sid"] = session_id
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -72,8 +92,15 @@ def decode_access_token(secret: str, token: str) -> Principal:
         raise Unauthorized("Token is malformed") from None
     if claims.get("typ") != "access" or not isinstance(claims.get("scope", ""), str):
         raise Unauthorized("Token is not an access token")
+    kind = claims.get("kind", CLIENT_KIND)  # tokens issued before users existed had none
+    session_id = claims.get("sid")
+    if kind not in KINDS or (session_id is not None and not isinstance(session_id, str)):
+        raise Unauthorized("Token is malformed")
     return Principal(
         client_id=str(claims["sub"]),
         scopes=frozenset(claims.get("scope", "").split()),
         token_id=str(claims["jti"]),
+        kind=str(kind),
+        session_id=session_id,
+        expires_at=float(claims["exp"]),
     )

@@ -18,7 +18,7 @@
   // A live clip can only be cut once its end has been recorded and its last segment closed.
   const BOOKMARK_GRACE_MS = 60000;
 
-  let session = null; // {clientId, scopes, accessToken, refreshToken, refreshTimer}
+  let session = null; // {clientId, user, scopes, accessToken, refreshToken, refreshTimer}
   let refreshing = null; // the refresh in flight, shared by every caller that needs it
   let selected = null; // the stream shown: {id, cameraId, healthUrl, state, timer, polling}
   let whep = null; // the live WHEP session: {streamId, pc, location}
@@ -69,7 +69,10 @@
   async function errorOf(response) {
     let detail = response.statusText || 'request failed';
     try {
-      detail = (await response.json()).detail ?? detail;
+      const body = await response.json();
+      // The VAS family answers {detail}; the OmniSight one {error: {code, message, details}}.
+      detail = body.error ? { error_code: body.error.code, message: body.error.message }
+        : body.detail ?? detail;
     } catch {
       // not JSON (a proxy's page, an empty body): keep the status text
     }
@@ -134,8 +137,36 @@
 
   async function signIn(clientId, clientSecret) {
     const tokens = await postJson('/v2/auth/token', { client_id: clientId, client_secret: clientSecret });
-    session = { clientId, scopes: tokens.scopes ?? [], refreshTimer: null };
+    session = { clientId, user: false, scopes: tokens.scopes ?? [], refreshTimer: null };
     adoptTokens(tokens);
+  }
+
+  // A user's sign-in (OmniSight API): the same kind of access token, its scopes from the
+  // user's role; the answer names them only inside the token, so they are read from there.
+  function userTokens(answer) {
+    const part = answer.token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const claims = JSON.parse(atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), '=')));
+    return {
+      access_token: answer.token,
+      refresh_token: answer.refreshToken,
+      expires_in: claims.exp - claims.iat,
+      scopes: (claims.scope ?? '').split(' ').filter(Boolean),
+    };
+  }
+
+  async function signInUser(email, password) {
+    const answer = await postJson('/api/v1/auth/login', { email, password });
+    const tokens = userTokens(answer);
+    session = { clientId: answer.user.email, user: true, scopes: tokens.scopes, refreshTimer: null };
+    adoptTokens(tokens);
+  }
+
+  function postRefresh(current) {
+    if (current.user) {
+      return postJson('/api/v1/auth/refresh-token', { refreshToken: current.refreshToken })
+        .then(userTokens);
+    }
+    return postJson('/v2/auth/token/refresh', { refresh_token: current.refreshToken });
   }
 
   function adoptTokens(tokens) {
@@ -152,7 +183,7 @@
   function refreshTokens() {
     if (!refreshing) {
       const current = session;
-      refreshing = postJson('/v2/auth/token/refresh', { refresh_token: current.refreshToken })
+      refreshing = postRefresh(current)
         .then((tokens) => {
           if (session === current) adoptTokens(tokens);
         })
@@ -177,6 +208,10 @@
     // may run because a refresh just failed.
     await leave({ retry: false }).catch(() => {});
     unselect();
+    if (session.user) {
+      // End the user's session on the server too: its refresh token stops working.
+      await postJson('/api/v1/auth/logout', { refreshToken: session.refreshToken }).catch(() => {});
+    }
     session = null;
     for (const id of [...blobUrls.keys()]) setBlob(id, null);
     $('devices').replaceChildren();
@@ -518,6 +553,7 @@
     $('leave').disabled = !whep;
     $('stop').disabled = !selected || selected.state === 'CLOSED' || busy.has('stop');
     $('sign-in').disabled = busy.has('sign-in');
+    $('user-sign-in').disabled = busy.has('user-sign-in');
     $('add-device').disabled = busy.has('add-device');
     for (const b of document.querySelectorAll('[id^="start-"], [id^="watch-"]')) {
       b.disabled = busy.has('start') || busy.has('watch') || busy.has('stop');
@@ -533,7 +569,23 @@
     } finally {
       secret.value = ''; // the secret is not kept anywhere, not even in the form
     }
-    $('signed-in-as').textContent = clientId;
+    await enterWorkspace();
+  }
+
+  async function onUserSignIn() {
+    const email = $('user-email').value.trim();
+    const password = $('user-password');
+    say('Signing in…');
+    try {
+      await signInUser(email, password.value);
+    } finally {
+      password.value = ''; // the password is not kept anywhere, not even in the form
+    }
+    await enterWorkspace();
+  }
+
+  async function enterWorkspace() {
+    $('signed-in-as').textContent = session.clientId;
     $('scopes').textContent = `(${session.scopes.join(', ')})`;
     $('sign-in-panel').hidden = true;
     $('session-panel').hidden = false;
@@ -550,6 +602,7 @@
   }
 
   submit('sign-in-form', 'sign-in', onSignIn);
+  submit('user-sign-in-form', 'user-sign-in', onUserSignIn);
   submit('add-device-form', 'add-device', addDevice);
   $('sign-out').addEventListener('click', () => act('sign-out', () => endSession('Signed out.')));
   $('reload').addEventListener('click', () => act('reload', reloadLists));

@@ -19,7 +19,8 @@ import httpx
 VAS = str(Path(sys.executable).parent / "vas")
 SCRUBBED = ("REDIS_URL", "DATABASE_URL", "JWT_SECRET_KEY", "VAS_CREDENTIALS_KEY", "VAS_ENV",
             "VAS_ADMIN_CLIENT_ID", "VAS_ADMIN_CLIENT_SECRET", "VAS_PORT", "VAS_DATA_DIR",
-            "VAS_V1_AUTH", "VAS_REDIS_NAMESPACE")
+            "VAS_V1_AUTH", "VAS_REDIS_NAMESPACE", "VAS_ADMIN_EMAIL", "VAS_ADMIN_PASSWORD",
+            "VAS_OPEN_REGISTRATION")
 
 
 def free_port() -> int:

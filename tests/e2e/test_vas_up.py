@@ -20,6 +20,16 @@ def _secret(output: str) -> str | None:
     return match[1] if match else None
 
 
+def _admin_password(output: str) -> str | None:
+    match = re.search(r"VAS_ADMIN_PASSWORD=(\S+)", output)
+    return match[1] if match else None
+
+
+def _sign_in(base: str, password: str) -> int:
+    return httpx.post(f"{base}/api/v1/auth/login", timeout=10, json={
+        "email": "admin@vas.local", "password": password}).status_code
+
+
 def _redis_pid(output: str) -> int | None:
     match = re.search(r"embedded Redis listening on (\S+)", output)
     if not match:
@@ -65,6 +75,9 @@ def test_vas_up_serves_and_ctrl_c_stops_everything(tmp_path, services, request):
         secret = _secret(first.output)
         assert secret, first.output
         _drive(base, secret)
+        password = _admin_password(first.output)
+        assert password, first.output
+        assert _sign_in(base, password) == 200
         tree = descendants(first.proc.pid)
         redis_pid = _redis_pid(first.output)
         assert (redis_pid is not None) == (services == "embedded")
@@ -76,6 +89,7 @@ def test_vas_up_serves_and_ctrl_c_stops_everything(tmp_path, services, request):
     if redis_pid is not None:
         assert not alive(redis_pid), "embedded redis-server left running"
     assert first.output.count(secret) == 1, "the secret is printed once, in the banner only"
+    assert first.output.count(password) == 1, "so is the admin user's password"
     assert "pw123" not in first.output
 
     # A second start on the same data keeps the admin client and prints no secret.
@@ -83,6 +97,8 @@ def test_vas_up_serves_and_ctrl_c_stops_everything(tmp_path, services, request):
     try:
         second.wait_ready(base)
         assert _secret(second.output) is None
+        assert _admin_password(second.output) is None
+        assert _sign_in(base, password) == 200
         token = httpx.post(f"{base}/v2/auth/token",
                            json={"client_id": "admin", "client_secret": secret})
         assert token.status_code == 200

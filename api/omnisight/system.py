@@ -1,0 +1,38 @@
+"""OmniSight system settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Router, get, put
+from litestar.params import JSONBody
+
+from api.omnisight.guards import omni_scoped
+from api.omnisight.schemas import SystemSettingsBody
+from api.omnisight.views import SystemSettingsUpdatedView
+from api.state import services_of
+
+
+@get("/settings", **omni_scoped("system:read"))
+async def get_system_settings(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """Storage, notification, detection and recording settings of the whole system."""
+    settings = await services_of(request.app).system_settings.get()
+    return settings.as_document()
+
+
+@put("/settings", status_code=200, **omni_scoped("system:write"))
+async def update_system_settings(
+    request: Request[Any, Any, Any], data: JSONBody[SystemSettingsBody]
+) -> SystemSettingsUpdatedView:
+    """Change the sections given, and in them only the fields given (admin). Every value
+    is checked against its range; `storage.recordingsPath` is read-only."""
+    # `data` checked the shape (and documents it); Litestar decodes leniently ("90" → 90),
+    # so core validates the JSON exactly as sent, strictly.
+    sent: dict[str, Any] = await request.json()
+    settings = await services_of(request.app).system_settings.update(sent)
+    return {"message": "System settings updated successfully",
+            "settings": settings.as_document()}
+
+
+router = Router(path="/system", route_handlers=[get_system_settings, update_system_settings],
+                tags=["OmniSight: system"])
