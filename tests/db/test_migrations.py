@@ -139,6 +139,9 @@ async def test_upgrade_from_previous_release(
         # Every row intact; the new column is there, NULL on the old stream.
         for table in TABLES:
             after = await table.select()
+            if table._meta.tablename not in previous_release_db:
+                assert after == [], table._meta.tablename  # a table this release added
+                continue
             if table is Stream:
                 assert [r.pop("error_code") for r in after] == [None]
             assert after == previous_release_db[table._meta.tablename], table._meta.tablename
