@@ -1,4 +1,4 @@
-"""Response bodies in the guide's exact shapes, built from table rows."""
+"""Response bodies in the guide's exact shapes, built from the services' records."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from datetime import datetime
 from typing import Any, TypedDict
 
 from core.clock import iso, utcnow
+from core.consumers import ConsumerRecord, ConsumerState
 from core.devices import DeviceService
-from core.stream_states import ACTIVE_STATES, StreamState
+from core.stream_states import StreamState
+from core.streams import ProducerRecord, StreamRecord
 
 
 class DeviceView(TypedDict):
@@ -83,6 +85,53 @@ class HealthView(TypedDict):
     checked_at: str
 
 
+class ProducerView(TypedDict):
+    id: str
+    mediasoup_id: str
+    state: str
+    ssrc: int | None
+
+
+class ConsumerCountsView(TypedDict):
+    count: int
+    active: int
+
+
+class StreamDetailView(TypedDict):
+    id: str
+    name: str
+    camera_id: str
+    state: str
+    endpoints: EndpointsView
+    created_at: str
+    codec_config: dict[str, Any]
+    producer: ProducerView | None
+    consumers: ConsumerCountsView
+    uptime_seconds: int
+
+
+class ConsumerView(TypedDict):
+    id: str
+    client_id: str
+    state: str
+    created_at: str | None
+    last_seen_at: str | None
+    closed_at: str | None
+
+
+class ConsumerListView(TypedDict):
+    stream_id: str
+    total_consumers: int
+    active_consumers: int
+    consumers: list[ConsumerView]
+
+
+class ConsumeView(TypedDict):
+    consumer_id: str
+    transport: dict[str, Any]
+    rtp_parameters: dict[str, Any]
+
+
 def device_view(devices: DeviceService, row: dict[str, Any]) -> DeviceView:
     return {
         "id": str(row["id"]),
@@ -97,10 +146,10 @@ def device_view(devices: DeviceService, row: dict[str, Any]) -> DeviceView:
 
 
 def device_status_view(
-    devices: DeviceService, row: dict[str, Any], stream: dict[str, Any] | None
+    devices: DeviceService, row: dict[str, Any], stream: StreamRecord | None
 ) -> DeviceStatusView:
     base = device_view(devices, row)
-    active = stream is not None and StreamState(stream["state"]) in ACTIVE_STATES
+    active = stream is not None and stream.active
     return {
         "device_id": base["id"],
         "name": base["name"],
@@ -114,7 +163,7 @@ def device_status_view(
             "active": active,
             # The guide's room is the device; the stream id is what V2 calls use.
             "room_id": base["id"] if active else None,
-            "started_at": iso(stream["started_at"] or stream["created_at"])
+            "started_at": iso(stream.started_at or stream.created_at)
             if stream and active
             else None,
         },
@@ -127,49 +176,63 @@ def endpoints(stream_id: uuid.UUID | str) -> EndpointsView:
             "health": f"{base}/health"}
 
 
-def stream_summary(row: dict[str, Any]) -> StreamSummaryView:
+def stream_summary(row: StreamRecord) -> StreamSummaryView:
     return {
-        "id": str(row["id"]),
-        "name": row["name"],
-        "camera_id": str(row["camera_id"]),
-        "state": row["state"],
-        "endpoints": endpoints(row["id"]),
-        "created_at": iso(row["created_at"]) or "",
+        "id": str(row.id),
+        "name": row.name,
+        "camera_id": str(row.camera_id),
+        "state": row.state.value,
+        "endpoints": endpoints(row.id),
+        "created_at": iso(row.created_at) or "",
     }
 
 
-def uptime_seconds(row: dict[str, Any], now: datetime | None = None) -> int:
+def stream_list_view(rows: list[StreamRecord], total: int, limit: int,
+                     offset: int) -> StreamListView:
+    return {
+        "streams": [stream_summary(row) for row in rows],
+        "pagination": {"total": total, "limit": limit, "offset": offset},
+    }
+
+
+def uptime_seconds(row: StreamRecord, now: datetime | None = None) -> int:
     """Seconds since the ingest went live, while the stream holds an ingest; else 0."""
-    started = row.get("started_at")
-    if started is None or StreamState(row["state"]) not in ACTIVE_STATES:
+    if row.started_at is None or not row.active:
         return 0
-    return max(0, int(((now or utcnow()) - started).total_seconds()))
+    return max(0, int(((now or utcnow()) - row.started_at).total_seconds()))
+
+
+def producer_view(producer: ProducerRecord | None) -> ProducerView | None:
+    if producer is None:
+        return None
+    return {"id": str(producer.id), "mediasoup_id": producer.mediasoup_id,
+            "state": producer.state.value, "ssrc": producer.ssrc}
 
 
 def stream_detail(
-    row: dict[str, Any], producer: dict[str, Any] | None, counts: tuple[int, int]
-) -> dict[str, Any]:
+    row: StreamRecord, producer: ProducerRecord | None, counts: tuple[int, int]
+) -> StreamDetailView:
+    summary = stream_summary(row)
     return {
-        **stream_summary(row),
-        "codec_config": row["codec_config"] or {"video": None},
-        "producer": None if producer is None else {
-            "id": str(producer["id"]),
-            "mediasoup_id": producer["mediasoup_id"],
-            "state": producer["state"],
-            "ssrc": producer["ssrc"],
-        },
+        "id": summary["id"],
+        "name": summary["name"],
+        "camera_id": summary["camera_id"],
+        "state": summary["state"],
+        "endpoints": summary["endpoints"],
+        "created_at": summary["created_at"],
+        "codec_config": row.codec_config or {"video": None},
+        "producer": producer_view(producer),
         "consumers": {"count": counts[0], "active": counts[1]},
         "uptime_seconds": uptime_seconds(row),
     }
 
 
-def health_view(row: dict[str, Any]) -> HealthView:
-    metrics = row["metrics"] or {}
-    state = StreamState(row["state"])
+def health_view(row: StreamRecord) -> HealthView:
+    metrics = row.metrics or {}
     return {
-        "stream_id": str(row["id"]),
-        "state": state.value,
-        "is_healthy": state is StreamState.LIVE and row["last_error"] is None,
+        "stream_id": str(row.id),
+        "state": row.state.value,
+        "is_healthy": row.state is StreamState.LIVE and row.last_error is None,
         "uptime_seconds": uptime_seconds(row),
         "metrics": {
             "bitrate_kbps": float(metrics.get("bitrate_kbps", 0.0)),
@@ -177,6 +240,49 @@ def health_view(row: dict[str, Any]) -> HealthView:
             "packet_loss": float(metrics.get("packet_loss", 0.0)),
             "jitter_ms": float(metrics.get("jitter_ms", 0.0)),
         },
-        "last_error": row["last_error"],
-        "checked_at": iso(row["checked_at"] or utcnow()) or "",
+        "last_error": row.last_error,
+        "checked_at": iso(row.checked_at or utcnow()) or "",
     }
+
+
+def consumer_view(row: ConsumerRecord) -> ConsumerView:
+    return {
+        "id": str(row.id), "client_id": row.client_id, "state": row.state.value,
+        "created_at": iso(row.created_at), "last_seen_at": iso(row.last_seen_at),
+        "closed_at": iso(row.closed_at),
+    }
+
+
+def consumer_list_view(stream_id: uuid.UUID, rows: list[ConsumerRecord]) -> ConsumerListView:
+    return {
+        "stream_id": str(stream_id),
+        "total_consumers": len(rows),
+        "active_consumers": sum(1 for r in rows if r.state is ConsumerState.CONNECTED),
+        "consumers": [consumer_view(r) for r in rows],
+    }
+
+
+def start_view(device_id: uuid.UUID, stream: StreamRecord, producer: ProducerRecord | None,
+               reconnect: bool) -> dict[str, Any]:
+    """The answer of start-stream (guide §3.2), with `reconnect` for a running camera."""
+    started_at = iso(stream.started_at or stream.created_at)
+    body: dict[str, Any] = {
+        "status": "success",
+        "device_id": str(device_id),
+        "room_id": str(device_id),
+        "transport_id": producer.transport_id if producer else None,
+        "producers": {"video": producer.mediasoup_id if producer else None},
+        "stream": {"status": "started", "started_at": started_at},
+        "v2_stream_id": str(stream.id),
+    }
+    if reconnect:
+        body["stream"] = {"status": "active", "message": "Stream already running",
+                          "started_at": started_at}
+        body["reconnect"] = True
+    return body
+
+
+def consume_view(consumer_id: uuid.UUID, transport: dict[str, Any],
+                 rtp_parameters: dict[str, Any]) -> ConsumeView:
+    return {"consumer_id": str(consumer_id), "transport": transport,
+            "rtp_parameters": rtp_parameters}

@@ -219,6 +219,10 @@ class BookmarkService:
             condition = _and(condition, Bookmark.start_time < start_before)
         return await _page(Bookmark, condition, Bookmark.created_at, limit, offset)
 
+    async def touch(self, bookmark_id: uuid.UUID) -> None:
+        """Show that the bookmark's job is alive, so housekeeping does not take it for lost."""
+        await Bookmark.update({Bookmark.updated_at: utcnow()}).where(Bookmark.id == bookmark_id)
+
     async def update(self, bookmark_id: uuid.UUID, changes: dict[str, Any]) -> dict[str, Any]:
         await self.get(bookmark_id)
         values: dict[Any, Any] = {}
@@ -249,3 +253,23 @@ class BookmarkService:
     async def failed(self, bookmark_id: uuid.UUID, reason: str) -> None:
         await Bookmark.update({Bookmark.status: FAILED, Bookmark.error: reason[:1000],
                                Bookmark.updated_at: utcnow()}).where(Bookmark.id == bookmark_id)
+
+
+async def stale_jobs(stale_s: float, max_attempts: int = 3) -> dict[str, list[uuid.UUID]]:
+    """Rows still `processing` whose job has not shown life for `stale_s`: to run again, or
+    (after `max_attempts`) to fail. Returns {"snapshot": [...], "bookmark": [...]} to re-run."""
+    cutoff = utcnow() - timedelta(seconds=stale_s)
+    rerun: dict[str, list[uuid.UUID]] = {"snapshot": [], "bookmark": []}
+    for kind, table in (("snapshot", Snapshot), ("bookmark", Bookmark)):
+        rows = await table.select(table.id, table.attempts).where(
+            (table.status == PROCESSING) & (table.updated_at < cutoff))
+        for row in rows:
+            if row["attempts"] >= max_attempts:
+                await table.update({table.status: "failed", table.updated_at: utcnow(),
+                                    table.error: "the job was lost (worker restarts)"}).where(
+                    table.id == row["id"])
+                continue
+            await table.update({table.attempts: row["attempts"] + 1,
+                                table.updated_at: utcnow()}).where(table.id == row["id"])
+            rerun[kind].append(row["id"])
+    return rerun

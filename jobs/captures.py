@@ -18,9 +18,7 @@ from core.captures import PROCESSING, BookmarkService, CaptureFiles, SnapshotSer
 from core.clock import utcnow
 from core.recordings import RecordingIndex, Segment
 from core.settings import Settings
-from core.stream_states import ACTIVE_STATES
 from core.streams import StreamService
-from core.tables import Bookmark, Snapshot
 from media.clip import cut_clip, thumbnail
 from media.cut_errors import MediaCutError
 from media.gop_cache import GopCache
@@ -103,14 +101,13 @@ class Captures:
             if segments and segments[-1].end >= end:
                 break
             stream = await StreamService().get(row["stream_id"])
-            if utcnow() > deadline or stream["state"] not in {s.value for s in ACTIVE_STATES}:
+            if utcnow() > deadline or not stream.active:
                 if not segments:
                     await self.bookmarks.failed(bookmark_id, "no recording covers the clip")
                     return
                 break  # the stream ended: cut what was recorded
             # Show that the job is alive, so housekeeping does not take it for lost.
-            await Bookmark.update({Bookmark.updated_at: utcnow()}).where(
-                Bookmark.id == bookmark_id)
+            await self.bookmarks.touch(bookmark_id)
             await asyncio.sleep(1.0)
         paths, starts = self._files_of(segments)
         output = self.files.clip(bookmark_id)
@@ -128,25 +125,3 @@ class Captures:
 
     def _files_of(self, segments: list[Segment]) -> tuple[list[Path], list[float]]:
         return ([self.index.path(s) for s in segments], [s.start.timestamp() for s in segments])
-
-
-async def stale_jobs(stale_s: float, max_attempts: int = 3) -> dict[str, list[uuid.UUID]]:
-    """Rows still `processing` whose job has not shown life for `stale_s`: to run again, or
-    (after `max_attempts`) to fail. Returns {"snapshot": [...], "bookmark": [...]} to re-run."""
-    cutoff = utcnow() - timedelta(seconds=stale_s)
-    rerun: dict[str, list[uuid.UUID]] = {"snapshot": [], "bookmark": []}
-    for kind, table in (("snapshot", Snapshot), ("bookmark", Bookmark)):
-        rows = await table.select(table.id, table.attempts).where(
-            (table.status == PROCESSING) & (table.updated_at < cutoff))
-        for row in rows:
-            if row["attempts"] >= max_attempts:
-                await table.update({table.status: "failed", table.updated_at: utcnow(),
-                                    table.error: "the job was lost (worker restarts)"}).where(
-                    table.id == row["id"])
-                continue
-            await table.update({table.attempts: row["attempts"] + 1,
-                                table.updated_at: utcnow()}).where(table.id == row["id"])
-            rerun[kind].append(row["id"])
-    return rerun
-
-

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -15,18 +15,13 @@ from api.params import parse_id
 from api.schemas import BookmarkBody, BookmarkUpdateBody, SnapshotBody
 from api.state import Services, services_of
 from core.captures import READY
-from core.clock import iso
+from core.clock import as_utc, iso
 from core.errors import Conflict, InvalidInput, MediaUnavailable
 from core.stream_states import StreamState
+from core.streams import StreamRecord
 
 Limit = Annotated[int, QueryParameter(ge=1, le=100)]
 Offset = Annotated[int, QueryParameter(ge=0, le=1_000_000)]
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def snapshot_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +58,7 @@ def _require_ready(kind: str, row: dict[str, Any]) -> None:
         raise Conflict(f"{kind} is {row['status']}{reason}")
 
 
-async def _stream(services: Services, stream_id: str) -> dict[str, Any]:
+async def _stream(services: Services, stream_id: str) -> StreamRecord:
     return await services.streams.get(parse_id(stream_id, "stream_id"))
 
 
@@ -78,18 +73,18 @@ async def create_snapshot(
     stream = await _stream(services, stream_id)
     owner = None
     if data.source == "live":
-        if stream["state"] != StreamState.LIVE.value:
-            raise Conflict(f"Stream is {stream['state']}; a live snapshot needs it LIVE")
-        owner = next((n for n in await services.nodes.alive() if n.node_id == stream["node_id"]),
+        if stream.state is not StreamState.LIVE:
+            raise Conflict(f"Stream is {stream.state}; a live snapshot needs it LIVE")
+        owner = next((n for n in await services.nodes.alive() if n.node_id == stream.node_id),
                      None)
         if owner is None:
             raise MediaUnavailable("The stream's media node is not available")
-    row = await services.snapshots.create(stream["id"], data.source, _utc(data.timestamp),
+    row = await services.snapshots.create(stream.id, data.source, as_utc(data.timestamp),
                                           data.created_by, data.metadata)
     if owner is not None:
-        await services.jobs.send_to_node(owner, "live_snapshot", str(row["id"]))
+        await services.jobs.live_snapshot(owner, row["id"])
     else:
-        await services.jobs.enqueue("historical_snapshot", str(row["id"]))
+        await services.jobs.historical_snapshot(row["id"])
     return snapshot_view(row)
 
 
@@ -103,7 +98,7 @@ async def list_snapshots(
     """Snapshots, newest first, filtered by stream, creator, source and time."""
     page = await services_of(request.app).snapshots.page(
         stream_id=parse_id(stream_id, "stream_id") if stream_id else None,
-        created_by=created_by, source=source, after=_utc(after), before=_utc(before),
+        created_by=created_by, source=source, after=as_utc(after), before=as_utc(before),
         limit=limit, offset=offset)
     return {"snapshots": [snapshot_view(r) for r in page.rows],
             "pagination": {"total": page.total, "limit": limit, "offset": offset}}
@@ -145,12 +140,12 @@ async def create_bookmark(
     (`center_timestamp`). before_seconds and after_seconds are each 0 to 300."""
     services = services_of(request.app)
     stream = await _stream(services, stream_id)
-    if data.source == "live" and stream["state"] != StreamState.LIVE.value:
-        raise Conflict(f"Stream is {stream['state']}; a live bookmark needs it LIVE")
+    if data.source == "live" and stream.state is not StreamState.LIVE:
+        raise Conflict(f"Stream is {stream.state}; a live bookmark needs it LIVE")
     fields = msgspec.structs.asdict(data)
-    fields["center_timestamp"] = _utc(data.center_timestamp)
-    row = await services.bookmarks.create(stream["id"], fields)
-    await services.jobs.enqueue("export_bookmark", str(row["id"]))
+    fields["center_timestamp"] = as_utc(data.center_timestamp)
+    row = await services.bookmarks.create(stream.id, fields)
+    await services.jobs.export_bookmark(row["id"])
     return bookmark_view(row)
 
 
@@ -165,7 +160,7 @@ async def list_bookmarks(
     page = await services_of(request.app).bookmarks.page(
         stream_id=parse_id(stream_id, "stream_id") if stream_id else None,
         event_type=event_type, created_by=created_by, source=source,
-        start_after=_utc(start_after), start_before=_utc(start_before), limit=limit,
+        start_after=as_utc(start_after), start_before=as_utc(start_before), limit=limit,
         offset=offset)
     return {"bookmarks": [bookmark_view(r) for r in page.rows],
             "pagination": {"total": page.total, "limit": limit, "offset": offset}}

@@ -32,7 +32,7 @@ async def list_nodes(request: Request[Any, Any, Any]) -> dict[str, list[NodeView
         rtt: float | None = None
         error: str | None = None
         try:
-            await services.jobs.call_node(node, "node_ping", time.time(), deadline_s=2.0)
+            await services.jobs.ping(node, time.time(), deadline_s=2.0)
             rtt = round((time.perf_counter() - started) * 1000, 2)
         except StreamError as exc:
             error = exc.message

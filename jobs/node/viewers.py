@@ -1,38 +1,38 @@
-"""The viewers of one stream on its media node: mediasoup-style consumers and WHEP sessions,
-all fed by one fan-out, each mirrored in `vas_consumer`."""
+"""The viewers of one stream on its media node: the stream's Router does the media; this
+keeps `vas_consumer` in step with it and turns media errors into the refusals of
+`core.errors`."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
-from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
-from core.clock import utcnow
+from core.consumers import ConsumerService, ConsumerState
+from core.errors import Conflict, InvalidInput, NotFound
 from core.settings import MediaSettings
-from core.tables import Consumer
+from jobs.node.protocol import Connected, Consumed, Done, WhepAnswer
+from jobs.node.tasks import TaskSet
 from media.gop_cache import GopCache
 from media.webrtc import (
     CapabilityMismatch,
     ConsumerTransport,
-    Fanout,
     InvalidRemoteParameters,
+    Router,
     TransportStateError,
     WebRtcSettings,
     WhepSession,
-    consumer_rtp_parameters,
-    random_ssrc,
-    router_rtp_capabilities,
 )
 
 logger = logging.getLogger(__name__)
 
-
-def refusal(status: int, detail: str) -> dict[str, Any]:
-    """A control answer the API turns into a 4xx."""
-    return {"ok": False, "status": status, "detail": detail}
+# How often a WHEP session's state is looked at while it connects: media flows as soon
+# as the peer connection is up, and the consumer list should say CONNECTED by the time a
+# viewer has its first frames.
+WHEP_POLL_S = 0.01
+WHEP_POLLS = 3000
 
 
 def webrtc_settings(media: MediaSettings) -> WebRtcSettings:
@@ -45,152 +45,108 @@ def webrtc_settings(media: MediaSettings) -> WebRtcSettings:
 class StreamViewers:
     """Consumers and WHEP sessions of one stream; every method runs on the node's loop."""
 
-    def __init__(self, stream_id: uuid.UUID, gop_cache: GopCache, media: MediaSettings) -> None:
+    def __init__(self, stream_id: uuid.UUID, gop_cache: GopCache, media: MediaSettings,
+                 consumers: ConsumerService | None = None) -> None:
         self.stream_id = stream_id
-        self.fanout = Fanout(gop_cache, name=f"stream {stream_id}")
-        self._settings = webrtc_settings(media)
-        self._transports: dict[uuid.UUID, ConsumerTransport] = {}
-        self._whep: dict[uuid.UUID, WhepSession] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self.profile_level_id: str | None = None
+        self.router = Router(gop_cache, webrtc_settings(media), name=f"stream {stream_id}")
+        self.router.on_close = self._closed
+        self._consumers = consumers or ConsumerService()
+        self._tasks = TaskSet()
 
     @property
     def count(self) -> int:
-        return len(self._transports) + len(self._whep)
+        return self.router.count
 
     async def consume(
         self, consumer_id: uuid.UUID, client_id: str, rtp_capabilities: Any
-    ) -> dict[str, Any]:
-        router = router_rtp_capabilities(self.profile_level_id)
+    ) -> Consumed:
         try:
-            rtp_parameters = consumer_rtp_parameters(
-                rtp_capabilities, router, ssrc=random_ssrc(), mid="0",
-                cname=f"vas-{self.stream_id.hex[:8]}",
-            )
+            transport, rtp_parameters = await self.router.create_consumer(
+                str(consumer_id), rtp_capabilities, cname=f"vas-{self.stream_id.hex[:8]}")
         except CapabilityMismatch as exc:
-            return refusal(400, f"rtp_capabilities cannot receive this stream: {exc}")
-        transport = await ConsumerTransport.create(
-            settings=self._settings, track=self.fanout.subscribe(), rtp_parameters=rtp_parameters,
-            transport_id=f"transport-{consumer_id}",
-            on_close=lambda _: self._closed(consumer_id, "transport"),
-        )
-        self._transports[consumer_id] = transport
-        await Consumer(
-            id=consumer_id, stream_id=self.stream_id, client_id=client_id, state="NEW",
-            transport_id=transport.id, created_at=utcnow(), last_seen_at=utcnow(),
-        ).save()
-        return {"ok": True, "consumer_id": str(consumer_id), "transport": transport.parameters(),
-                "rtp_parameters": rtp_parameters}
+            raise InvalidInput(f"rtp_capabilities cannot receive this stream: {exc}") from None
+        await self._consumers.add(consumer_id, self.stream_id, client_id, ConsumerState.NEW,
+                                  transport.id)
+        return Consumed(consumer_id=consumer_id, transport=transport.parameters(),
+                        rtp_parameters=rtp_parameters)
 
-    async def connect(self, consumer_id: uuid.UUID, dtls_parameters: Any) -> dict[str, Any]:
-        transport = self._transports.get(consumer_id)
-        if transport is None:
-            return refusal(404, f"Consumer {consumer_id} not found")
+    async def connect(self, consumer_id: uuid.UUID, dtls_parameters: Any) -> Connected:
+        transport = self._transport(consumer_id)
         try:
             transport.connect(dtls_parameters)
         except InvalidRemoteParameters as exc:
-            return refusal(400, f"dtls_parameters: {exc}")
+            raise InvalidInput(f"dtls_parameters: {exc}") from None
         except TransportStateError as exc:
-            return refusal(409, str(exc))
-        await self._set_state(consumer_id, "CONNECTING")
-        self._spawn(self._follow(consumer_id, transport))
-        return {"ok": True, "consumer_id": str(consumer_id), "transport_id": transport.id}
+            raise Conflict(str(exc)) from None
+        await self._consumers.set_state(consumer_id, ConsumerState.CONNECTING)
+        self._tasks.spawn(self._follow(consumer_id, transport))
+        return Connected(consumer_id=consumer_id, transport_id=transport.id)
 
-    async def add_candidate(self, consumer_id: uuid.UUID, candidate: Any) -> dict[str, Any]:
-        transport = self._transports.get(consumer_id)
-        if transport is None:
-            return refusal(404, f"Consumer {consumer_id} not found")
+    async def add_candidate(self, consumer_id: uuid.UUID, candidate: Any) -> Done:
+        transport = self._transport(consumer_id)
         try:
             await transport.add_remote_candidate(candidate)
         except (InvalidRemoteParameters, ValueError) as exc:
-            return refusal(400, f"candidate: {exc}")
-        return {"ok": True, "consumer_id": str(consumer_id)}
+            raise InvalidInput(f"candidate: {exc}") from None
+        return Done()
 
-    async def close(self, consumer_id: uuid.UUID) -> dict[str, Any]:
-        transport = self._transports.get(consumer_id)
-        session = self._whep.get(consumer_id)
-        if transport is None and session is None:
-            return refusal(404, f"Consumer {consumer_id} not found")
-        if transport is not None:
-            await transport.close()
-        if session is not None:
-            await session.close()
-        return {"ok": True}
+    async def close(self, consumer_id: uuid.UUID) -> Done:
+        if not await self.router.close_consumer(str(consumer_id)):
+            raise NotFound(f"Consumer {consumer_id} not found")
+        return Done()
 
-    async def whep_offer(self, session_id: uuid.UUID, offer_sdp: str) -> dict[str, Any]:
-        session = WhepSession(
-            fanout=self.fanout, settings=self._settings, profile_level_id=self.profile_level_id,
-            session_id=str(session_id), on_close=lambda _: self._closed(session_id, "whep"),
-        )
+    async def whep_offer(self, session_id: uuid.UUID, offer_sdp: str) -> WhepAnswer:
         try:
-            answer = await session.answer(offer_sdp)
+            session, answer = await self.router.create_whep_session(str(session_id), offer_sdp)
         except (InvalidRemoteParameters, CapabilityMismatch) as exc:
-            await session.close()
-            return refusal(400, f"SDP offer: {exc}")
-        self._whep[session_id] = session
-        await Consumer(
-            id=session_id, stream_id=self.stream_id, client_id="whep", state="CONNECTING",
-            transport_id=f"whep-{session_id}", created_at=utcnow(), last_seen_at=utcnow(),
-        ).save()
-        self._spawn(self._follow_whep(session_id, session))
-        return {"ok": True, "answer": answer}
+            raise InvalidInput(f"SDP offer: {exc}") from None
+        await self._consumers.add(session_id, self.stream_id, "whep", ConsumerState.CONNECTING,
+                                  f"whep-{session_id}")
+        self._tasks.spawn(self._follow_whep(session_id, session))
+        return WhepAnswer(answer=answer)
 
-    async def whep_patch(self, session_id: uuid.UUID, sdpfrag: str) -> dict[str, Any]:
-        session = self._whep.get(session_id)
+    async def whep_patch(self, session_id: uuid.UUID, sdpfrag: str) -> Done:
+        session = self.router.whep_session(str(session_id))
         if session is None:
-            return refusal(404, f"WHEP session {session_id} not found")
+            raise NotFound(f"WHEP session {session_id} not found")
         try:
             await session.add_candidates(sdpfrag)
         except (InvalidRemoteParameters, TransportStateError) as exc:
-            return refusal(400, str(exc))
-        return {"ok": True}
+            raise InvalidInput(str(exc)) from None
+        return Done()
 
     async def report(self) -> None:
         """Heartbeat: write when each viewer was last heard from."""
-        for consumer_id, transport in self._transports.items():
+        for consumer_id, transport in self.router.transports():
             seen = datetime.fromtimestamp(transport.last_seen_at, UTC)
-            await Consumer.update({Consumer.last_seen_at: seen}).where(Consumer.id == consumer_id)
+            await self._consumers.seen(uuid.UUID(consumer_id), seen)
 
     async def close_all(self) -> None:
-        await asyncio.gather(*(t.close() for t in list(self._transports.values())),
-                             *(s.close() for s in list(self._whep.values())),
-                             return_exceptions=True)
-        self.fanout.close()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.router.close()
+        await self._tasks.join()
 
     # -- internals -----------------------------------------------------------------
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _transport(self, consumer_id: uuid.UUID) -> ConsumerTransport:
+        transport = self.router.consumer(str(consumer_id))
+        if transport is None:
+            raise NotFound(f"Consumer {consumer_id} not found")
+        return transport
 
     async def _follow(self, consumer_id: uuid.UUID, transport: ConsumerTransport) -> None:
         if await transport.wait_connected():
-            await self._set_state(consumer_id, "CONNECTED")
+            await self._consumers.set_state(consumer_id, ConsumerState.CONNECTED)
 
     async def _follow_whep(self, session_id: uuid.UUID, session: WhepSession) -> None:
-        # Checked often: media flows as soon as the peer connection is up, and the consumer
-        # list should say CONNECTED by the time a viewer has its first frames.
-        for _ in range(3000):
+        for _ in range(WHEP_POLLS):
             if session.state == "connected":
-                await self._set_state(session_id, "CONNECTED")
+                await self._consumers.set_state(session_id, ConsumerState.CONNECTED)
                 return
             if session.state in ("failed", "closed"):
                 return
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(WHEP_POLL_S)
 
-    def _closed(self, consumer_id: uuid.UUID, kind: str) -> None:
-        """on_close of a transport or session (any cause): forget it and show it closed."""
-        self._transports.pop(consumer_id, None)
-        self._whep.pop(consumer_id, None)
+    def _closed(self, consumer_id: str, kind: str) -> None:
+        """The Router's on_close (any cause): show the consumer closed."""
         logger.info("%s consumer %s of stream %s closed", kind, consumer_id, self.stream_id)
-        self._spawn(Consumer.update({Consumer.state: "CLOSED", Consumer.closed_at: utcnow()}).where(
-            (Consumer.id == consumer_id) & (Consumer.state != "CLOSED")
-        ).run())
-
-    async def _set_state(self, consumer_id: uuid.UUID, state: str) -> None:
-        await Consumer.update({Consumer.state: state, Consumer.last_seen_at: utcnow()}).where(
-            (Consumer.id == consumer_id) & (Consumer.state != "CLOSED")
-        )
+        self._tasks.spawn(self._consumers.close(uuid.UUID(consumer_id)))

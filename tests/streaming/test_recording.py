@@ -120,7 +120,7 @@ async def test_retention_job_removes_old_segments_and_files(client, settings, wo
         await index.add(stream_id, sequence, filename, now - age - timedelta(seconds=6),
                         now - age, 6.0, 188, False)
     services = services_of(app)
-    await services.jobs.enqueue("purge_recordings")
+    await services.jobs.purge_recordings()
     for _ in range(300):  # the worker polls its queue; allow for a loaded CI machine
         if not files["old"].exists():
             break
