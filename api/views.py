@@ -8,7 +8,7 @@ from typing import Any, TypedDict
 
 from core.clock import iso, utcnow
 from core.consumers import ConsumerRecord, ConsumerState
-from core.devices import DeviceService
+from core.devices import DeviceRecord, DeviceService
 from core.stream_states import StreamState
 from core.streams import ProducerRecord, StreamRecord
 
@@ -132,21 +132,21 @@ class ConsumeView(TypedDict):
     rtp_parameters: dict[str, Any]
 
 
-def device_view(devices: DeviceService, row: dict[str, Any]) -> DeviceView:
+def device_view(devices: DeviceService, row: DeviceRecord) -> DeviceView:
     return {
-        "id": str(row["id"]),
-        "name": row["name"],
-        "description": row["description"],
+        "id": str(row.id),
+        "name": row.name,
+        "description": row.description,
         "rtsp_url": devices.public_url(row),
-        "is_active": bool(row["is_active"]),
-        "location": row["location"],
-        "created_at": iso(row["created_at"]) or "",
-        "updated_at": iso(row["updated_at"]),
+        "is_active": row.is_active,
+        "location": row.location,
+        "created_at": iso(row.created_at) or "",
+        "updated_at": iso(row.updated_at),
     }
 
 
 def device_status_view(
-    devices: DeviceService, row: dict[str, Any], stream: StreamRecord | None
+    devices: DeviceService, row: DeviceRecord, stream: StreamRecord | None
 ) -> DeviceStatusView:
     base = device_view(devices, row)
     active = stream is not None and stream.active

@@ -193,8 +193,16 @@ class StreamService:
 
     async def fail(self, stream_id: uuid.UUID, error: StreamError) -> None:
         """A start that failed for good: ERROR with the error, then closed."""
-        with contextlib.suppress(Conflict):
-            await self.transition(stream_id, StreamState.ERROR, **failure_fields(error))
+        fields = failure_fields(error)
+        try:
+            await self.transition(stream_id, StreamState.ERROR, **fields)
+        except Conflict:
+            # Already ERROR when the ingest reported its own failure first: the start's
+            # error (with the guide's code) is the one to keep.
+            await Stream.update({
+                **{getattr(Stream, name): value for name, value in fields.items()},
+                Stream.updated_at: utcnow(),
+            }).where((Stream.id == stream_id) & (Stream.state == StreamState.ERROR.value))
         with contextlib.suppress(Conflict):
             await self.close(stream_id)
 

@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from core.captures import PROCESSING, BookmarkService, CaptureFiles, SnapshotService
+from core.captures import BookmarkService, CaptureFiles, CaptureStatus, SnapshotService
 from core.clock import utcnow
 from core.recordings import RecordingIndex, Segment
 from core.settings import Settings
@@ -47,7 +47,7 @@ class Captures:
     async def live_snapshot(self, snapshot_id: uuid.UUID, gop_cache: GopCache | None) -> None:
         """The newest frame of the live stream, decoded from its GOP cache (media node)."""
         row = await self.snapshots.get(snapshot_id)
-        if row["status"] != PROCESSING:
+        if row.status is not CaptureStatus.PROCESSING:
             return
         packets = gop_cache.snapshot() if gop_cache is not None else []
         for _ in range(30):  # just after LIVE, the first keyframe may still be on its way
@@ -71,10 +71,10 @@ class Captures:
     async def historical_snapshot(self, snapshot_id: uuid.UUID) -> None:
         """The recorded frame nearest the requested time (worker)."""
         row = await self.snapshots.get(snapshot_id)
-        if row["status"] != PROCESSING:
+        if row.status is not CaptureStatus.PROCESSING:
             return
-        moment: datetime = row["timestamp"]
-        segments = await self.index.between(row["stream_id"], moment - timedelta(seconds=1),
+        moment: datetime = row.timestamp
+        segments = await self.index.between(row.stream_id, moment - timedelta(seconds=1),
                                             moment + timedelta(seconds=1))
         if not segments:
             await self.snapshots.failed(snapshot_id, "the recording of that moment is gone")
@@ -91,16 +91,16 @@ class Captures:
     async def export_bookmark(self, bookmark_id: uuid.UUID) -> None:
         """Wait until [start, end] is recorded, cut it into an MP4, add a thumbnail (worker)."""
         row = await self.bookmarks.get(bookmark_id)
-        if row["status"] != PROCESSING:
+        if row.status is not CaptureStatus.PROCESSING:
             return
-        start, end = row["start_time"], row["end_time"]
+        start, end = row.start_time, row.end_time
         segment_s = self.settings.media.hls_segment_s
         deadline = end + timedelta(seconds=3 * segment_s + 30)
         while True:
-            segments = await self.index.between(row["stream_id"], start, end)
+            segments = await self.index.between(row.stream_id, start, end)
             if segments and segments[-1].end >= end:
                 break
-            stream = await StreamService().get(row["stream_id"])
+            stream = await StreamService().get(row.stream_id)
             if utcnow() > deadline or not stream.active:
                 if not segments:
                     await self.bookmarks.failed(bookmark_id, "no recording covers the clip")
@@ -115,7 +115,7 @@ class Captures:
         try:
             info = await asyncio.to_thread(cut_clip, paths, starts, start.timestamp(),
                                            end.timestamp(), output)
-            at = max(0.0, row["center_timestamp"].timestamp() - info.first_wallclock)
+            at = max(0.0, row.center_timestamp.timestamp() - info.first_wallclock)
             thumb = await asyncio.to_thread(thumbnail, output, min(at, info.duration_seconds))
         except MediaCutError as exc:
             await self.bookmarks.failed(bookmark_id, str(exc))

@@ -76,7 +76,7 @@ class MediaNodeRuntime:
     async def _pipeline_for(self, stream: StreamRecord) -> StreamPipeline:
         device = await self.devices.get(stream.camera_id)
         return StreamPipeline(
-            stream.id, self.devices.source_url(device), device["rtsp_transport"],
+            stream.id, self.devices.source_url(device), device.rtsp_transport,
             self.settings, self.index, await self.index.next_sequence(stream.id),
             streams=self.streams, ingest_factory=self._ingest_factory,
         )
@@ -188,9 +188,9 @@ class MediaNodeRuntime:
     async def live_snapshot(self, snapshot_id: uuid.UUID) -> None:
         """A snapshot of a stream this node runs, from its GOP cache."""
         row = await self.captures.snapshots.get(snapshot_id)
-        pipeline = self.pipelines.get(row["stream_id"])
+        pipeline = self.pipelines.get(row.stream_id)
         await self.captures.live_snapshot(
-            row["id"], pipeline.ingest.gop_cache if pipeline is not None else None)
+            row.id, pipeline.ingest.gop_cache if pipeline is not None else None)
 
     def viewers(self, stream_id: uuid.UUID) -> StreamViewers | None:
         """The viewers of a stream this node runs (None when it runs no such stream)."""

@@ -84,7 +84,7 @@ async def test_playlist_and_segments_refuse_missing_tokens_and_traversal(client,
     from tests.api.test_streams import _stream
 
     stream = await _stream(client)
-    base = f"/v2/streams/{stream['id']}/hls"
+    base = f"/v2/streams/{stream.id}/hls"
     secret = settings.server.data_dir / "jwt_secret"
     assert secret.exists()
     assert (await client.get(f"{base}/playlist.m3u8")).status_code == 401
