@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any, TypedDict
 
 from core.clock import iso, utcnow
-from core.consumers import ConsumerRecord, ConsumerState
 from core.devices import DeviceRecord, DeviceService
 from core.stream_states import StreamState
 from core.streams import ProducerRecord, StreamRecord
@@ -85,6 +84,64 @@ class HealthView(TypedDict):
     checked_at: str
 
 
+class ProducersView(TypedDict):
+    video: str | None
+
+
+# Optional keys by subclassing with total=False: NotRequired[...] is lost under
+# `from __future__ import annotations` on Python 3.11.
+class _StartedView(TypedDict):
+    status: str
+    started_at: str | None
+
+
+class StartedView(_StartedView, total=False):
+    message: str  # when the stream was already running
+
+
+class _StartStreamView(TypedDict):
+    status: str
+    device_id: str
+    room_id: str
+    transport_id: str | None
+    producers: ProducersView
+    stream: StartedView
+    v2_stream_id: str
+
+
+class StartStreamView(_StartStreamView, total=False):
+    reconnect: bool  # true when the stream was already running
+
+
+class StopStreamView(TypedDict):
+    status: str
+    device_id: str
+    stopped: bool
+
+
+class ProbedVideoView(TypedDict):
+    codec: str
+    width: int
+    height: int
+    fps: float | None
+    profile: str | None
+
+
+class _ValidateView(TypedDict):
+    valid: bool
+    rtsp_url: str
+
+
+class ValidateView(_ValidateView, total=False):
+    """Either shape of validate: `valid` true with the video, or false with the error."""
+
+    ssrc: int
+    message: str
+    video: ProbedVideoView
+    error: str
+    error_code: str
+
+
 class ProducerView(TypedDict):
     id: str
     mediasoup_id: str
@@ -108,28 +165,6 @@ class StreamDetailView(TypedDict):
     producer: ProducerView | None
     consumers: ConsumerCountsView
     uptime_seconds: int
-
-
-class ConsumerView(TypedDict):
-    id: str
-    client_id: str
-    state: str
-    created_at: str | None
-    last_seen_at: str | None
-    closed_at: str | None
-
-
-class ConsumerListView(TypedDict):
-    stream_id: str
-    total_consumers: int
-    active_consumers: int
-    consumers: list[ConsumerView]
-
-
-class ConsumeView(TypedDict):
-    consumer_id: str
-    transport: dict[str, Any]
-    rtp_parameters: dict[str, Any]
 
 
 def device_view(devices: DeviceService, row: DeviceRecord) -> DeviceView:
@@ -245,28 +280,11 @@ def health_view(row: StreamRecord) -> HealthView:
     }
 
 
-def consumer_view(row: ConsumerRecord) -> ConsumerView:
-    return {
-        "id": str(row.id), "client_id": row.client_id, "state": row.state.value,
-        "created_at": iso(row.created_at), "last_seen_at": iso(row.last_seen_at),
-        "closed_at": iso(row.closed_at),
-    }
-
-
-def consumer_list_view(stream_id: uuid.UUID, rows: list[ConsumerRecord]) -> ConsumerListView:
-    return {
-        "stream_id": str(stream_id),
-        "total_consumers": len(rows),
-        "active_consumers": sum(1 for r in rows if r.state is ConsumerState.CONNECTED),
-        "consumers": [consumer_view(r) for r in rows],
-    }
-
-
 def start_view(device_id: uuid.UUID, stream: StreamRecord, producer: ProducerRecord | None,
-               reconnect: bool) -> dict[str, Any]:
+               reconnect: bool) -> StartStreamView:
     """The answer of start-stream (guide §3.2), with `reconnect` for a running camera."""
     started_at = iso(stream.started_at or stream.created_at)
-    body: dict[str, Any] = {
+    body: StartStreamView = {
         "status": "success",
         "device_id": str(device_id),
         "room_id": str(device_id),
@@ -280,9 +298,3 @@ def start_view(device_id: uuid.UUID, stream: StreamRecord, producer: ProducerRec
                           "started_at": started_at}
         body["reconnect"] = True
     return body
-
-
-def consume_view(consumer_id: uuid.UUID, transport: dict[str, Any],
-                 rtp_parameters: dict[str, Any]) -> ConsumeView:
-    return {"consumer_id": str(consumer_id), "transport": transport,
-            "rtp_parameters": rtp_parameters}

@@ -10,15 +10,18 @@ from litestar import Request, Router, delete, get, post
 from litestar.params import FromPath, JSONBody
 
 from api.auth import scoped
-from api.params import parse_id
-from api.schemas import ConnectBody, ConsumeBody, IceCandidateBody
-from api.state import Services, services_of
-from api.views import (
+from api.consumer_views import (
+    CandidateView,
+    ConnectView,
     ConsumerListView,
     ConsumeView,
+    RouterCapabilitiesView,
     consume_view,
     consumer_list_view,
 )
+from api.params import parse_id
+from api.schemas import ConnectBody, ConsumeBody, IceCandidateBody
+from api.state import Services, services_of
 from core.consumers import ConsumerRecord, ConsumerState
 from core.errors import Conflict, MediaUnavailable, NotFound
 from core.stream_states import StreamState
@@ -56,7 +59,7 @@ async def close_consumer(services: Services, stream_id: str, consumer_id: str) -
 @get("/{stream_id:str}/router-capabilities", **scoped("streams:read"))
 async def router_capabilities(
     request: Request[Any, Any, Any], stream_id: FromPath[str]
-) -> dict[str, Any]:
+) -> RouterCapabilitiesView:
     """RTP capabilities for mediasoup-client's `Device.load`, with the stream's H.264 profile."""
     services = services_of(request.app)
     row = await services.streams.get(parse_id(stream_id, "stream_id"))
@@ -88,7 +91,7 @@ async def consume(
 async def connect(
     request: Request[Any, Any, Any], stream_id: FromPath[str], consumer_id: FromPath[str],
     data: JSONBody[ConnectBody],
-) -> dict[str, Any]:
+) -> ConnectView:
     """Give the client's DTLS parameters; answers at once while ICE and DTLS complete."""
     services = services_of(request.app)
     stream = await services.streams.get(parse_id(stream_id, "stream_id"))
@@ -105,7 +108,7 @@ async def connect(
 async def ice_candidate(
     request: Request[Any, Any, Any], stream_id: FromPath[str], consumer_id: FromPath[str],
     data: JSONBody[IceCandidateBody],
-) -> dict[str, Any]:
+) -> CandidateView:
     """Trickle a client candidate (optional: the server is ICE-lite and learns the
     client's address from its connectivity checks)."""
     services = services_of(request.app)

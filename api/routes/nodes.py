@@ -22,8 +22,12 @@ class NodeView(TypedDict):
     error: str | None
 
 
+class NodeListView(TypedDict):
+    nodes: list[NodeView]
+
+
 @get("/", **scoped(ADMIN_SCOPE))
-async def list_nodes(request: Request[Any, Any, Any]) -> dict[str, list[NodeView]]:
+async def list_nodes(request: Request[Any, Any, Any]) -> NodeListView:
     """Media nodes with a fresh heartbeat, each pinged on its control queue (API → node → API)."""
     services = services_of(request.app)
     views: list[NodeView] = []

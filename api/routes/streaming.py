@@ -11,7 +11,7 @@ from api.auth import scoped_v1
 from api.params import parse_id
 from api.schemas import ValidateBody
 from api.state import services_of
-from api.views import start_view
+from api.views import StartStreamView, StopStreamView, ValidateView, start_view
 from core.credentials import mask_text, split_rtsp_url, with_password
 from jobs.node.protocol import Probed
 
@@ -19,7 +19,9 @@ VALIDATE_DEADLINE_S = 25.0
 
 
 @post("/{device_id:str}/start-stream", status_code=200, **scoped_v1("streams:write"))
-async def start_stream(request: Request[Any, Any, Any], device_id: FromPath[str]) -> dict[str, Any]:
+async def start_stream(
+    request: Request[Any, Any, Any], device_id: FromPath[str]
+) -> StartStreamView:
     """Start the camera's stream and answer when it is LIVE (30 s at most).
 
     A camera that is already streaming answers at once with `reconnect: true` and the same
@@ -35,7 +37,9 @@ async def start_stream(request: Request[Any, Any, Any], device_id: FromPath[str]
 
 
 @post("/{device_id:str}/stop-stream", status_code=200, **scoped_v1("streams:write"))
-async def stop_stream(request: Request[Any, Any, Any], device_id: FromPath[str]) -> dict[str, Any]:
+async def stop_stream(
+    request: Request[Any, Any, Any], device_id: FromPath[str]
+) -> StopStreamView:
     """Stop the camera's stream: ingest ends, consumers close, the stream becomes CLOSED.
 
     `stopped` is false when the camera had no active stream.
@@ -49,7 +53,9 @@ async def stop_stream(request: Request[Any, Any, Any], device_id: FromPath[str])
 
 
 @post("/validate", status_code=200, **scoped_v1("streams:write"))
-async def validate(request: Request[Any, Any, Any], data: JSONBody[ValidateBody]) -> dict[str, Any]:
+async def validate(
+    request: Request[Any, Any, Any], data: JSONBody[ValidateBody]
+) -> ValidateView:
     """Probe an RTSP URL for real (open it, read its video) without saving a device."""
     services = services_of(request.app)
     url, password = split_rtsp_url(data.rtsp_url.strip())
