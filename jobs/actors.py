@@ -21,6 +21,7 @@ from jobs.broker import DEFAULT_QUEUE, MEDIA_START_QUEUE
 from jobs.captures import Captures
 from jobs.context import current
 from jobs.node.protocol import (
+    LiveSnapshot,
     Message,
     Ping,
     StartStream,
@@ -77,10 +78,10 @@ def viewer_op(request: Any) -> Any:
     return _answer(_node().viewer(decode(request, ViewerRequest)), 15.0)
 
 
-def live_snapshot(snapshot_id: str) -> None:
+def live_snapshot(request: Any) -> None:
     """On the node that owns the stream: JPEG the newest frame of its GOP cache."""
     node = _node()
-    current().run(node.live_snapshot(uuid.UUID(snapshot_id)), timeout=60)
+    current().run(node.live_snapshot(decode(request, LiveSnapshot).snapshot_id), timeout=60)
 
 
 def historical_snapshot(snapshot_id: str) -> None:

@@ -29,6 +29,7 @@ from jobs.node.protocol import (
     Consume,
     Consumed,
     Done,
+    LiveSnapshot,
     Message,
     Ping,
     Pong,
@@ -126,8 +127,8 @@ class JobClient:
 
     async def live_snapshot(self, node: NodeInfo, snapshot_id: uuid.UUID) -> None:
         """Have the stream's node make a live snapshot (not waited for: the row says)."""
-        await self._send(self._actors["live_snapshot"].message(str(snapshot_id)).copy(
-            queue_name=node.queue_name))
+        message = self._message("live_snapshot", LiveSnapshot(snapshot_id=snapshot_id))
+        await self._send(message.copy(queue_name=node.queue_name))
 
     # -- workers -------------------------------------------------------------------------
 

@@ -99,6 +99,12 @@ class WhepPatch(Message, frozen=True):
     sdpfrag: str
 
 
+class LiveSnapshot(Message, frozen=True):
+    """Make a snapshot row's JPEG from the stream's GOP cache (not waited for)."""
+
+    snapshot_id: uuid.UUID
+
+
 ViewerRequest = Consume | Connect | AddCandidate | CloseConsumer | WhepOffer | WhepPatch
 
 
