@@ -51,6 +51,19 @@ class DeviceChanges:
     rtsp_transport: str | None = None
 
 
+async def device_name(device_id: uuid.UUID) -> str:
+    """The camera's name (404 when there is no such camera)."""
+    row = await Device.select(Device.name).where(Device.id == device_id).first()
+    if row is None:
+        raise NotFound(f"Device {device_id} not found")
+    return str(row["name"])
+
+
+async def mark_active(device_id: uuid.UUID, active: bool) -> None:
+    """`is_active`: whether the camera has a stream (the stream registry keeps it)."""
+    await Device.update({Device.is_active: active}).where(Device.id == device_id)
+
+
 class DeviceService:
     """Create, read, update and delete cameras; hand out their real URL only to ingest."""
 
@@ -85,6 +98,8 @@ class DeviceService:
 
     async def delete(self, device_id: uuid.UUID) -> None:
         await self.get(device_id)
+        # The one read of another service's table: `core.streams` builds on this module
+        # (a stream needs its camera), so asking it here would be an import cycle.
         if await Stream.exists().where(
             (Stream.camera_id == device_id) & Stream.state.is_in(list(ACTIVE_STATES))
         ):

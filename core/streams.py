@@ -14,9 +14,10 @@ from typing import Any
 
 from core.clock import utcnow
 from core.consumers import ConsumerService
+from core.devices import device_name, mark_active
 from core.errors import Conflict, NotFound, StreamError
 from core.stream_states import ACTIVE_STATES, StreamState, sources_of
-from core.tables import Device, Producer, Stream
+from core.tables import Producer, Stream
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,12 +138,10 @@ class StreamService:
         existing = await self.active_for_camera(camera_id)
         if existing is not None:
             return existing, False
-        device = await Device.select(Device.name).where(Device.id == camera_id).first()
-        if device is None:
-            raise NotFound(f"Device {camera_id} not found")
+        name = await device_name(camera_id)
         now = utcnow()
         stream = Stream(
-            id=uuid.uuid4(), camera_id=camera_id, name=device["name"],
+            id=uuid.uuid4(), camera_id=camera_id, name=name,
             state=StreamState.INITIALIZING.value, created_at=now, updated_at=now,
         )
         try:
@@ -152,7 +151,7 @@ class StreamService:
             if existing is None:
                 raise
             return existing, False
-        await Device.update({Device.is_active: True}).where(Device.id == camera_id)
+        await mark_active(camera_id, True)
         return await self.get(stream.id), True
 
     async def transition(
@@ -174,9 +173,7 @@ class StreamService:
             current = await self.get(stream_id)
             raise Conflict(f"Stream is {current.state}; it cannot become {target.value}")
         if target in (StreamState.STOPPED, StreamState.CLOSED):
-            await Device.update({Device.is_active: False}).where(
-                Device.id == changed[0]["camera_id"]
-            )
+            await mark_active(changed[0]["camera_id"], False)
         return await self.get(stream_id)
 
     async def close(self, stream_id: uuid.UUID) -> None:
