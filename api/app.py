@@ -33,6 +33,7 @@ from api.routes import (
 from api.state import Services
 from core.captures import BookmarkService, CaptureFiles, SnapshotService
 from core.clients import ClientService, admin_banner, ensure_admin
+from core.consumers import ConsumerService
 from core.credentials import CredentialBox
 from core.db import close_database, open_database
 from core.devices import DeviceService
@@ -62,7 +63,8 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             redis, settings.redis.namespace, settings.auth.max_failed_logins,
             settings.auth.failed_login_window_s,
         )
-        streams, nodes = StreamService(), NodeRegistry(settings.media.lease_s)
+        consumers = ConsumerService()
+        streams, nodes = StreamService(consumers), NodeRegistry(settings.media.lease_s)
         jobs = JobClient(broker, declare_actors(broker))
         index = RecordingIndex(settings.media.recordings_dir(settings.server.data_dir))
         files = CaptureFiles(settings.server.data_dir)
@@ -73,6 +75,7 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             clients=ClientService(settings.auth, throttle),
             devices=DeviceService(CredentialBox(settings.auth.credentials_key)),
             streams=streams,
+            consumers=consumers,
             nodes=nodes,
             jobs=jobs,
             control=StreamControl(streams, nodes, jobs),

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from core.captures import BookmarkService, SnapshotService
 from core.clients import ClientService
+from core.consumers import ConsumerService
 from core.devices import DeviceService
 from core.nodes import NodeRegistry
 from core.recordings import RecordingIndex
@@ -32,6 +33,7 @@ class Services:
     clients: ClientService
     devices: DeviceService
     streams: StreamService
+    consumers: ConsumerService
     nodes: NodeRegistry
     jobs: JobClient
     control: StreamControl

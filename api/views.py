@@ -1,4 +1,4 @@
-"""Response bodies in the guide's exact shapes, built from table rows."""
+"""Response bodies in the guide's exact shapes, built from the services' records."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import Any, TypedDict
 
 from core.clock import iso, utcnow
-from core.devices import DeviceService
-from core.stream_states import ACTIVE_STATES, StreamState
+from core.devices import DeviceRecord, DeviceService
+from core.stream_states import StreamState
+from core.streams import ProducerRecord, StreamRecord
 
 
 class DeviceView(TypedDict):
@@ -83,24 +84,107 @@ class HealthView(TypedDict):
     checked_at: str
 
 
-def device_view(devices: DeviceService, row: dict[str, Any]) -> DeviceView:
+class ProducersView(TypedDict):
+    video: str | None
+
+
+# Optional keys by subclassing with total=False: NotRequired[...] is lost under
+# `from __future__ import annotations` on Python 3.11.
+class _StartedView(TypedDict):
+    status: str
+    started_at: str | None
+
+
+class StartedView(_StartedView, total=False):
+    message: str  # when the stream was already running
+
+
+class _StartStreamView(TypedDict):
+    status: str
+    device_id: str
+    room_id: str
+    transport_id: str | None
+    producers: ProducersView
+    stream: StartedView
+    v2_stream_id: str
+
+
+class StartStreamView(_StartStreamView, total=False):
+    reconnect: bool  # true when the stream was already running
+
+
+class StopStreamView(TypedDict):
+    status: str
+    device_id: str
+    stopped: bool
+
+
+class ProbedVideoView(TypedDict):
+    codec: str
+    width: int
+    height: int
+    fps: float | None
+    profile: str | None
+
+
+class _ValidateView(TypedDict):
+    valid: bool
+    rtsp_url: str
+
+
+class ValidateView(_ValidateView, total=False):
+    """Either shape of validate: `valid` true with the video, or false with the error."""
+
+    ssrc: int
+    message: str
+    video: ProbedVideoView
+    error: str
+    error_code: str
+
+
+class ProducerView(TypedDict):
+    id: str
+    mediasoup_id: str
+    state: str
+    ssrc: int | None
+
+
+class ConsumerCountsView(TypedDict):
+    count: int
+    active: int
+
+
+class StreamDetailView(TypedDict):
+    id: str
+    name: str
+    camera_id: str
+    state: str
+    endpoints: EndpointsView
+    created_at: str
+    codec_config: dict[str, Any]
+    producer: ProducerView | None
+    consumers: ConsumerCountsView
+    uptime_seconds: int
+
+
+def device_view(devices: DeviceService, row: DeviceRecord) -> DeviceView:
     return {
-        "id": str(row["id"]),
-        "name": row["name"],
-        "description": row["description"],
+        "id": str(row.id),
+        "name": row.name,
+        "description": row.description,
         "rtsp_url": devices.public_url(row),
-        "is_active": bool(row["is_active"]),
-        "location": row["location"],
-        "created_at": iso(row["created_at"]) or "",
-        "updated_at": iso(row["updated_at"]),
+        "is_active": row.is_active,
+        "location": row.location,
+        "created_at": iso(row.created_at) or "",
+        "updated_at": iso(row.updated_at),
     }
 
 
 def device_status_view(
-    devices: DeviceService, row: dict[str, Any], stream: dict[str, Any] | None
+    devices: DeviceService, row: DeviceRecord, stream: StreamRecord | None
 ) -> DeviceStatusView:
     base = device_view(devices, row)
-    active = stream is not None and StreamState(stream["state"]) in ACTIVE_STATES
+    active = stream is not None and stream.active
     return {
         "device_id": base["id"],
         "name": base["name"],
@@ -114,7 +198,7 @@ def device_status_view(
             "active": active,
             # The guide's room is the device; the stream id is what V2 calls use.
             "room_id": base["id"] if active else None,
-            "started_at": iso(stream["started_at"] or stream["created_at"])
+            "started_at": iso(stream.started_at or stream.created_at)
             if stream and active
             else None,
         },
@@ -127,49 +211,63 @@ def endpoints(stream_id: uuid.UUID | str) -> EndpointsView:
             "health": f"{base}/health"}
 
 
-def stream_summary(row: dict[str, Any]) -> StreamSummaryView:
+def stream_summary(row: StreamRecord) -> StreamSummaryView:
     return {
-        "id": str(row["id"]),
-        "name": row["name"],
-        "camera_id": str(row["camera_id"]),
-        "state": row["state"],
-        "endpoints": endpoints(row["id"]),
-        "created_at": iso(row["created_at"]) or "",
+        "id": str(row.id),
+        "name": row.name,
+        "camera_id": str(row.camera_id),
+        "state": row.state.value,
+        "endpoints": endpoints(row.id),
+        "created_at": iso(row.created_at) or "",
     }
 
 
-def uptime_seconds(row: dict[str, Any], now: datetime | None = None) -> int:
+def stream_list_view(rows: list[StreamRecord], total: int, limit: int,
+                     offset: int) -> StreamListView:
+    return {
+        "streams": [stream_summary(row) for row in rows],
+        "pagination": {"total": total, "limit": limit, "offset": offset},
+    }
+
+
+def uptime_seconds(row: StreamRecord, now: datetime | None = None) -> int:
     """Seconds since the ingest went live, while the stream holds an ingest; else 0."""
-    started = row.get("started_at")
-    if started is None or StreamState(row["state"]) not in ACTIVE_STATES:
+    if row.started_at is None or not row.active:
         return 0
-    return max(0, int(((now or utcnow()) - started).total_seconds()))
+    return max(0, int(((now or utcnow()) - row.started_at).total_seconds()))
+
+
+def producer_view(producer: ProducerRecord | None) -> ProducerView | None:
+    if producer is None:
+        return None
+    return {"id": str(producer.id), "mediasoup_id": producer.mediasoup_id,
+            "state": producer.state.value, "ssrc": producer.ssrc}
 
 
 def stream_detail(
-    row: dict[str, Any], producer: dict[str, Any] | None, counts: tuple[int, int]
-) -> dict[str, Any]:
+    row: StreamRecord, producer: ProducerRecord | None, counts: tuple[int, int]
+) -> StreamDetailView:
+    summary = stream_summary(row)
     return {
-        **stream_summary(row),
-        "codec_config": row["codec_config"] or {"video": None},
-        "producer": None if producer is None else {
-            "id": str(producer["id"]),
-            "mediasoup_id": producer["mediasoup_id"],
-            "state": producer["state"],
-            "ssrc": producer["ssrc"],
-        },
+        "id": summary["id"],
+        "name": summary["name"],
+        "camera_id": summary["camera_id"],
+        "state": summary["state"],
+        "endpoints": summary["endpoints"],
+        "created_at": summary["created_at"],
+        "codec_config": row.codec_config or {"video": None},
+        "producer": producer_view(producer),
         "consumers": {"count": counts[0], "active": counts[1]},
         "uptime_seconds": uptime_seconds(row),
     }
 
 
-def health_view(row: dict[str, Any]) -> HealthView:
-    metrics = row["metrics"] or {}
-    state = StreamState(row["state"])
+def health_view(row: StreamRecord) -> HealthView:
+    metrics = row.metrics or {}
     return {
-        "stream_id": str(row["id"]),
-        "state": state.value,
-        "is_healthy": state is StreamState.LIVE and row["last_error"] is None,
+        "stream_id": str(row.id),
+        "state": row.state.value,
+        "is_healthy": row.state is StreamState.LIVE and row.last_error is None,
         "uptime_seconds": uptime_seconds(row),
         "metrics": {
             "bitrate_kbps": float(metrics.get("bitrate_kbps", 0.0)),
@@ -177,6 +275,26 @@ def health_view(row: dict[str, Any]) -> HealthView:
             "packet_loss": float(metrics.get("packet_loss", 0.0)),
             "jitter_ms": float(metrics.get("jitter_ms", 0.0)),
         },
-        "last_error": row["last_error"],
-        "checked_at": iso(row["checked_at"] or utcnow()) or "",
+        "last_error": row.last_error,
+        "checked_at": iso(row.checked_at or utcnow()) or "",
     }
+
+
+def start_view(device_id: uuid.UUID, stream: StreamRecord, producer: ProducerRecord | None,
+               reconnect: bool) -> StartStreamView:
+    """The answer of start-stream (guide §3.2), with `reconnect` for a running camera."""
+    started_at = iso(stream.started_at or stream.created_at)
+    body: StartStreamView = {
+        "status": "success",
+        "device_id": str(device_id),
+        "room_id": str(device_id),
+        "transport_id": producer.transport_id if producer else None,
+        "producers": {"video": producer.mediasoup_id if producer else None},
+        "stream": {"status": "started", "started_at": started_at},
+        "v2_stream_id": str(stream.id),
+    }
+    if reconnect:
+        body["stream"] = {"status": "active", "message": "Stream already running",
+                          "started_at": started_at}
+        body["reconnect"] = True
+    return body

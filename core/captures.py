@@ -10,8 +10,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from core.clock import utcnow
 from core.errors import InvalidInput, NotFound
@@ -19,15 +20,73 @@ from core.recordings import RecordingIndex
 from core.tables import Bookmark, Snapshot
 from core.text import clean_text
 
-PROCESSING, READY, FAILED = "processing", "ready", "failed"
 SOURCES = ("live", "historical")
 MAX_BEFORE_S = 300.0
 MAX_AFTER_S = 300.0
+R = TypeVar("R")
+
+
+class CaptureStatus(StrEnum):
+    """A snapshot or bookmark is `processing` until its job makes it `ready` or `failed`."""
+
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+PROCESSING = CaptureStatus.PROCESSING.value
+READY = CaptureStatus.READY.value
+FAILED = CaptureStatus.FAILED.value
 
 
 @dataclass(frozen=True, slots=True)
-class Page:
-    rows: list[dict[str, Any]]
+class SnapshotRecord:
+    """A JPEG of one moment of a stream (or the request for one)."""
+
+    id: uuid.UUID
+    stream_id: uuid.UUID
+    timestamp: datetime
+    source: str
+    created_by: str | None
+    format: str
+    file_size: int | None
+    width: int | None
+    height: int | None
+    metadata: dict[str, Any] | None
+    status: CaptureStatus
+    error: str | None
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BookmarkRecord:
+    """An MP4 clip around a moment (or the request for one)."""
+
+    id: uuid.UUID
+    stream_id: uuid.UUID
+    center_timestamp: datetime
+    start_time: datetime
+    end_time: datetime
+    source: str
+    label: str | None
+    created_by: str | None
+    event_type: str | None
+    confidence: float | None
+    tags: list[str]
+    metadata: dict[str, Any] | None
+    status: CaptureStatus
+    error: str | None
+    video_size: int | None
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[R]):
+    rows: list[R]
     total: int
 
 
@@ -54,13 +113,22 @@ def _source(value: str) -> str:
     return value
 
 
-async def _page(table: Any, condition: Any, order: Any, limit: int, offset: int) -> Page:
+def _snapshot(row: dict[str, Any]) -> SnapshotRecord:
+    return SnapshotRecord(**{**row, "status": CaptureStatus(row["status"])})
+
+
+def _bookmark(row: dict[str, Any]) -> BookmarkRecord:
+    return BookmarkRecord(**{**row, "status": CaptureStatus(row["status"])})
+
+
+async def _page(table: Any, condition: Any, order: Any, limit: int,
+                offset: int) -> tuple[list[dict[str, Any]], int]:
     query = table.select().order_by(order, ascending=False)
     count = table.count()
     if condition is not None:
         query, count = query.where(condition), count.where(condition)
     rows = await query.offset(offset).limit(limit).output(load_json=True)
-    return Page(rows=rows, total=int(await count))
+    return rows, int(await count)
 
 
 def _tags(tags: list[str] | None) -> list[str]:
@@ -89,7 +157,7 @@ class SnapshotService:
         self._index = index
 
     async def create(self, stream_id: uuid.UUID, source: str, timestamp: datetime | None,
-                     created_by: str | None, metadata: dict[str, Any] | None) -> dict[str, Any]:
+                     created_by: str | None, metadata: dict[str, Any] | None) -> SnapshotRecord:
         now = utcnow()
         if _source(source) == "historical":
             if timestamp is None:
@@ -108,16 +176,16 @@ class SnapshotService:
         await row.save()
         return await self.get(row.id)
 
-    async def get(self, snapshot_id: uuid.UUID) -> dict[str, Any]:
+    async def get(self, snapshot_id: uuid.UUID) -> SnapshotRecord:
         row: dict[str, Any] | None = await Snapshot.select().where(
             Snapshot.id == snapshot_id).first().output(load_json=True)
         if row is None:
             raise NotFound(f"Snapshot {snapshot_id} not found")
-        return row
+        return _snapshot(row)
 
     async def page(self, *, stream_id: uuid.UUID | None, created_by: str | None,
                    source: str | None, after: datetime | None, before: datetime | None,
-                   limit: int, offset: int) -> Page:
+                   limit: int, offset: int) -> Page[SnapshotRecord]:
         condition: Any = None
         if stream_id is not None:
             condition = _and(condition, Snapshot.stream_id == stream_id)
@@ -129,7 +197,8 @@ class SnapshotService:
             condition = _and(condition, Snapshot.timestamp > after)
         if before is not None:
             condition = _and(condition, Snapshot.timestamp < before)
-        return await _page(Snapshot, condition, Snapshot.created_at, limit, offset)
+        rows, total = await _page(Snapshot, condition, Snapshot.created_at, limit, offset)
+        return Page([_snapshot(r) for r in rows], total)
 
     async def delete(self, snapshot_id: uuid.UUID) -> None:
         await self.get(snapshot_id)
@@ -157,7 +226,7 @@ class BookmarkService:
         self.files = files
         self._index = index
 
-    async def create(self, stream_id: uuid.UUID, fields: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, stream_id: uuid.UUID, fields: dict[str, Any]) -> BookmarkRecord:
         now = utcnow()
         source = _source(fields.get("source") or "live")
         before, after = float(fields["before_seconds"]), float(fields["after_seconds"])
@@ -194,16 +263,17 @@ class BookmarkService:
         await row.save()
         return await self.get(row.id)
 
-    async def get(self, bookmark_id: uuid.UUID) -> dict[str, Any]:
+    async def get(self, bookmark_id: uuid.UUID) -> BookmarkRecord:
         row: dict[str, Any] | None = await Bookmark.select().where(
             Bookmark.id == bookmark_id).first().output(load_json=True)
         if row is None:
             raise NotFound(f"Bookmark {bookmark_id} not found")
-        return row
+        return _bookmark(row)
 
     async def page(self, *, stream_id: uuid.UUID | None, event_type: str | None,
                    created_by: str | None, source: str | None, start_after: datetime | None,
-                   start_before: datetime | None, limit: int, offset: int) -> Page:
+                   start_before: datetime | None, limit: int,
+                   offset: int) -> Page[BookmarkRecord]:
         condition: Any = None
         if stream_id is not None:
             condition = _and(condition, Bookmark.stream_id == stream_id)
@@ -217,9 +287,14 @@ class BookmarkService:
             condition = _and(condition, Bookmark.start_time > start_after)
         if start_before is not None:
             condition = _and(condition, Bookmark.start_time < start_before)
-        return await _page(Bookmark, condition, Bookmark.created_at, limit, offset)
+        rows, total = await _page(Bookmark, condition, Bookmark.created_at, limit, offset)
+        return Page([_bookmark(r) for r in rows], total)
 
-    async def update(self, bookmark_id: uuid.UUID, changes: dict[str, Any]) -> dict[str, Any]:
+    async def touch(self, bookmark_id: uuid.UUID) -> None:
+        """Show that the bookmark's job is alive, so housekeeping does not take it for lost."""
+        await Bookmark.update({Bookmark.updated_at: utcnow()}).where(Bookmark.id == bookmark_id)
+
+    async def update(self, bookmark_id: uuid.UUID, changes: dict[str, Any]) -> BookmarkRecord:
         await self.get(bookmark_id)
         values: dict[Any, Any] = {}
         if "label" in changes:
@@ -249,3 +324,23 @@ class BookmarkService:
     async def failed(self, bookmark_id: uuid.UUID, reason: str) -> None:
         await Bookmark.update({Bookmark.status: FAILED, Bookmark.error: reason[:1000],
                                Bookmark.updated_at: utcnow()}).where(Bookmark.id == bookmark_id)
+
+
+async def stale_jobs(stale_s: float, max_attempts: int = 3) -> dict[str, list[uuid.UUID]]:
+    """Rows still `processing` whose job has not shown life for `stale_s`: to run again, or
+    (after `max_attempts`) to fail. Returns {"snapshot": [...], "bookmark": [...]} to re-run."""
+    cutoff = utcnow() - timedelta(seconds=stale_s)
+    rerun: dict[str, list[uuid.UUID]] = {"snapshot": [], "bookmark": []}
+    for kind, table in (("snapshot", Snapshot), ("bookmark", Bookmark)):
+        rows = await table.select(table.id, table.attempts).where(
+            (table.status == PROCESSING) & (table.updated_at < cutoff))
+        for row in rows:
+            if row["attempts"] >= max_attempts:
+                await table.update({table.status: FAILED, table.updated_at: utcnow(),
+                                    table.error: "the job was lost (worker restarts)"}).where(
+                    table.id == row["id"])
+                continue
+            await table.update({table.attempts: row["attempts"] + 1,
+                                table.updated_at: utcnow()}).where(table.id == row["id"])
+            rerun[kind].append(row["id"])
+    return rerun

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from core.clock import utcnow
 from core.credentials import CredentialBox, split_rtsp_url, with_password
@@ -14,6 +15,29 @@ from core.tables import Device, Stream
 from core.text import clean_text
 
 TRANSPORTS = ("tcp", "udp")
+Transport = Literal["tcp", "udp"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRecord:
+    """A camera. `rtsp_url` has no password; `rtsp_secret` is the password, sealed."""
+
+    id: uuid.UUID
+    name: str
+    description: str | None
+    rtsp_url: str
+    rtsp_secret: str | None
+    rtsp_transport: Transport
+    location: str | None
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime | None
+
+
+def _record(row: dict[str, Any]) -> DeviceRecord:
+    transport: Transport = "udp" if row["rtsp_transport"] == "udp" else "tcp"
+    return DeviceRecord(**{**row, "rtsp_transport": transport,
+                           "is_active": bool(row["is_active"])})
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,31 +51,44 @@ class DeviceChanges:
     rtsp_transport: str | None = None
 
 
+async def device_name(device_id: uuid.UUID) -> str:
+    """The camera's name (404 when there is no such camera)."""
+    row = await Device.select(Device.name).where(Device.id == device_id).first()
+    if row is None:
+        raise NotFound(f"Device {device_id} not found")
+    return str(row["name"])
+
+
+async def mark_active(device_id: uuid.UUID, active: bool) -> None:
+    """`is_active`: whether the camera has a stream (the stream registry keeps it)."""
+    await Device.update({Device.is_active: active}).where(Device.id == device_id)
+
+
 class DeviceService:
     """Create, read, update and delete cameras; hand out their real URL only to ingest."""
 
     def __init__(self, box: CredentialBox) -> None:
         self._box = box
 
-    async def page(self, skip: int, limit: int) -> list[dict[str, Any]]:
+    async def page(self, skip: int, limit: int) -> list[DeviceRecord]:
         rows: list[dict[str, Any]] = await Device.select().order_by(Device.created_at).offset(
             skip
         ).limit(limit)
-        return rows
+        return [_record(r) for r in rows]
 
-    async def get(self, device_id: uuid.UUID) -> dict[str, Any]:
+    async def get(self, device_id: uuid.UUID) -> DeviceRecord:
         row: dict[str, Any] | None = await Device.select().where(Device.id == device_id).first()
         if row is None:
             raise NotFound(f"Device {device_id} not found")
-        return row
+        return _record(row)
 
-    async def create(self, changes: DeviceChanges) -> dict[str, Any]:
+    async def create(self, changes: DeviceChanges) -> DeviceRecord:
         values = self._values(changes, creating=True)
         device = Device(id=uuid.uuid4(), created_at=utcnow(), is_active=False, **values)
         await device.save()
         return await self.get(device.id)
 
-    async def update(self, device_id: uuid.UUID, changes: DeviceChanges) -> dict[str, Any]:
+    async def update(self, device_id: uuid.UUID, changes: DeviceChanges) -> DeviceRecord:
         await self.get(device_id)
         values = self._values(changes, creating=False)
         if values:
@@ -61,23 +98,24 @@ class DeviceService:
 
     async def delete(self, device_id: uuid.UUID) -> None:
         await self.get(device_id)
+        # The one read of another service's table: `core.streams` builds on this module
+        # (a stream needs its camera), so asking it here would be an import cycle.
         if await Stream.exists().where(
             (Stream.camera_id == device_id) & Stream.state.is_in(list(ACTIVE_STATES))
         ):
             raise Conflict("Device has an active stream; stop it before deleting the device")
         await Device.delete().where(Device.id == device_id)
 
-    def public_url(self, row: dict[str, Any]) -> str:
+    def public_url(self, row: DeviceRecord) -> str:
         """The URL as responses and logs show it: password masked."""
-        return with_password(row["rtsp_url"], self._password(row), masked=True)
+        return with_password(row.rtsp_url, self._password(row), masked=True)
 
-    def source_url(self, row: dict[str, Any]) -> str:
+    def source_url(self, row: DeviceRecord) -> str:
         """The URL ingest connects to, password included. Never log or return it."""
-        return with_password(row["rtsp_url"], self._password(row), masked=False)
+        return with_password(row.rtsp_url, self._password(row), masked=False)
 
-    def _password(self, row: dict[str, Any]) -> str | None:
-        sealed = row.get("rtsp_secret")
-        return self._box.open(sealed) if sealed else None
+    def _password(self, row: DeviceRecord) -> str | None:
+        return self._box.open(row.rtsp_secret) if row.rtsp_secret else None
 
     def _values(self, changes: DeviceChanges, *, creating: bool) -> dict[Any, Any]:
         values: dict[Any, Any] = {}

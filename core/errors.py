@@ -113,5 +113,22 @@ STREAM_ERRORS: dict[str, type[StreamError]] = {
 
 
 def stream_error(error_code: str, message: str, detail: str | None = None) -> StreamError:
-    """Rebuild a stream error from its code (e.g. after it crossed a job boundary)."""
+    """Rebuild a stream error from its guide code (e.g. the `error_code` column of a stream)."""
     return STREAM_ERRORS.get(error_code, StreamStartFailed)(message, detail)
+
+
+# The errors that may cross between processes (a media node's refusal, named by class).
+_CROSSING: tuple[type[VasError], ...] = (
+    InvalidInput, NotFound, Conflict, Forbidden, StreamError, *STREAM_ERRORS.values())
+CROSSING: dict[str, type[VasError]] = {cls.__name__: cls for cls in _CROSSING}
+
+
+def crossing_error(name: str, message: str, detail: str | None = None) -> VasError:
+    """The error named `name` (a key of `CROSSING`) with its fields; unknown names are a
+    media node failure, never a guess."""
+    cls = CROSSING.get(name)
+    if cls is None:
+        return MediaInternalError("A media node answered with an unknown error", name)
+    if issubclass(cls, StreamError):
+        return cls(message, detail)
+    return cls(message)

@@ -1,26 +1,93 @@
-"""The stream registry: one active stream per camera, state changes through the state machine."""
+"""The stream registry: one active stream per camera, state changes through the state
+machine, and the stream's producer, codec and metrics. The one home of `vas_stream` and
+`vas_producer` (leases: `core.leases`)."""
 
 from __future__ import annotations
 
+import contextlib
+import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from core.clock import utcnow
-from core.errors import Conflict, NotFound
+from core.consumers import ConsumerService
+from core.devices import device_name, mark_active
+from core.errors import Conflict, NotFound, StreamError
 from core.stream_states import ACTIVE_STATES, StreamState, sources_of
-from core.tables import Consumer, Device, Producer, Stream
+from core.tables import Producer, Stream
 
-CONSUMER_CLOSED = "CLOSED"
-CONSUMER_CONNECTED = "CONNECTED"
+
+@dataclass(frozen=True, slots=True)
+class StreamRecord:
+    """One ingest of one camera."""
+
+    id: uuid.UUID
+    camera_id: uuid.UUID
+    name: str
+    state: StreamState
+    last_error: str | None
+    error_code: str | None  # the guide's code of `last_error`, when it has one
+    codec_config: dict[str, Any] | None
+    metrics: dict[str, Any] | None
+    checked_at: datetime | None
+    node_id: str | None
+    lease_expires_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    stopped_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        """The stream holds (or is acquiring) the camera's one ingest."""
+        return self.state in ACTIVE_STATES
+
+    @property
+    def profile_level_id(self) -> str | None:
+        """The H.264 profile the camera sends, once known."""
+        video = (self.codec_config or {}).get("video") or {}
+        profile = video.get("profile")
+        return str(profile) if profile else None
+
+
+class ProducerState(StrEnum):
+    ACTIVE = "ACTIVE"
+    CLOSED = "CLOSED"
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerRecord:
+    """The stream's single video producer (the guide's mediasoup producer)."""
+
+    id: uuid.UUID
+    stream_id: uuid.UUID
+    mediasoup_id: str
+    transport_id: str
+    state: ProducerState
+    ssrc: int | None
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
 class StreamPage:
     """One page of streams and the total matching the filter."""
 
-    rows: list[dict[str, Any]]
+    rows: list[StreamRecord]
     total: int
+
+
+def failure_fields(error: StreamError) -> dict[str, Any]:
+    """The columns that record a failed start: the guide's code in a column of its own, and
+    `last_error` (what clients read) starting with that code."""
+    return {"error_code": error.error_code,
+            "last_error": f"{error.error_code}: {error.message}"}
+
+
+def _record(row: dict[str, Any]) -> StreamRecord:
+    return StreamRecord(**{**row, "state": StreamState(row["state"])})
 
 
 def _active_filter(camera_id: uuid.UUID) -> Any:
@@ -28,19 +95,22 @@ def _active_filter(camera_id: uuid.UUID) -> Any:
 
 
 class StreamService:
-    """Reads and state changes of streams, their producer and consumers."""
+    """Reads and state changes of streams and their producer."""
 
-    async def get(self, stream_id: uuid.UUID) -> dict[str, Any]:
+    def __init__(self, consumers: ConsumerService | None = None) -> None:
+        self._consumers = consumers or ConsumerService()
+
+    async def get(self, stream_id: uuid.UUID) -> StreamRecord:
         row: dict[str, Any] | None = await Stream.select().where(Stream.id == stream_id).first(
         ).output(load_json=True)
         if row is None:
             raise NotFound(f"Stream {stream_id} not found")
-        return row
+        return _record(row)
 
-    async def active_for_camera(self, camera_id: uuid.UUID) -> dict[str, Any] | None:
+    async def active_for_camera(self, camera_id: uuid.UUID) -> StreamRecord | None:
         row: dict[str, Any] | None = await Stream.select().where(_active_filter(camera_id)).first(
         ).output(load_json=True)
-        return row
+        return None if row is None else _record(row)
 
     async def page(
         self, state: StreamState | None, camera_id: uuid.UUID | None, limit: int, offset: int
@@ -57,9 +127,9 @@ class StreamService:
             query = query.where(condition)
             count = count.where(condition)
         rows = await query.offset(offset).limit(limit).output(load_json=True)
-        return StreamPage(rows=rows, total=await count)
+        return StreamPage(rows=[_record(r) for r in rows], total=await count)
 
-    async def create(self, camera_id: uuid.UUID) -> tuple[dict[str, Any], bool]:
+    async def create(self, camera_id: uuid.UUID) -> tuple[StreamRecord, bool]:
         """The camera's active stream, or a new INITIALIZING one; True when it was created.
 
         A partial unique index (see `core.db`) makes this safe between processes: of two
@@ -68,12 +138,10 @@ class StreamService:
         existing = await self.active_for_camera(camera_id)
         if existing is not None:
             return existing, False
-        device = await Device.select(Device.name).where(Device.id == camera_id).first()
-        if device is None:
-            raise NotFound(f"Device {camera_id} not found")
+        name = await device_name(camera_id)
         now = utcnow()
         stream = Stream(
-            id=uuid.uuid4(), camera_id=camera_id, name=device["name"],
+            id=uuid.uuid4(), camera_id=camera_id, name=name,
             state=StreamState.INITIALIZING.value, created_at=now, updated_at=now,
         )
         try:
@@ -83,13 +151,14 @@ class StreamService:
             if existing is None:
                 raise
             return existing, False
-        await Device.update({Device.is_active: True}).where(Device.id == camera_id)
+        await mark_active(camera_id, True)
         return await self.get(stream.id), True
 
     async def transition(
         self, stream_id: uuid.UUID, target: StreamState, **fields: Any
-    ) -> dict[str, Any]:
-        """Move a stream to `target` if the machine allows it from its current state.
+    ) -> StreamRecord:
+        """Move a stream to `target` if the machine allows it from its current state, and
+        set `fields` (columns of the stream) with it.
 
         The check and the write are one conditional UPDATE, so concurrent writers cannot
         both win an illegal transition.
@@ -102,44 +171,76 @@ class StreamService:
         ).returning(Stream.id, Stream.camera_id)
         if not changed:
             current = await self.get(stream_id)
-            raise Conflict(f"Stream is {current['state']}; it cannot become {target.value}")
+            raise Conflict(f"Stream is {current.state}; it cannot become {target.value}")
         if target in (StreamState.STOPPED, StreamState.CLOSED):
-            await Device.update({Device.is_active: False}).where(
-                Device.id == changed[0]["camera_id"]
-            )
+            await mark_active(changed[0]["camera_id"], False)
         return await self.get(stream_id)
 
     async def close(self, stream_id: uuid.UUID) -> None:
         """Stop a stream (if running) and close it and its consumers; idempotent once CLOSED."""
         row = await self.get(stream_id)
-        state = StreamState(row["state"])
-        if state is StreamState.CLOSED:
+        if row.state is StreamState.CLOSED:
             return
-        if state is not StreamState.STOPPED:
+        if row.state is not StreamState.STOPPED:
             await self.transition(stream_id, StreamState.STOPPED, stopped_at=utcnow())
-        await self.close_consumers(stream_id)
-        await Producer.update({Producer.state: "CLOSED"}).where(Producer.stream_id == stream_id)
+        await self._consumers.close_all(stream_id)
+        await Producer.update({Producer.state: ProducerState.CLOSED.value}).where(
+            Producer.stream_id == stream_id)
         await self.transition(stream_id, StreamState.CLOSED)
 
-    async def close_consumers(self, stream_id: uuid.UUID) -> None:
-        now = utcnow()
-        await Consumer.update({Consumer.state: CONSUMER_CLOSED, Consumer.closed_at: now}).where(
-            (Consumer.stream_id == stream_id) & (Consumer.state != CONSUMER_CLOSED)
-        )
+    async def fail(self, stream_id: uuid.UUID, error: StreamError) -> None:
+        """A start that failed for good: ERROR with the error, then closed."""
+        fields = failure_fields(error)
+        try:
+            await self.transition(stream_id, StreamState.ERROR, **fields)
+        except Conflict:
+            # Already ERROR when the ingest reported its own failure first: the start's
+            # error (with the guide's code) is the one to keep.
+            await Stream.update({
+                **{getattr(Stream, name): value for name, value in fields.items()},
+                Stream.updated_at: utcnow(),
+            }).where((Stream.id == stream_id) & (Stream.state == StreamState.ERROR.value))
+        with contextlib.suppress(Conflict):
+            await self.close(stream_id)
 
-    async def producer(self, stream_id: uuid.UUID) -> dict[str, Any] | None:
+    async def abandoned_starts(self, created_before: datetime) -> list[uuid.UUID]:
+        """Streams still INITIALIZING with no owner since before `created_before`."""
+        rows = await Stream.select(Stream.id).where(
+            (Stream.state == StreamState.INITIALIZING.value) & Stream.node_id.is_null()
+            & (Stream.created_at < created_before)
+        )
+        return [row["id"] for row in rows]
+
+    async def set_codec(self, stream_id: uuid.UUID, codec_config: dict[str, Any]) -> None:
+        """What the camera really sends (the stream detail's `codec_config`)."""
+        await Stream.update({Stream.codec_config: codec_config}).where(Stream.id == stream_id)
+
+    async def report_metrics(self, stream_id: uuid.UUID, node_id: str,
+                             metrics: dict[str, Any]) -> None:
+        """The owning node's latest ingest metrics (ignored once another node owns it)."""
+        await Stream.update({Stream.metrics: metrics, Stream.checked_at: utcnow()}).where(
+            (Stream.id == stream_id) & (Stream.node_id == node_id))
+
+    async def producer(self, stream_id: uuid.UUID) -> ProducerRecord | None:
         row: dict[str, Any] | None = await Producer.select().where(
             Producer.stream_id == stream_id
         ).first()
-        return row
+        if row is None:
+            return None
+        return ProducerRecord(**{**row, "state": ProducerState(row["state"])})
 
-    async def consumer_counts(self, stream_id: uuid.UUID) -> tuple[int, int]:
-        """(consumers attached and not closed, consumers whose media is flowing)."""
-        attached = await Consumer.count().where(
-            (Consumer.stream_id == stream_id) & (Consumer.state != CONSUMER_CLOSED)
-        )
-        connected = await Consumer.count().where(
-            (Consumer.stream_id == stream_id) & (Consumer.state == CONSUMER_CONNECTED)
-        )
-        return int(attached), int(connected)
-
+    async def ensure_producer(self, stream_id: uuid.UUID) -> None:
+        """One producer per stream for its whole life (a unique index makes it so), so its
+        ids stay the same across reconnects and failover."""
+        if await Producer.exists().where(Producer.stream_id == stream_id):
+            await Producer.update({Producer.state: ProducerState.ACTIVE.value}).where(
+                Producer.stream_id == stream_id)
+            return
+        with contextlib.suppress(Exception):  # created meanwhile: the index refused a twin
+            await Producer(
+                id=uuid.uuid4(), stream_id=stream_id,
+                mediasoup_id=f"producer-{secrets.token_hex(8)}",
+                transport_id=f"transport-{secrets.token_hex(8)}",
+                state=ProducerState.ACTIVE.value,
+                ssrc=secrets.randbelow(900_000_000) + 100_000_000, created_at=utcnow(),
+            ).save()

@@ -54,6 +54,7 @@ class Stream(Table, tablename="vas_stream"):
     name = Varchar(length=255)
     state = Varchar(length=16, index=True)
     last_error = Text(null=True, default=None)
+    # The guide's code of the error in `last_error` (e.g. RTSP_TIMEOUT), when it has one.
     error_code = Varchar(length=32, null=True, default=None)
     codec_config = JSON(null=True, default=None)
     metrics = JSON(null=True, default=None)

@@ -1,11 +1,12 @@
-"""Dramatiq actors. Each is short: the work lives in `core` services and `jobs.node`."""
+"""Dramatiq actors. Each is short: the work lives in `core` services and `jobs.node`.
+
+Node calls take and answer the typed messages of `jobs.node.protocol`, as JSON."""
 
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
@@ -13,12 +14,25 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
 from core.clock import utcnow
+from core.errors import VasError
 from core.nodes import NodeRegistry
 from core.recordings import RecordingIndex
 from jobs.broker import DEFAULT_QUEUE, MEDIA_START_QUEUE
 from jobs.captures import Captures
 from jobs.context import current
-from jobs.node import MediaNodeRuntime, NodeFull
+from jobs.node.protocol import (
+    LiveSnapshot,
+    Message,
+    Ping,
+    StartStream,
+    StopStream,
+    Validate,
+    ViewerRequest,
+    decode,
+    encode,
+    error_to_reply,
+)
+from jobs.node.runtime import MediaNodeRuntime, NodeFull
 from jobs.probe import probe_rtsp
 
 logger = logging.getLogger(__name__)
@@ -32,53 +46,42 @@ def _node() -> MediaNodeRuntime:
     return runtime
 
 
-def node_ping(sent_at: float) -> dict[str, Any]:
+def _answer(call: Coroutine[Any, Any, Message], timeout: float) -> Any:
+    """Run a node call on the process loop; its reply (or refusal) as JSON builtins."""
+    async def run() -> Message:
+        try:
+            return await call
+        except VasError as exc:
+            return error_to_reply(exc)
+
+    return encode(current().run(run(), timeout=timeout))
+
+
+def node_ping(request: Any) -> Any:
     """Answer on a media node's control queue: proves the node serves its queue."""
-    ctx = current()
-    return {"node_id": ctx.node_id, "sent_at": sent_at, "answered_at": time.time()}
+    ping = decode(request, Ping)
+    return encode(_node().ping(ping.sent_at))
 
 
-def start_stream(stream_id: str) -> dict[str, Any]:
+def start_stream(request: Any) -> Any:
     """Taken from the shared start queue by a node with capacity (else retried elsewhere)."""
-    return current().run(_node().start(uuid.UUID(stream_id)), timeout=START_DEADLINE_S)
+    return _answer(_node().start(decode(request, StartStream).stream_id), START_DEADLINE_S)
 
 
-def stop_stream(stream_id: str) -> dict[str, Any]:
+def stop_stream(request: Any) -> Any:
     """Sent to the owning node's control queue."""
-    return current().run(_node().stop(uuid.UUID(stream_id)), timeout=20.0)
+    return _answer(_node().stop(decode(request, StopStream).stream_id), 20.0)
 
 
-VIEWER_OPS = frozenset({"consume", "connect", "add_candidate", "close", "whep_offer",
-                        "whep_patch"})
+def viewer_op(request: Any) -> Any:
+    """Consumer and WHEP requests, sent to the control queue of the stream's node."""
+    return _answer(_node().viewer(decode(request, ViewerRequest)), 15.0)
 
 
-def viewer_op(stream_id: str, op: str, consumer_id: str, *args: Any) -> dict[str, Any]:
-    """Consumer and WHEP operations, sent to the control queue of the stream's node."""
-    if op not in VIEWER_OPS:
-        raise ValueError(f"unknown viewer operation {op!r}")
-    node = _node()
-
-    async def run() -> dict[str, Any]:
-        viewers = node.viewers(uuid.UUID(stream_id))
-        if viewers is None:
-            return {"ok": False, "status": 409, "detail": "Stream is not running on its node"}
-        result: dict[str, Any] = await getattr(viewers, op)(uuid.UUID(consumer_id), *args)
-        return result
-
-    return current().run(run(), timeout=15.0)
-
-
-def live_snapshot(snapshot_id: str) -> None:
+def live_snapshot(request: Any) -> None:
     """On the node that owns the stream: JPEG the newest frame of its GOP cache."""
     node = _node()
-
-    async def run() -> None:
-        row = await node.captures.snapshots.get(uuid.UUID(snapshot_id))
-        pipeline = node.pipelines.get(row["stream_id"])
-        await node.captures.live_snapshot(
-            row["id"], pipeline.ingest.gop_cache if pipeline is not None else None)
-
-    current().run(run(), timeout=60)
+    current().run(node.live_snapshot(decode(request, LiveSnapshot).snapshot_id), timeout=60)
 
 
 def historical_snapshot(snapshot_id: str) -> None:
@@ -101,11 +104,13 @@ def _captures(ctx: Any) -> Captures:
     return captures
 
 
-def validate_rtsp(url: str, transport: str) -> dict[str, Any]:
+def validate_rtsp(request: Any) -> Any:
     """Probe a camera without saving it (worker)."""
     settings = current().settings
-    return probe_rtsp(url, transport, settings.media.rtsp_open_timeout_s,
-                      settings.media.rtsp_read_timeout_s)
+    validate = decode(request, Validate)
+    return encode(probe_rtsp(validate.url, validate.transport,
+                             settings.media.rtsp_open_timeout_s,
+                             settings.media.rtsp_read_timeout_s))
 
 
 def purge_recordings() -> int:

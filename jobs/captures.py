@@ -14,13 +14,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from core.captures import PROCESSING, BookmarkService, CaptureFiles, SnapshotService
+from core.captures import BookmarkService, CaptureFiles, CaptureStatus, SnapshotService
 from core.clock import utcnow
 from core.recordings import RecordingIndex, Segment
 from core.settings import Settings
-from core.stream_states import ACTIVE_STATES
 from core.streams import StreamService
-from core.tables import Bookmark, Snapshot
 from media.clip import cut_clip, thumbnail
 from media.cut_errors import MediaCutError
 from media.gop_cache import GopCache
@@ -49,7 +47,7 @@ class Captures:
     async def live_snapshot(self, snapshot_id: uuid.UUID, gop_cache: GopCache | None) -> None:
         """The newest frame of the live stream, decoded from its GOP cache (media node)."""
         row = await self.snapshots.get(snapshot_id)
-        if row["status"] != PROCESSING:
+        if row.status is not CaptureStatus.PROCESSING:
             return
         packets = gop_cache.snapshot() if gop_cache is not None else []
         for _ in range(30):  # just after LIVE, the first keyframe may still be on its way
@@ -73,10 +71,10 @@ class Captures:
     async def historical_snapshot(self, snapshot_id: uuid.UUID) -> None:
         """The recorded frame nearest the requested time (worker)."""
         row = await self.snapshots.get(snapshot_id)
-        if row["status"] != PROCESSING:
+        if row.status is not CaptureStatus.PROCESSING:
             return
-        moment: datetime = row["timestamp"]
-        segments = await self.index.between(row["stream_id"], moment - timedelta(seconds=1),
+        moment: datetime = row.timestamp
+        segments = await self.index.between(row.stream_id, moment - timedelta(seconds=1),
                                             moment + timedelta(seconds=1))
         if not segments:
             await self.snapshots.failed(snapshot_id, "the recording of that moment is gone")
@@ -93,24 +91,23 @@ class Captures:
     async def export_bookmark(self, bookmark_id: uuid.UUID) -> None:
         """Wait until [start, end] is recorded, cut it into an MP4, add a thumbnail (worker)."""
         row = await self.bookmarks.get(bookmark_id)
-        if row["status"] != PROCESSING:
+        if row.status is not CaptureStatus.PROCESSING:
             return
-        start, end = row["start_time"], row["end_time"]
+        start, end = row.start_time, row.end_time
         segment_s = self.settings.media.hls_segment_s
         deadline = end + timedelta(seconds=3 * segment_s + 30)
         while True:
-            segments = await self.index.between(row["stream_id"], start, end)
+            segments = await self.index.between(row.stream_id, start, end)
             if segments and segments[-1].end >= end:
                 break
-            stream = await StreamService().get(row["stream_id"])
-            if utcnow() > deadline or stream["state"] not in {s.value for s in ACTIVE_STATES}:
+            stream = await StreamService().get(row.stream_id)
+            if utcnow() > deadline or not stream.active:
                 if not segments:
                     await self.bookmarks.failed(bookmark_id, "no recording covers the clip")
                     return
                 break  # the stream ended: cut what was recorded
             # Show that the job is alive, so housekeeping does not take it for lost.
-            await Bookmark.update({Bookmark.updated_at: utcnow()}).where(
-                Bookmark.id == bookmark_id)
+            await self.bookmarks.touch(bookmark_id)
             await asyncio.sleep(1.0)
         paths, starts = self._files_of(segments)
         output = self.files.clip(bookmark_id)
@@ -118,7 +115,7 @@ class Captures:
         try:
             info = await asyncio.to_thread(cut_clip, paths, starts, start.timestamp(),
                                            end.timestamp(), output)
-            at = max(0.0, row["center_timestamp"].timestamp() - info.first_wallclock)
+            at = max(0.0, row.center_timestamp.timestamp() - info.first_wallclock)
             thumb = await asyncio.to_thread(thumbnail, output, min(at, info.duration_seconds))
         except MediaCutError as exc:
             await self.bookmarks.failed(bookmark_id, str(exc))
@@ -128,25 +125,3 @@ class Captures:
 
     def _files_of(self, segments: list[Segment]) -> tuple[list[Path], list[float]]:
         return ([self.index.path(s) for s in segments], [s.start.timestamp() for s in segments])
-
-
-async def stale_jobs(stale_s: float, max_attempts: int = 3) -> dict[str, list[uuid.UUID]]:
-    """Rows still `processing` whose job has not shown life for `stale_s`: to run again, or
-    (after `max_attempts`) to fail. Returns {"snapshot": [...], "bookmark": [...]} to re-run."""
-    cutoff = utcnow() - timedelta(seconds=stale_s)
-    rerun: dict[str, list[uuid.UUID]] = {"snapshot": [], "bookmark": []}
-    for kind, table in (("snapshot", Snapshot), ("bookmark", Bookmark)):
-        rows = await table.select(table.id, table.attempts).where(
-            (table.status == PROCESSING) & (table.updated_at < cutoff))
-        for row in rows:
-            if row["attempts"] >= max_attempts:
-                await table.update({table.status: "failed", table.updated_at: utcnow(),
-                                    table.error: "the job was lost (worker restarts)"}).where(
-                    table.id == row["id"])
-                continue
-            await table.update({table.attempts: row["attempts"] + 1,
-                                table.updated_at: utcnow()}).where(table.id == row["id"])
-            rerun[kind].append(row["id"])
-    return rerun
-
-

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+import uuid
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import dramatiq
 import redis
@@ -19,11 +21,39 @@ from dramatiq.results import ResultFailure, ResultMissing, ResultTimeout
 
 from core.errors import MediaInternalError, MediaUnavailable
 from core.nodes import NodeInfo
+from jobs.node.protocol import (
+    AddCandidate,
+    CloseConsumer,
+    Connect,
+    Connected,
+    Consume,
+    Consumed,
+    Done,
+    LiveSnapshot,
+    Message,
+    Ping,
+    Pong,
+    Probed,
+    ProbeFailed,
+    Started,
+    StartStream,
+    Stopped,
+    StopStream,
+    Validate,
+    WhepAnswer,
+    WhepOffer,
+    WhepPatch,
+    decode_reply,
+    encode,
+)
 
 # One blocking read of the results backend. Dramatiq's Redis backend blocks in whole
 # seconds (BRPOPLPUSH); below one second left, the wait polls instead.
 RESULT_STEP_S = 2
 POLL_S = 0.05
+VIEWER_DEADLINE_S = 10.0  # the guide's consumer attach and DTLS connect timeouts
+
+R = TypeVar("R")
 
 
 def queue_unreachable(exc: redis.RedisError) -> MediaUnavailable:
@@ -31,16 +61,111 @@ def queue_unreachable(exc: redis.RedisError) -> MediaUnavailable:
     return MediaUnavailable("The job queue is not reachable", type(exc).__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class Pending(Generic[R]):
+    """A request sent without waiting; `JobClient.result` waits for its reply."""
+
+    message: dramatiq.Message[Any]
+    reply: Any  # the reply struct (or union of structs) to decode
+
+
 class JobClient:
-    """Sends messages to actors; `call_node` waits for a node's answer within a deadline."""
+    """Typed calls to the job processes: each method sends one request of
+    `jobs.node.protocol` and, for calls, waits within a deadline for the typed reply."""
 
     def __init__(self, broker: RedisBroker, actors: dict[str, dramatiq.Actor[Any, Any]]) -> None:
         self._broker = broker
         self._actors = actors
 
-    async def enqueue(self, actor_name: str, *args: Any, **kwargs: Any) -> dramatiq.Message[Any]:
-        message = self._actors[actor_name].message(*args, **kwargs)
-        return await self._send(message)
+    # -- media nodes ----------------------------------------------------------------------
+
+    async def start_stream(self, stream_id: uuid.UUID) -> Pending[Started]:
+        """Offer a stream's start to every media node (the shared start queue)."""
+        message = self._message("start_stream", StartStream(stream_id=stream_id))
+        return Pending(await self._send(message), Started)
+
+    async def stop_stream(self, node: NodeInfo, stream_id: uuid.UUID,
+                          deadline_s: float) -> Stopped:
+        reply: Stopped = await self._call(node, "stop_stream", StopStream(stream_id=stream_id),
+                                          Stopped, deadline_s)
+        return reply
+
+    async def ping(self, node: NodeInfo, sent_at: float, deadline_s: float) -> Pong:
+        reply: Pong = await self._call(node, "node_ping", Ping(sent_at=sent_at), Pong,
+                                       deadline_s)
+        return reply
+
+    async def consume(self, node: NodeInfo, request: Consume,
+                      deadline_s: float = VIEWER_DEADLINE_S) -> Consumed:
+        reply: Consumed = await self._call(node, "viewer_op", request, Consumed, deadline_s)
+        return reply
+
+    async def connect(self, node: NodeInfo, request: Connect,
+                      deadline_s: float = VIEWER_DEADLINE_S) -> Connected:
+        reply: Connected = await self._call(node, "viewer_op", request, Connected, deadline_s)
+        return reply
+
+    async def add_candidate(self, node: NodeInfo, request: AddCandidate,
+                            deadline_s: float = VIEWER_DEADLINE_S) -> Done:
+        reply: Done = await self._call(node, "viewer_op", request, Done, deadline_s)
+        return reply
+
+    async def close_consumer(self, node: NodeInfo, request: CloseConsumer,
+                             deadline_s: float = VIEWER_DEADLINE_S) -> Done:
+        reply: Done = await self._call(node, "viewer_op", request, Done, deadline_s)
+        return reply
+
+    async def whep_offer(self, node: NodeInfo, request: WhepOffer,
+                         deadline_s: float = VIEWER_DEADLINE_S) -> WhepAnswer:
+        reply: WhepAnswer = await self._call(node, "viewer_op", request, WhepAnswer, deadline_s)
+        return reply
+
+    async def whep_patch(self, node: NodeInfo, request: WhepPatch,
+                         deadline_s: float = VIEWER_DEADLINE_S) -> Done:
+        reply: Done = await self._call(node, "viewer_op", request, Done, deadline_s)
+        return reply
+
+    async def live_snapshot(self, node: NodeInfo, snapshot_id: uuid.UUID) -> None:
+        """Have the stream's node make a live snapshot (not waited for: the row says)."""
+        message = self._message("live_snapshot", LiveSnapshot(snapshot_id=snapshot_id))
+        await self._send(message.copy(queue_name=node.queue_name))
+
+    # -- workers -------------------------------------------------------------------------
+
+    async def validate(self, url: str, transport: str, deadline_s: float) -> Probed | ProbeFailed:
+        """Probe a camera on a worker and wait for what it found."""
+        message = self._message("validate_rtsp", Validate(url=url, transport=transport))
+        reply: Probed | ProbeFailed = await self.result(
+            Pending(await self._send(message), Probed | ProbeFailed), deadline_s)
+        return reply
+
+    async def historical_snapshot(self, snapshot_id: uuid.UUID) -> None:
+        await self._send(self._actors["historical_snapshot"].message(str(snapshot_id)))
+
+    async def export_bookmark(self, bookmark_id: uuid.UUID) -> None:
+        await self._send(self._actors["export_bookmark"].message(str(bookmark_id)))
+
+    async def purge_recordings(self) -> None:
+        await self._send(self._actors["purge_recordings"].message())
+
+    async def prune_media_nodes(self) -> None:
+        await self._send(self._actors["prune_media_nodes"].message())
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    async def result(self, pending: Pending[R], deadline_s: float) -> R:
+        """The typed reply of a pending request; a refusal is raised as its error."""
+        reply: R = decode_reply(await self.wait(pending.message, deadline_s), pending.reply)
+        return reply
+
+    def _message(self, actor_name: str, request: Message) -> dramatiq.Message[Any]:
+        return self._actors[actor_name].message(encode(request))
+
+    async def _call(self, node: NodeInfo, actor_name: str, request: Message, reply: Any,
+                    deadline_s: float) -> Any:
+        """Run `actor_name` on `node`'s control queue; 503 when no answer comes in time."""
+        message = self._message(actor_name, request).copy(queue_name=node.queue_name)
+        return await self.result(Pending(await self._send(message), reply), deadline_s)
 
     async def _send(self, message: dramatiq.Message[Any]) -> dramatiq.Message[Any]:
         try:
@@ -71,14 +196,3 @@ class JobClient:
                 raise MediaInternalError("The job failed", str(exc)) from None
             except redis.RedisError as exc:
                 raise queue_unreachable(exc) from None
-
-    async def send_to_node(self, node: NodeInfo, actor_name: str, *args: Any) -> None:
-        """Enqueue `actor_name` on `node`'s control queue without waiting for it."""
-        await self._send(self._actors[actor_name].message(*args).copy(queue_name=node.queue_name))
-
-    async def call_node(
-        self, node: NodeInfo, actor_name: str, *args: Any, deadline_s: float = 10.0
-    ) -> Any:
-        """Run `actor_name` on `node`'s control queue; 503 when no answer comes in time."""
-        message = self._actors[actor_name].message(*args).copy(queue_name=node.queue_name)
-        return await self.wait(await self._send(message), deadline_s)

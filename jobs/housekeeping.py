@@ -12,12 +12,11 @@ from datetime import timedelta
 
 from redis.asyncio import Redis
 
+from core.captures import stale_jobs
 from core.clock import utcnow
-from core.errors import Conflict
+from core.errors import Conflict, MediaUnavailable
 from core.stream_states import StreamState
-from core.streams import StreamService
-from core.tables import Stream
-from jobs.captures import stale_jobs
+from core.streams import StreamService, failure_fields
 from jobs.client import JobClient
 
 logger = logging.getLogger(__name__)
@@ -32,16 +31,12 @@ ABANDONED_START_S = 120
 async def close_abandoned_starts(now_offset_s: float = ABANDONED_START_S) -> int:
     streams = StreamService()
     cutoff = utcnow() - timedelta(seconds=now_offset_s)
-    rows = await Stream.select(Stream.id).where(
-        (Stream.state == StreamState.INITIALIZING.value) & Stream.node_id.is_null()
-        & (Stream.created_at < cutoff)
-    )
     closed = 0
-    for row in rows:
+    for stream_id in await streams.abandoned_starts(cutoff):
         try:
-            await streams.transition(row["id"], StreamState.ERROR,
-                                     last_error="MEDIASOUP_UNAVAILABLE: no media node started it")
-            await streams.close(row["id"])
+            await streams.transition(stream_id, StreamState.ERROR, **failure_fields(
+                MediaUnavailable("no media node started it")))
+            await streams.close(stream_id)
             closed += 1
         except Conflict:
             continue
@@ -51,17 +46,20 @@ async def close_abandoned_starts(now_offset_s: float = ABANDONED_START_S) -> int
 async def run_housekeeping(redis: Redis, namespace: str, jobs: JobClient,
                            stale_s: float) -> None:
     """Enqueue retention hourly and node pruning every minute, once across all workers."""
-    schedule = {"purge_recordings": RETENTION_PERIOD_S, "prune_media_nodes": PRUNE_PERIOD_S}
+    schedule = {
+        "purge_recordings": (jobs.purge_recordings, RETENTION_PERIOD_S),
+        "prune_media_nodes": (jobs.prune_media_nodes, PRUNE_PERIOD_S),
+    }
     while True:
-        for actor, period in schedule.items():
-            if await redis.set(f"{namespace}:schedule:{actor}", "1", ex=period, nx=True):
-                await jobs.enqueue(actor)
+        for name, (send, period) in schedule.items():
+            if await redis.set(f"{namespace}:schedule:{name}", "1", ex=period, nx=True):
+                await send()
         try:
             rerun = await stale_jobs(stale_s)
             for snapshot_id in rerun["snapshot"]:
-                await jobs.enqueue("historical_snapshot", str(snapshot_id))
+                await jobs.historical_snapshot(snapshot_id)
             for bookmark_id in rerun["bookmark"]:
-                await jobs.enqueue("export_bookmark", str(bookmark_id))
+                await jobs.export_bookmark(bookmark_id)
             if rerun["snapshot"] or rerun["bookmark"]:
                 logger.warning("running lost jobs again: %s", rerun)
         except Exception:

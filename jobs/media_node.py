@@ -14,7 +14,7 @@ from core.nodes import NodeRegistry
 from core.settings import Settings
 from jobs.broker import MEDIA_START_QUEUE, node_queue
 from jobs.context import JobContext
-from jobs.node import MediaNodeRuntime
+from jobs.node.runtime import MediaNodeRuntime
 from jobs.process import cancel_all, serve
 
 logger = logging.getLogger(__name__)

@@ -47,11 +47,8 @@ from aiortc.rtcrtpparameters import (
 )
 from aiortc.rtcrtpreceiver import RemoteStreamTrack
 
-from media.webrtc.gathering import gather_announced
-from media.webrtc.settings import WebRtcSettings
+from vas_client.gathering import gather_on
 from vas_client.http import VasClient
-
-CLIENT_PORTS = (49152, 65535)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,12 +139,6 @@ class StreamConsumer:
 
     # -- plumbing ------------------------------------------------------------------------
 
-    def _settings(self) -> WebRtcSettings | None:
-        if self.local_ip is None:
-            return None
-        return WebRtcSettings(announced_ips=(self.local_ip,), port_min=CLIENT_PORTS[0],
-                              port_max=CLIENT_PORTS[1])
-
     async def _read(self, track: MediaStreamTrack) -> None:
         while True:
             try:
@@ -176,9 +167,8 @@ class StreamConsumer:
         transport, rtp = answer["transport"], answer["rtp_parameters"]
 
         gatherer = RTCIceGatherer(iceServers=[])
-        settings = self._settings()
-        if settings is not None:
-            await gather_announced(gatherer._connection, settings)
+        if self.local_ip is not None:
+            await gather_on(gatherer._connection, self.local_ip)
         gatherer._connection.ice_controlling = True
         ice = RTCIceTransport(gatherer)
         for c in transport["ice_candidates"]:
@@ -225,9 +215,8 @@ class StreamConsumer:
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self._closers.append(pc.close)
         transceiver = pc.addTransceiver("video", direction="recvonly")
-        settings = self._settings()
-        if settings is not None:
-            await gather_announced(transceiver.receiver.transport.transport._connection, settings)
+        if self.local_ip is not None:
+            await gather_on(transceiver.receiver.transport.transport._connection, self.local_ip)
         tracks: asyncio.Queue[MediaStreamTrack] = asyncio.Queue()
         pc.on("track", tracks.put_nowait)
         await pc.setLocalDescription(await pc.createOffer())

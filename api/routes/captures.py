@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -10,67 +10,45 @@ from litestar import Request, Response, Router, delete, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api.auth import scoped
+from api.capture_views import (
+    BookmarkListView,
+    BookmarkView,
+    SnapshotListView,
+    SnapshotView,
+    bookmark_list_view,
+    bookmark_view,
+    snapshot_list_view,
+    snapshot_view,
+)
 from api.files import serve_file
 from api.params import parse_id
 from api.schemas import BookmarkBody, BookmarkUpdateBody, SnapshotBody
 from api.state import Services, services_of
-from core.captures import READY
-from core.clock import iso
+from core.captures import BookmarkRecord, CaptureStatus, SnapshotRecord
+from core.clock import as_utc
 from core.errors import Conflict, InvalidInput, MediaUnavailable
 from core.stream_states import StreamState
+from core.streams import StreamRecord
 
 Limit = Annotated[int, QueryParameter(ge=1, le=100)]
 Offset = Annotated[int, QueryParameter(ge=0, le=1_000_000)]
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def snapshot_view(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": str(row["id"]), "stream_id": str(row["stream_id"]),
-        "timestamp": iso(row["timestamp"]), "source": row["source"],
-        "created_by": row["created_by"], "format": row["format"],
-        "file_size": row["file_size"], "width": row["width"], "height": row["height"],
-        "image_url": f"/v2/snapshots/{row['id']}/image", "metadata": row["metadata"],
-        "status": row["status"], "error": row["error"], "created_at": iso(row["created_at"]),
-    }
-
-
-def bookmark_view(row: dict[str, Any]) -> dict[str, Any]:
-    ready = row["status"] == READY
-    return {
-        "id": str(row["id"]), "stream_id": str(row["stream_id"]),
-        "center_timestamp": iso(row["center_timestamp"]),
-        "start_time": iso(row["start_time"]), "end_time": iso(row["end_time"]),
-        "duration_seconds": round((row["end_time"] - row["start_time"]).total_seconds(), 3),
-        "source": row["source"], "label": row["label"], "created_by": row["created_by"],
-        "event_type": row["event_type"], "confidence": row["confidence"], "tags": row["tags"],
-        "video_url": f"/v2/bookmarks/{row['id']}/video" if ready else None,
-        "thumbnail_url": f"/v2/bookmarks/{row['id']}/thumbnail" if ready else None,
-        "status": row["status"], "error": row["error"], "metadata": row["metadata"],
-        "created_at": iso(row["created_at"]), "updated_at": iso(row["updated_at"]),
-    }
-
-
-def _require_ready(kind: str, row: dict[str, Any]) -> None:
+def _require_ready(kind: str, row: SnapshotRecord | BookmarkRecord) -> None:
     """409 while the job is still working or when it failed (with its reason)."""
-    if row["status"] != READY:
-        reason = f": {row['error']}" if row["error"] else ""
-        raise Conflict(f"{kind} is {row['status']}{reason}")
+    if row.status is not CaptureStatus.READY:
+        reason = f": {row.error}" if row.error else ""
+        raise Conflict(f"{kind} is {row.status.value}{reason}")
 
 
-async def _stream(services: Services, stream_id: str) -> dict[str, Any]:
+async def _stream(services: Services, stream_id: str) -> StreamRecord:
     return await services.streams.get(parse_id(stream_id, "stream_id"))
 
 
 @post("/streams/{stream_id:str}/snapshots", status_code=201, **scoped("snapshots:write"))
 async def create_snapshot(
     request: Request[Any, Any, Any], stream_id: FromPath[str], data: JSONBody[SnapshotBody]
-) -> dict[str, Any]:
+) -> SnapshotView:
     """Capture a frame: `live` (the newest frame, on the stream's media node) or
     `historical` (the recorded frame nearest `timestamp`). The image is made by a job;
     `file_size`, `width` and `height` are filled when `status` is `ready`."""
@@ -78,18 +56,18 @@ async def create_snapshot(
     stream = await _stream(services, stream_id)
     owner = None
     if data.source == "live":
-        if stream["state"] != StreamState.LIVE.value:
-            raise Conflict(f"Stream is {stream['state']}; a live snapshot needs it LIVE")
-        owner = next((n for n in await services.nodes.alive() if n.node_id == stream["node_id"]),
+        if stream.state is not StreamState.LIVE:
+            raise Conflict(f"Stream is {stream.state}; a live snapshot needs it LIVE")
+        owner = next((n for n in await services.nodes.alive() if n.node_id == stream.node_id),
                      None)
         if owner is None:
             raise MediaUnavailable("The stream's media node is not available")
-    row = await services.snapshots.create(stream["id"], data.source, _utc(data.timestamp),
+    row = await services.snapshots.create(stream.id, data.source, as_utc(data.timestamp),
                                           data.created_by, data.metadata)
     if owner is not None:
-        await services.jobs.send_to_node(owner, "live_snapshot", str(row["id"]))
+        await services.jobs.live_snapshot(owner, row.id)
     else:
-        await services.jobs.enqueue("historical_snapshot", str(row["id"]))
+        await services.jobs.historical_snapshot(row.id)
     return snapshot_view(row)
 
 
@@ -99,20 +77,19 @@ async def list_snapshots(
     created_by: FromQuery[str | None] = None, source: FromQuery[str | None] = None,
     after: FromQuery[datetime | None] = None, before: FromQuery[datetime | None] = None,
     limit: Limit = 50, offset: Offset = 0,
-) -> dict[str, Any]:
+) -> SnapshotListView:
     """Snapshots, newest first, filtered by stream, creator, source and time."""
     page = await services_of(request.app).snapshots.page(
         stream_id=parse_id(stream_id, "stream_id") if stream_id else None,
-        created_by=created_by, source=source, after=_utc(after), before=_utc(before),
+        created_by=created_by, source=source, after=as_utc(after), before=as_utc(before),
         limit=limit, offset=offset)
-    return {"snapshots": [snapshot_view(r) for r in page.rows],
-            "pagination": {"total": page.total, "limit": limit, "offset": offset}}
+    return snapshot_list_view(page.rows, page.total, limit, offset)
 
 
 @get("/snapshots/{snapshot_id:str}", **scoped("snapshots:read"))
 async def get_snapshot(
     request: Request[Any, Any, Any], snapshot_id: FromPath[str]
-) -> dict[str, Any]:
+) -> SnapshotView:
     """One snapshot."""
     row = await services_of(request.app).snapshots.get(parse_id(snapshot_id, "snapshot_id"))
     return snapshot_view(row)
@@ -126,8 +103,8 @@ async def snapshot_image(
     services = services_of(request.app)
     row = await services.snapshots.get(parse_id(snapshot_id, "snapshot_id"))
     _require_ready("Snapshot", row)
-    return serve_file(request, services.snapshots.files.snapshot(row["id"]), "image/jpeg",
-                      f"{row['id']}.jpg")
+    return serve_file(request, services.snapshots.files.snapshot(row.id), "image/jpeg",
+                      f"{row.id}.jpg")
 
 
 @delete("/snapshots/{snapshot_id:str}", status_code=204, **scoped("snapshots:write"))
@@ -139,18 +116,18 @@ async def delete_snapshot(request: Request[Any, Any, Any], snapshot_id: FromPath
 @post("/streams/{stream_id:str}/bookmarks", status_code=201, **scoped("bookmarks:write"))
 async def create_bookmark(
     request: Request[Any, Any, Any], stream_id: FromPath[str], data: JSONBody[BookmarkBody]
-) -> dict[str, Any]:
+) -> BookmarkView:
     """Bookmark [center - before, center + after] as an MP4 clip with a thumbnail: `live`
     (center = now; the clip is cut once `after_seconds` are recorded) or `historical`
     (`center_timestamp`). before_seconds and after_seconds are each 0 to 300."""
     services = services_of(request.app)
     stream = await _stream(services, stream_id)
-    if data.source == "live" and stream["state"] != StreamState.LIVE.value:
-        raise Conflict(f"Stream is {stream['state']}; a live bookmark needs it LIVE")
+    if data.source == "live" and stream.state is not StreamState.LIVE:
+        raise Conflict(f"Stream is {stream.state}; a live bookmark needs it LIVE")
     fields = msgspec.structs.asdict(data)
-    fields["center_timestamp"] = _utc(data.center_timestamp)
-    row = await services.bookmarks.create(stream["id"], fields)
-    await services.jobs.enqueue("export_bookmark", str(row["id"]))
+    fields["center_timestamp"] = as_utc(data.center_timestamp)
+    row = await services.bookmarks.create(stream.id, fields)
+    await services.jobs.export_bookmark(row.id)
     return bookmark_view(row)
 
 
@@ -160,27 +137,26 @@ async def list_bookmarks(
     event_type: FromQuery[str | None] = None, created_by: FromQuery[str | None] = None,
     source: FromQuery[str | None] = None, start_after: FromQuery[datetime | None] = None,
     start_before: FromQuery[datetime | None] = None, limit: Limit = 50, offset: Offset = 0,
-) -> dict[str, Any]:
+) -> BookmarkListView:
     """Bookmarks, newest first, filtered by stream, event type, creator, source and start."""
     page = await services_of(request.app).bookmarks.page(
         stream_id=parse_id(stream_id, "stream_id") if stream_id else None,
         event_type=event_type, created_by=created_by, source=source,
-        start_after=_utc(start_after), start_before=_utc(start_before), limit=limit,
+        start_after=as_utc(start_after), start_before=as_utc(start_before), limit=limit,
         offset=offset)
-    return {"bookmarks": [bookmark_view(r) for r in page.rows],
-            "pagination": {"total": page.total, "limit": limit, "offset": offset}}
+    return bookmark_list_view(page.rows, page.total, limit, offset)
 
 
 @get("/bookmarks/{bookmark_id:str}", **scoped("bookmarks:read"))
 async def get_bookmark(
     request: Request[Any, Any, Any], bookmark_id: FromPath[str]
-) -> dict[str, Any]:
+) -> BookmarkView:
     """One bookmark."""
     row = await services_of(request.app).bookmarks.get(parse_id(bookmark_id, "bookmark_id"))
     return bookmark_view(row)
 
 
-async def _ready_bookmark(services: Services, bookmark_id: str) -> dict[str, Any]:
+async def _ready_bookmark(services: Services, bookmark_id: str) -> BookmarkRecord:
     row = await services.bookmarks.get(parse_id(bookmark_id, "bookmark_id"))
     _require_ready("Bookmark", row)
     return row
@@ -193,8 +169,8 @@ async def bookmark_video(
     """The MP4 clip (faststart), with HTTP Range support."""
     services = services_of(request.app)
     row = await _ready_bookmark(services, bookmark_id)
-    return serve_file(request, services.bookmarks.files.clip(row["id"]), "video/mp4",
-                      f"{row['id']}.mp4")
+    return serve_file(request, services.bookmarks.files.clip(row.id), "video/mp4",
+                      f"{row.id}.mp4")
 
 
 @get("/bookmarks/{bookmark_id:str}/thumbnail", **scoped("bookmarks:read"))
@@ -204,15 +180,15 @@ async def bookmark_thumbnail(
     """The JPEG thumbnail at the bookmark's center."""
     services = services_of(request.app)
     row = await _ready_bookmark(services, bookmark_id)
-    return serve_file(request, services.bookmarks.files.thumbnail(row["id"]), "image/jpeg",
-                      f"{row['id']}.jpg")
+    return serve_file(request, services.bookmarks.files.thumbnail(row.id), "image/jpeg",
+                      f"{row.id}.jpg")
 
 
 @put("/bookmarks/{bookmark_id:str}", **scoped("bookmarks:write"))
 async def update_bookmark(
     request: Request[Any, Any, Any], bookmark_id: FromPath[str],
     data: JSONBody[BookmarkUpdateBody],
-) -> dict[str, Any]:
+) -> BookmarkView:
     """Change `label`, `event_type`, `tags` or `metadata`; other fields are kept."""
     changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
     if not changes:

@@ -10,63 +10,68 @@ from litestar import Request, Router, delete, get, post
 from litestar.params import FromPath, JSONBody
 
 from api.auth import scoped
+from api.consumer_views import (
+    CandidateView,
+    ConnectView,
+    ConsumerListView,
+    ConsumeView,
+    RouterCapabilitiesView,
+    consume_view,
+    consumer_list_view,
+)
 from api.params import parse_id
 from api.schemas import ConnectBody, ConsumeBody, IceCandidateBody
 from api.state import Services, services_of
-from core.clock import iso, utcnow
+from core.consumers import ConsumerRecord, ConsumerState
 from core.errors import Conflict, MediaUnavailable, NotFound
 from core.stream_states import StreamState
-from core.tables import Consumer
+from core.streams import StreamRecord
+from jobs.node.protocol import AddCandidate, CloseConsumer, Connect, Consume
 from media.webrtc import router_rtp_capabilities
 
 
-async def live_stream(services: Services, stream_id: str) -> dict[str, Any]:
+async def live_stream(services: Services, stream_id: str) -> StreamRecord:
     row = await services.streams.get(parse_id(stream_id, "stream_id"))
-    if row["state"] != StreamState.LIVE.value:
-        raise Conflict(f"Stream is {row['state']}; consumers attach only to LIVE streams")
+    if row.state is not StreamState.LIVE:
+        raise Conflict(f"Stream is {row.state}; consumers attach only to LIVE streams")
     return row
 
 
-async def find_consumer(stream: dict[str, Any], consumer_id: str) -> dict[str, Any]:
-    ident = parse_id(consumer_id, "consumer_id")
-    row: dict[str, Any] | None = await Consumer.select().where(
-        (Consumer.id == ident) & (Consumer.stream_id == stream["id"])
-    ).first()
-    if row is None:
-        raise NotFound(f"Consumer {ident} not found")
-    return row
+async def find_consumer(services: Services, stream: StreamRecord,
+                        consumer_id: str) -> ConsumerRecord:
+    return await services.consumers.get(stream.id, parse_id(consumer_id, "consumer_id"))
 
 
 async def close_consumer(services: Services, stream_id: str, consumer_id: str) -> None:
     """Close a consumer (or WHEP session) on its node; recorded closed even if the node is
     gone. Idempotent once closed."""
     stream = await services.streams.get(parse_id(stream_id, "stream_id"))
-    row = await find_consumer(stream, consumer_id)
-    if row["state"] == "CLOSED":
+    row = await find_consumer(services, stream, consumer_id)
+    if row.state is ConsumerState.CLOSED:
         return
     with contextlib.suppress(MediaUnavailable, Conflict, NotFound):
-        await services.control.on_owner(stream, "close", row["id"])
-    await Consumer.update({Consumer.state: "CLOSED", Consumer.closed_at: utcnow()}).where(
-        (Consumer.id == row["id"]) & (Consumer.state != "CLOSED"))
+        node = await services.control.owner(stream)
+        await services.jobs.close_consumer(node, CloseConsumer(stream_id=stream.id,
+                                                               consumer_id=row.id))
+    await services.consumers.close(row.id)
 
 
 @get("/{stream_id:str}/router-capabilities", **scoped("streams:read"))
 async def router_capabilities(
     request: Request[Any, Any, Any], stream_id: FromPath[str]
-) -> dict[str, Any]:
+) -> RouterCapabilitiesView:
     """RTP capabilities for mediasoup-client's `Device.load`, with the stream's H.264 profile."""
     services = services_of(request.app)
     row = await services.streams.get(parse_id(stream_id, "stream_id"))
-    video = (row["codec_config"] or {}).get("video") or {}
-    if not video.get("profile"):
-        raise Conflict(f"Stream is {row['state']}; its codec is not known yet")
-    return {"rtp_capabilities": router_rtp_capabilities(video["profile"])}
+    if not row.profile_level_id:
+        raise Conflict(f"Stream is {row.state}; its codec is not known yet")
+    return {"rtp_capabilities": router_rtp_capabilities(row.profile_level_id)}
 
 
 @post("/{stream_id:str}/consume", status_code=201, **scoped("streams:consume"))
 async def consume(
     request: Request[Any, Any, Any], stream_id: FromPath[str], data: JSONBody[ConsumeBody]
-) -> dict[str, Any]:
+) -> ConsumeView:
     """Attach a consumer: the transport (ICE-lite, DTLS) and RTP parameters for the client.
 
     409 unless the stream is LIVE; 400 when `rtp_capabilities` cannot receive the stream;
@@ -74,11 +79,11 @@ async def consume(
     """
     services = services_of(request.app)
     stream = await live_stream(services, stream_id)
-    result = await services.control.on_owner(
-        stream, "consume", uuid.uuid4(), data.client_id, data.rtp_capabilities
-    )
-    return {"consumer_id": result["consumer_id"], "transport": result["transport"],
-            "rtp_parameters": result["rtp_parameters"]}
+    node = await services.control.owner(stream)
+    consumed = await services.jobs.consume(node, Consume(
+        stream_id=stream.id, consumer_id=uuid.uuid4(), client_id=data.client_id,
+        rtp_capabilities=data.rtp_capabilities))
+    return consume_view(consumed.consumer_id, consumed.transport, consumed.rtp_parameters)
 
 
 @post("/{stream_id:str}/consumers/{consumer_id:str}/connect", status_code=200,
@@ -86,14 +91,16 @@ async def consume(
 async def connect(
     request: Request[Any, Any, Any], stream_id: FromPath[str], consumer_id: FromPath[str],
     data: JSONBody[ConnectBody],
-) -> dict[str, Any]:
+) -> ConnectView:
     """Give the client's DTLS parameters; answers at once while ICE and DTLS complete."""
     services = services_of(request.app)
     stream = await services.streams.get(parse_id(stream_id, "stream_id"))
-    row = await find_consumer(stream, consumer_id)
-    result = await services.control.on_owner(stream, "connect", row["id"], data.dtls_parameters)
-    return {"status": "connected", "consumer_id": str(row["id"]),
-            "transport_id": result["transport_id"]}
+    row = await find_consumer(services, stream, consumer_id)
+    node = await services.control.owner(stream)
+    connected = await services.jobs.connect(node, Connect(
+        stream_id=stream.id, consumer_id=row.id, dtls_parameters=data.dtls_parameters))
+    return {"status": "connected", "consumer_id": str(row.id),
+            "transport_id": connected.transport_id}
 
 
 @post("/{stream_id:str}/consumers/{consumer_id:str}/ice-candidate", status_code=200,
@@ -101,35 +108,26 @@ async def connect(
 async def ice_candidate(
     request: Request[Any, Any, Any], stream_id: FromPath[str], consumer_id: FromPath[str],
     data: JSONBody[IceCandidateBody],
-) -> dict[str, Any]:
+) -> CandidateView:
     """Trickle a client candidate (optional: the server is ICE-lite and learns the
     client's address from its connectivity checks)."""
     services = services_of(request.app)
     stream = await services.streams.get(parse_id(stream_id, "stream_id"))
-    row = await find_consumer(stream, consumer_id)
-    await services.control.on_owner(stream, "add_candidate", row["id"], data.candidate)
-    return {"status": "acknowledged", "consumer_id": str(row["id"])}
+    row = await find_consumer(services, stream, consumer_id)
+    node = await services.control.owner(stream)
+    await services.jobs.add_candidate(node, AddCandidate(
+        stream_id=stream.id, consumer_id=row.id, candidate=data.candidate))
+    return {"status": "acknowledged", "consumer_id": str(row.id)}
 
 
 @get("/{stream_id:str}/consumers", **scoped("streams:read"))
 async def list_consumers(
     request: Request[Any, Any, Any], stream_id: FromPath[str]
-) -> dict[str, Any]:
+) -> ConsumerListView:
     """Every consumer of the stream, closed ones included, newest first."""
     services = services_of(request.app)
     stream = await services.streams.get(parse_id(stream_id, "stream_id"))
-    rows = await Consumer.select().where(Consumer.stream_id == stream["id"]).order_by(
-        Consumer.created_at, ascending=False)
-    return {
-        "stream_id": str(stream["id"]),
-        "total_consumers": len(rows),
-        "active_consumers": sum(1 for r in rows if r["state"] == "CONNECTED"),
-        "consumers": [{
-            "id": str(r["id"]), "client_id": r["client_id"], "state": r["state"],
-            "created_at": iso(r["created_at"]), "last_seen_at": iso(r["last_seen_at"]),
-            "closed_at": iso(r["closed_at"]),
-        } for r in rows],
-    }
+    return consumer_list_view(stream.id, await services.consumers.of_stream(stream.id))
 
 
 @delete("/{stream_id:str}/consumers/{consumer_id:str}", status_code=204,

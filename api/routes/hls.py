@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from litestar import Request, Response, Router, get
@@ -12,6 +12,7 @@ from litestar.response import File
 from api.auth import scoped
 from api.params import parse_id
 from api.state import services_of
+from core.clock import as_utc
 from core.errors import InvalidInput, NotFound
 from core.recordings import check_segment_name
 from core.stream_states import StreamState
@@ -20,12 +21,6 @@ from media.playlist import live_playlist, vod_playlist
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 LIVE_WINDOW = 6  # segments (~36 s at 6 s each)
 MAX_RANGE = timedelta(hours=24)
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @get("/{stream_id:str}/hls/playlist.m3u8", **scoped("streams:read"))
@@ -41,7 +36,7 @@ async def playlist(
     services = services_of(request.app)
     stream = await services.streams.get(ident)
     target = services.settings.media.hls_segment_s
-    begin, finish = _utc(start), _utc(end)
+    begin, finish = as_utc(start), as_utc(end)
     if begin is not None or finish is not None:
         if begin is None or finish is None:
             raise InvalidInput("start and end must be given together")
@@ -56,7 +51,7 @@ async def playlist(
     else:
         segments = await services.recordings.latest(ident, LIVE_WINDOW)
         body = live_playlist(segments, target)
-        if stream["state"] == StreamState.CLOSED.value:
+        if stream.state is StreamState.CLOSED:
             body += "#EXT-X-ENDLIST\n"
     return Response(body, media_type=PLAYLIST_TYPE, headers={"Cache-Control": "no-cache"})
 

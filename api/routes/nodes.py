@@ -22,8 +22,12 @@ class NodeView(TypedDict):
     error: str | None
 
 
+class NodeListView(TypedDict):
+    nodes: list[NodeView]
+
+
 @get("/", **scoped(ADMIN_SCOPE))
-async def list_nodes(request: Request[Any, Any, Any]) -> dict[str, list[NodeView]]:
+async def list_nodes(request: Request[Any, Any, Any]) -> NodeListView:
     """Media nodes with a fresh heartbeat, each pinged on its control queue (API → node → API)."""
     services = services_of(request.app)
     views: list[NodeView] = []
@@ -32,7 +36,7 @@ async def list_nodes(request: Request[Any, Any, Any]) -> dict[str, list[NodeView
         rtt: float | None = None
         error: str | None = None
         try:
-            await services.jobs.call_node(node, "node_ping", time.time(), deadline_s=2.0)
+            await services.jobs.ping(node, time.time(), deadline_s=2.0)
             rtt = round((time.perf_counter() - started) * 1000, 2)
         except StreamError as exc:
             error = exc.message

@@ -12,7 +12,14 @@ from api.auth import scoped
 from api.params import parse_id, parse_state
 from api.schemas import CreateStreamBody
 from api.state import services_of
-from api.views import HealthView, StreamListView, health_view, stream_detail, stream_summary
+from api.views import (
+    HealthView,
+    StreamDetailView,
+    StreamListView,
+    health_view,
+    stream_detail,
+    stream_list_view,
+)
 
 
 @get("/", **scoped("streams:read"))
@@ -28,19 +35,19 @@ async def list_streams(
     """Streams, newest first, filtered by `state` (a state name) and camera."""
     streams = services_of(request.app).streams
     page = await streams.page(parse_state(state_name), camera_id, limit, offset)
-    return {
-        "streams": [stream_summary(row) for row in page.rows],
-        "pagination": {"total": page.total, "limit": limit, "offset": offset},
-    }
+    return stream_list_view(page.rows, page.total, limit, offset)
 
 
 @get("/{stream_id:str}", **scoped("streams:read"))
-async def get_stream(request: Request[Any, Any, Any], stream_id: FromPath[str]) -> dict[str, Any]:
+async def get_stream(
+    request: Request[Any, Any, Any], stream_id: FromPath[str]
+) -> StreamDetailView:
     """A stream with its codec, producer and consumer counts."""
     ident = parse_id(stream_id, "stream_id")
-    streams = services_of(request.app).streams
-    row = await streams.get(ident)
-    return stream_detail(row, await streams.producer(ident), await streams.consumer_counts(ident))
+    services = services_of(request.app)
+    row = await services.streams.get(ident)
+    return stream_detail(row, await services.streams.producer(ident),
+                         await services.consumers.counts(ident))
 
 
 @get("/{stream_id:str}/health", **scoped("streams:read"))
@@ -61,7 +68,7 @@ async def delete_stream(request: Request[Any, Any, Any], stream_id: FromPath[str
 @post("/", status_code=202, **scoped("streams:write"))
 async def create_stream(
     request: Request[Any, Any, Any], data: JSONBody[CreateStreamBody]
-) -> Response[dict[str, Any]]:
+) -> Response[StreamDetailView]:
     """Start a camera's stream without waiting: 202 with the stream INITIALIZING, to poll.
 
     When the camera already has an active stream it is returned with 200.
@@ -70,8 +77,8 @@ async def create_stream(
     camera = parse_id(data.camera_id, "camera_id")
     await services.devices.get(camera)
     row, created, _ = await services.control.begin(camera)
-    detail = stream_detail(row, await services.streams.producer(row["id"]),
-                           await services.streams.consumer_counts(row["id"]))
+    detail = stream_detail(row, await services.streams.producer(row.id),
+                           await services.consumers.counts(row.id))
     return Response(detail, status_code=202 if created else 200)
 
 

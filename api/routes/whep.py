@@ -13,6 +13,7 @@ from api.params import parse_id
 from api.routes.consumers import close_consumer, find_consumer, live_stream
 from api.state import services_of
 from core.errors import InvalidInput
+from jobs.node.protocol import WhepOffer, WhepPatch
 
 SDP = "application/sdp"
 TRICKLE = "application/trickle-ice-sdpfrag"
@@ -39,9 +40,11 @@ async def whep_offer(request: Request[Any, Any, Any], stream_id: FromPath[str]) 
     stream = await live_stream(services, stream_id)
     offer = await _body(request, SDP)
     session_id = uuid.uuid4()
-    result = await services.control.on_owner(stream, "whep_offer", session_id, offer)
-    location = f"/v2/streams/{stream['id']}/whep/{session_id}"
-    return Response(result["answer"], status_code=201, media_type=SDP,
+    node = await services.control.owner(stream)
+    answer = await services.jobs.whep_offer(node, WhepOffer(
+        stream_id=stream.id, session_id=session_id, offer_sdp=offer))
+    location = f"/v2/streams/{stream.id}/whep/{session_id}"
+    return Response(answer.answer, status_code=201, media_type=SDP,
                     headers={"Location": location, "ETag": f'"{session_id}"'})
 
 
@@ -52,8 +55,11 @@ async def whep_trickle(
     """Trickle ICE candidates to a session (an SDP fragment)."""
     services = services_of(request.app)
     stream = await services.streams.get(parse_id(stream_id, "stream_id"))
-    row = await find_consumer(stream, session_id)
-    await services.control.on_owner(stream, "whep_patch", row["id"], await _body(request, TRICKLE))
+    row = await find_consumer(services, stream, session_id)
+    sdpfrag = await _body(request, TRICKLE)
+    node = await services.control.owner(stream)
+    await services.jobs.whep_patch(node, WhepPatch(stream_id=stream.id, session_id=row.id,
+                                                   sdpfrag=sdpfrag))
 
 
 @delete("/{stream_id:str}/whep/{session_id:str}", status_code=200, **scoped("streams:consume"))

@@ -1,4 +1,5 @@
-"""WebRTC egress: mediasoup-compatible consumers, WHEP sessions and the per-stream fan-out.
+"""WebRTC egress: a Router per stream owning its fan-out, mediasoup-compatible consumers
+and WHEP sessions.
 
 Knows nothing of HTTP or the database: the media node drives these objects and maps
 their errors (`media.webrtc.errors`) to its callers' terms.
@@ -23,6 +24,7 @@ from media.webrtc.errors import (
 )
 from media.webrtc.fanout import Fanout
 from media.webrtc.packet_track import PacketTrack
+from media.webrtc.router import Router
 from media.webrtc.settings import WebRtcSettings
 from media.webrtc.whep import WhepSession
 
@@ -35,6 +37,7 @@ __all__ = [
     "InvalidRemoteParameters",
     "PacketTrack",
     "PortRangeExhausted",
+    "Router",
     "TransportStateError",
     "WebRtcError",
     "WebRtcSettings",

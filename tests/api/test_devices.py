@@ -105,7 +105,8 @@ async def test_password_is_masked_everywhere_and_not_readable_at_rest(client, ca
     from api.state import services_of
 
     services = services_of(client._transport.app)  # type: ignore[attr-defined]
-    assert services.devices.source_url(row) == f"rtsp://admin:{secret}@192.0.2.7:554/live"
+    device = await services.devices.get(row["id"])
+    assert services.devices.source_url(device) == f"rtsp://admin:{secret}@192.0.2.7:554/live"
 
 
 async def test_password_changes_with_the_url_and_is_dropped_with_it(client):

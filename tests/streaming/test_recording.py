@@ -82,7 +82,7 @@ async def test_playlist_and_segments_refuse_missing_tokens_and_traversal(client,
     from tests.api.test_streams import _stream
 
     stream = await _stream(client)
-    base = f"/v2/streams/{stream['id']}/hls"
+    base = f"/v2/streams/{stream.id}/hls"
     secret = settings.server.data_dir / "jwt_secret"
     assert secret.exists()
     assert (await client.get(f"{base}/playlist.m3u8")).status_code == 401
@@ -118,7 +118,7 @@ async def test_retention_job_removes_old_segments_and_files(client, settings, wo
         await index.add(stream_id, sequence, filename, now - age - timedelta(seconds=6),
                         now - age, 6.0, 188, False)
     services = services_of(app)
-    await services.jobs.enqueue("purge_recordings")
+    await services.jobs.purge_recordings()
     for _ in range(300):  # the worker polls its queue; allow for a loaded CI machine
         if not files["old"].exists():
             break

@@ -1,49 +1,58 @@
-"""One stream's pipeline on a media node: RTSP ingest → GOP cache, HLS recorder (and, later,
-WebRTC fan-out), with its state changes and segments written to the database."""
+"""One stream's pipeline on a media node: RTSP ingest → GOP cache, then the HLS recorder and
+the stream's WebRTC Router (its fan-out to every viewer), with the stream's state changes
+and recorded segments written to the database."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
-from collections.abc import Coroutine
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
-from core.clock import utcnow
-from core.errors import (
-    Conflict,
-    RtspConnectionFailed,
-    RtspTimeout,
-    SsrcCaptureFailed,
-    StreamError,
-    StreamStartFailed,
-)
+from core.clock import as_utc, utcnow
+from core.errors import Conflict
 from core.recordings import RecordingIndex
 from core.settings import Settings
 from core.stream_states import StreamState
 from core.streams import StreamService
-from jobs.viewers import StreamViewers
-from media.errors import NoVideoStream, SourceError, SourceTimeout, SourceUnauthorized
+from jobs.node.protocol import source_failure
+from jobs.node.tasks import TaskSet
+from jobs.node.viewers import StreamViewers
+from media.errors import SourceError
+from media.gop_cache import GopCache
 from media.hls import HlsRecorder, SegmentInfo
-from media.ingest import IngestState, RtspIngest
+from media.ingest import IngestState, RtspIngest, StateCallback
+from media.metrics import IngestMetrics
+from media.packet import PacketSink
 from media.rtsp_source import StreamInfo, Transport
 
 logger = logging.getLogger(__name__)
 
 
-def start_error(exc: SourceError) -> StreamError:
-    """The guide's error for a source that could not be opened."""
-    detail = str(exc) or type(exc).__name__
-    if isinstance(exc, SourceTimeout):
-        return RtspTimeout("Camera did not answer in time", detail)
-    if isinstance(exc, NoVideoStream):
-        return SsrcCaptureFailed("Failed to capture video from RTSP source", detail)
-    if isinstance(exc, SourceUnauthorized):
-        return RtspConnectionFailed("Camera refused the credentials", detail)
-    if isinstance(exc, SourceError):
-        return RtspConnectionFailed("Failed to connect to RTSP source", detail)
-    return StreamStartFailed("Stream start failed", detail)
+class Ingest(Protocol):
+    """What a pipeline needs of its ingest (`media.ingest.RtspIngest`, or a test's fake)."""
+
+    gop_cache: GopCache
+    metrics: IngestMetrics
+    on_state: StateCallback | None
+
+    def add_sink(self, sink: PacketSink) -> None: ...
+
+    async def open(self) -> StreamInfo: ...
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+IngestFactory = Callable[[str, Transport, Settings, str], Ingest]
+
+
+def rtsp_ingest(url: str, transport: Transport, settings: Settings, name: str) -> Ingest:
+    """The real ingest: PyAV on the camera's RTSP URL."""
+    return RtspIngest(url, transport=transport, open_timeout=settings.media.rtsp_open_timeout_s,
+                      read_timeout=settings.media.rtsp_read_timeout_s, name=name)
 
 
 def codec_config(info: StreamInfo) -> dict[str, Any]:
@@ -59,7 +68,7 @@ def codec_config(info: StreamInfo) -> dict[str, Any]:
 
 
 class StreamPipeline:
-    """Ingest and recording of one stream, supervised on the node's event loop."""
+    """Ingest, recording and viewers of one stream, supervised on the node's event loop."""
 
     def __init__(
         self,
@@ -69,23 +78,19 @@ class StreamPipeline:
         settings: Settings,
         index: RecordingIndex,
         start_sequence: int,
+        streams: StreamService | None = None,
+        ingest_factory: IngestFactory = rtsp_ingest,
     ) -> None:
         self.stream_id = stream_id
         self._media = settings.media
         self.viewers: StreamViewers
-        self._streams = StreamService()
+        self._streams = streams or StreamService()
         self._index = index
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.stopped = asyncio.Event()
-        self.ingest = RtspIngest(
-            source_url,
-            transport=transport,
-            open_timeout=settings.media.rtsp_open_timeout_s,
-            read_timeout=settings.media.rtsp_read_timeout_s,
-            on_state=self._on_state,
-            name=f"stream {stream_id}",
-        )
+        self.ingest = ingest_factory(source_url, transport, settings, f"stream {stream_id}")
+        self.ingest.on_state = self._on_state
         self.recorder = HlsRecorder(
             index.directory(stream_id),
             target_duration=settings.media.hls_segment_s,
@@ -99,7 +104,7 @@ class StreamPipeline:
         self.viewers = StreamViewers(self.stream_id, self.ingest.gop_cache, self._media)
         self.recorder.start()
         self.ingest.add_sink(self.recorder)
-        self.ingest.add_sink(self.viewers.fanout)
+        self.ingest.add_sink(self.viewers.router.fanout)
 
     async def open(self) -> StreamInfo:
         """First open, for start-stream: raises the guide's error when the camera fails."""
@@ -109,14 +114,14 @@ class StreamPipeline:
         except SourceError as exc:
             await self.viewers.close_all()
             await self.recorder.stop()
-            raise start_error(exc) from None
-        self.viewers.profile_level_id = info.profile_level_id
+            raise source_failure(exc) from None
+        self.viewers.router.profile_level_id = info.profile_level_id
         return info
 
     def start(self, profile_level_id: str | None) -> None:
         """Start without a first open (taking over a stream): the ingest retries on its own."""
         self._attach()
-        self.viewers.profile_level_id = profile_level_id
+        self.viewers.router.profile_level_id = profile_level_id
         self.ingest.start()
 
     async def stop(self) -> None:
@@ -125,8 +130,7 @@ class StreamPipeline:
         await self.viewers.close_all()
         await self.ingest.stop()
         await self.recorder.stop()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.join()
 
     def metrics(self) -> dict[str, Any]:
         stats = self.ingest.metrics.stats()
@@ -142,30 +146,27 @@ class StreamPipeline:
 
     # -- callbacks --------------------------------------------------------------------
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     def _on_state(self, state: IngestState, message: str | None) -> None:
         """Runs on the event loop: mirror the ingest's state into the stream's."""
         if self.stopped.is_set():
             return
         if state is IngestState.LIVE:
-            self._spawn(self.mark(StreamState.LIVE, last_error=None))
+            self._tasks.spawn(self.mark(StreamState.LIVE, last_error=None, error_code=None))
         elif state is IngestState.ERROR:
-            self._spawn(self.mark(StreamState.ERROR, last_error=message or "RTSP source lost"))
+            self._tasks.spawn(self.mark(StreamState.ERROR,
+                                        last_error=message or "RTSP source lost"))
 
     async def mark(self, target: StreamState, **fields: Any) -> None:
+        """Move the stream to `target` unless it is there already or may not go there."""
         row = await self._streams.get(self.stream_id)
-        if row["state"] == target.value:
+        if row.state is target:
             return
-        if target is StreamState.LIVE and row["started_at"] is None:
+        if target is StreamState.LIVE and row.started_at is None:
             fields["started_at"] = utcnow()
         try:
             await self._streams.transition(self.stream_id, target, **fields)
         except Conflict:
-            logger.info("stream %s is %s; not marking it %s", self.stream_id, row["state"],
+            logger.info("stream %s is %s; not marking it %s", self.stream_id, row.state,
                         target.value)
 
     def _on_segment(self, info: SegmentInfo) -> None:
@@ -174,11 +175,7 @@ class StreamPipeline:
         if loop is None or loop.is_closed():
             return
         coro = self._index.add(
-            self.stream_id, info.sequence, info.filename, _utc(info.start), _utc(info.end),
+            self.stream_id, info.sequence, info.filename, as_utc(info.start), as_utc(info.end),
             info.duration, info.size, info.discontinuity,
         )
-        loop.call_soon_threadsafe(self._spawn, coro)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        loop.call_soon_threadsafe(self._tasks.spawn, coro)

@@ -1,30 +1,43 @@
-"""What a media node does with streams: start, stop, take over, and keep its leases.
-
-All of it runs on the node's event loop; actors reach it through `jobs.context`.
-"""
+"""What a media node does with streams: start, stop, take over, serve viewer requests, and
+keep its leases. All of it runs on the node's event loop; actors reach it through
+`jobs.context`, with the typed requests of `jobs.node.protocol`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import secrets
+import time
 import uuid
-from typing import Any
 
-from core.clock import utcnow
+from core.consumers import ConsumerService
 from core.credentials import CredentialBox
 from core.devices import DeviceService
-from core.errors import Conflict, StreamError
+from core.errors import Conflict, StreamError, StreamStartFailed
 from core.leases import StreamLeases
 from core.recordings import RecordingIndex
 from core.settings import Settings
 from core.stream_states import StreamState
-from core.streams import StreamService
-from core.tables import Producer, Stream
+from core.streams import StreamRecord, StreamService
 from jobs.captures import Captures
-from jobs.pipeline import StreamPipeline, codec_config
-from jobs.viewers import StreamViewers
+from jobs.node.pipeline import IngestFactory, StreamPipeline, codec_config, rtsp_ingest
+from jobs.node.protocol import (
+    AddCandidate,
+    CloseConsumer,
+    Connect,
+    Connected,
+    Consume,
+    Consumed,
+    Done,
+    Pong,
+    Started,
+    Stopped,
+    ViewerRequest,
+    WhepAnswer,
+    WhepOffer,
+    WhepPatch,
+)
+from jobs.node.viewers import StreamViewers
 
 logger = logging.getLogger(__name__)
 
@@ -33,23 +46,21 @@ class NodeFull(Exception):
     """This node runs as many streams as its capacity allows; another node should take it."""
 
 
-def outcome_error(exc: StreamError) -> dict[str, Any]:
-    return {"ok": False, "error_code": exc.error_code, "message": exc.message,
-            "detail": exc.detail}
-
-
 class MediaNodeRuntime:
     """The streams one node owns, and the operations on them."""
 
-    def __init__(self, settings: Settings, node_id: str) -> None:
+    def __init__(self, settings: Settings, node_id: str,
+                 ingest_factory: IngestFactory = rtsp_ingest) -> None:
         self.settings = settings
         self.node_id = node_id
         self.leases = StreamLeases(node_id, settings.media.lease_s)
-        self.streams = StreamService()
+        self.consumers = ConsumerService()
+        self.streams = StreamService(self.consumers)
         self.devices = DeviceService(CredentialBox(settings.auth.credentials_key))
         self.index = RecordingIndex(settings.media.recordings_dir(settings.server.data_dir))
         self.pipelines: dict[uuid.UUID, StreamPipeline] = {}
         self.captures = Captures(settings)
+        self._ingest_factory = ingest_factory
         self._starting: set[uuid.UUID] = set()
 
     @property
@@ -59,44 +70,48 @@ class MediaNodeRuntime:
     def has_capacity(self) -> bool:
         return self.load < self.settings.media.node_capacity
 
-    async def _pipeline_for(self, stream: dict[str, Any]) -> StreamPipeline:
-        device = await self.devices.get(stream["camera_id"])
+    def ping(self, sent_at: float) -> Pong:
+        return Pong(node_id=self.node_id, sent_at=sent_at, answered_at=time.time())
+
+    async def _pipeline_for(self, stream: StreamRecord) -> StreamPipeline:
+        device = await self.devices.get(stream.camera_id)
         return StreamPipeline(
-            stream["id"], self.devices.source_url(device), device["rtsp_transport"],
-            self.settings, self.index, await self.index.next_sequence(stream["id"]),
+            stream.id, self.devices.source_url(device), device.rtsp_transport,
+            self.settings, self.index, await self.index.next_sequence(stream.id),
+            streams=self.streams, ingest_factory=self._ingest_factory,
         )
 
-    async def start(self, stream_id: uuid.UUID) -> dict[str, Any]:
-        """The start job: claim the stream, open the camera, go LIVE, or close with the error."""
+    async def start(self, stream_id: uuid.UUID) -> Started:
+        """The start job: claim the stream, open the camera and go LIVE; a camera that fails
+        closes the stream with the guide's error, which is raised."""
         if not self.has_capacity():
             raise NodeFull(f"node {self.node_id} is full")
         if not await self.leases.claim(stream_id):
-            return {"ok": True, "owner": "other"}
+            return Started(owner=None)
         if stream_id in self.pipelines:
-            return {"ok": True, "owner": self.node_id}
+            return Started(owner=self.node_id)
         self._starting.add(stream_id)
         try:
-            stream = await self.streams.get(stream_id)
-            pipeline = await self._pipeline_for(stream)
+            pipeline = await self._pipeline_for(await self.streams.get(stream_id))
             try:
                 info = await pipeline.open()
             except StreamError as exc:
                 logger.info("stream %s failed to start: %s", stream_id, exc.message)
-                await self._close_failed(stream_id, exc)
-                return outcome_error(exc)
+                await self.streams.fail(stream_id, exc)
+                await self.leases.release(stream_id)
+                raise
             self.pipelines[stream_id] = pipeline
         finally:
             self._starting.discard(stream_id)
-        await self._ensure_producer(stream_id)
-        await Stream.update({Stream.codec_config: codec_config(info)}).where(Stream.id == stream_id)
+        await self.streams.ensure_producer(stream_id)
+        await self.streams.set_codec(stream_id, codec_config(info))
         with contextlib.suppress(Conflict):  # already LIVE when the ingest reported first
             await self.streams.transition(stream_id, StreamState.READY)
-        await pipeline.mark(StreamState.LIVE, last_error=None)
-        state = (await self.streams.get(stream_id))["state"]
-        return {"ok": state == StreamState.LIVE.value, "owner": self.node_id, "state": state,
-                **({} if state == StreamState.LIVE.value else {
-                    "error_code": "STREAM_START_FAILED", "message": f"stream is {state}",
-                    "detail": None})}
+        await pipeline.mark(StreamState.LIVE, last_error=None, error_code=None)
+        state = (await self.streams.get(stream_id)).state
+        if state is not StreamState.LIVE:
+            raise StreamStartFailed(f"stream is {state.value}")
+        return Started(owner=self.node_id)
 
     async def take_over(self, stream_id: uuid.UUID) -> bool:
         """Restart a stream whose node stopped renewing its lease; True when we took it."""
@@ -105,26 +120,47 @@ class MediaNodeRuntime:
         if not self.has_capacity() or not await self.leases.claim(stream_id):
             return False
         stream = await self.streams.get(stream_id)
-        logger.warning("taking over stream %s (was on %s)", stream_id, stream["node_id"])
-        await self.streams.close_consumers(stream_id)  # their transports died with the node
-        if stream["state"] in (StreamState.LIVE.value, StreamState.ERROR.value):
+        logger.warning("taking over stream %s (was on %s)", stream_id, stream.node_id)
+        await self.consumers.close_all(stream_id)  # their transports died with the node
+        if stream.state in (StreamState.LIVE, StreamState.ERROR):
             with contextlib.suppress(Conflict):
                 await self.streams.transition(stream_id, StreamState.INITIALIZING,
                                               last_error="media node lost; restarting")
         pipeline = await self._pipeline_for(stream)
         self.pipelines[stream_id] = pipeline
-        video = (stream["codec_config"] or {}).get("video") or {}
-        pipeline.start(video.get("profile"))
+        pipeline.start(stream.profile_level_id)
         return True
 
-    async def stop(self, stream_id: uuid.UUID) -> dict[str, Any]:
+    async def stop(self, stream_id: uuid.UUID) -> Stopped:
         """The stop job: end the pipeline, then STOPPED → CLOSED with consumers closed."""
         pipeline = self.pipelines.pop(stream_id, None)
         if pipeline is not None:
             await pipeline.stop()
         await self.streams.close(stream_id)
         await self.leases.release(stream_id)
-        return {"ok": True, "stopped": pipeline is not None}
+        return Stopped(stopped=pipeline is not None)
+
+    async def viewer(
+        self, request: ViewerRequest
+    ) -> Consumed | Connected | Done | WhepAnswer:
+        """A consumer or WHEP request for a stream this node runs (409 when it runs none)."""
+        viewers = self.viewers(request.stream_id)
+        if viewers is None:
+            raise Conflict("Stream is not running on its node")
+        match request:
+            case Consume():
+                return await viewers.consume(request.consumer_id, request.client_id,
+                                             request.rtp_capabilities)
+            case Connect():
+                return await viewers.connect(request.consumer_id, request.dtls_parameters)
+            case AddCandidate():
+                return await viewers.add_candidate(request.consumer_id, request.candidate)
+            case CloseConsumer():
+                return await viewers.close(request.consumer_id)
+            case WhepOffer():
+                return await viewers.whep_offer(request.session_id, request.offer_sdp)
+            case WhepPatch():
+                return await viewers.whep_patch(request.session_id, request.sdpfrag)
 
     async def tick(self) -> None:
         """Heartbeat work: renew leases, drop pipelines we no longer own, report metrics,
@@ -135,11 +171,8 @@ class MediaNodeRuntime:
                 logger.info("stream %s is no longer ours; stopping its pipeline", stream_id)
                 pipeline = self.pipelines.pop(stream_id)
                 await pipeline.stop()
-        now = utcnow()
         for stream_id, pipeline in self.pipelines.items():
-            await Stream.update({Stream.metrics: pipeline.metrics(), Stream.checked_at: now}).where(
-                (Stream.id == stream_id) & (Stream.node_id == self.node_id)
-            )
+            await self.streams.report_metrics(stream_id, self.node_id, pipeline.metrics())
             await pipeline.viewers.report()
         room = self.settings.media.node_capacity - self.load
         if room > 0:
@@ -152,28 +185,12 @@ class MediaNodeRuntime:
         await asyncio.gather(*(p.stop() for p in pipelines.values()), return_exceptions=True)
         await self.leases.release_all()
 
-    async def _close_failed(self, stream_id: uuid.UUID, exc: StreamError) -> None:
-        with contextlib.suppress(Conflict):
-            await self.streams.transition(stream_id, StreamState.ERROR,
-                                          last_error=f"{exc.error_code}: {exc.message}")
-        await self.streams.close(stream_id)
-        await self.leases.release(stream_id)
-
-    async def _ensure_producer(self, stream_id: uuid.UUID) -> None:
-        """One producer per stream for its whole life (a unique index makes it so), so its
-        ids stay the same across reconnects and failover."""
-        if await Producer.exists().where(Producer.stream_id == stream_id):
-            await Producer.update({Producer.state: "ACTIVE"}).where(
-                Producer.stream_id == stream_id)
-            return
-        with contextlib.suppress(Exception):  # created meanwhile: the index refused a twin
-            await Producer(
-                id=uuid.uuid4(), stream_id=stream_id,
-                mediasoup_id=f"producer-{secrets.token_hex(8)}",
-                transport_id=f"transport-{secrets.token_hex(8)}",
-                state="ACTIVE", ssrc=secrets.randbelow(900_000_000) + 100_000_000,
-                created_at=utcnow(),
-            ).save()
+    async def live_snapshot(self, snapshot_id: uuid.UUID) -> None:
+        """A snapshot of a stream this node runs, from its GOP cache."""
+        row = await self.captures.snapshots.get(snapshot_id)
+        pipeline = self.pipelines.get(row.stream_id)
+        await self.captures.live_snapshot(
+            row.id, pipeline.ingest.gop_cache if pipeline is not None else None)
 
     def viewers(self, stream_id: uuid.UUID) -> StreamViewers | None:
         """The viewers of a stream this node runs (None when it runs no such stream)."""

@@ -1,0 +1,157 @@
+"""The media-node runtime driven directly: start, stop, take over, heartbeats — real
+database (both backends), fake cameras at the ingest edge."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+import uuid
+
+import pytest
+
+from core.clock import utcnow
+from core.consumers import ConsumerService, ConsumerState
+from core.errors import RtspConnectionFailed, RtspTimeout, SsrcCaptureFailed
+from core.leases import StreamLeases
+from core.stream_states import StreamState
+from core.streams import ProducerState, StreamService
+from jobs.node.protocol import Started, Stopped, decode_reply, encode, error_to_reply
+from jobs.node.runtime import MediaNodeRuntime, NodeFull
+from tests.node.fake_ingest import FakeCameras
+
+streams = StreamService()
+
+
+async def _until(check, seconds: float = 5.0) -> None:
+    """Wait until `check()` (a function or a coroutine function) is true."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not (await result if inspect.isawaitable(result := check()) else result):
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_start_goes_live_with_producer_codec_and_lease(runtime, cameras, new_stream):
+    stream_id = await new_stream()
+    assert await runtime.start(stream_id) == Started(owner="node-a")
+    row = await streams.get(stream_id)
+    assert row.state is StreamState.LIVE and row.node_id == "node-a"
+    assert row.started_at is not None and row.last_error is None and row.error_code is None
+    assert row.codec_config["video"]["width"] == 320
+    assert row.profile_level_id == cameras.made[0].info.profile_level_id
+    producer = await streams.producer(stream_id)
+    assert producer is not None and producer.state is ProducerState.ACTIVE
+    # A second start of the same stream (a redelivered job) makes no second ingest.
+    assert await runtime.start(stream_id) == Started(owner="node-a")
+    assert len(cameras.made) == 1 and stream_id in runtime.pipelines
+    await _until(lambda: cameras.made[0].delivered > 5)
+
+
+@pytest.mark.parametrize("path, error, code", [
+    ("timeout", RtspTimeout, "RTSP_TIMEOUT"),
+    ("refused", RtspConnectionFailed, "RTSP_CONNECTION_FAILED"),
+    ("unauthorized", RtspConnectionFailed, "RTSP_CONNECTION_FAILED"),
+    ("novideo", SsrcCaptureFailed, "SSRC_CAPTURE_FAILED"),
+])
+async def test_a_camera_that_fails_closes_the_stream_with_its_code(runtime, new_stream, path,
+                                                                    error, code):
+    stream_id = await new_stream(path)
+    with pytest.raises(error) as raised:
+        await runtime.start(stream_id)
+    row = await streams.get(stream_id)
+    assert row.state is StreamState.CLOSED
+    assert row.error_code == code
+    assert row.last_error == f"{code}: {raised.value.message}"  # clients read the code here
+    assert row.node_id is None, "the lease is released"
+    assert runtime.pipelines == {} and runtime.load == 0
+    # The same failure, as the API receives it from the node: the same error, same fields.
+    with pytest.raises(error) as crossed:
+        decode_reply(encode(error_to_reply(raised.value)), Started)
+    assert (crossed.value.message, crossed.value.detail) == (raised.value.message,
+                                                             raised.value.detail)
+
+
+async def test_stop_closes_stream_consumers_and_ingest(runtime, cameras, new_stream):
+    stream_id = await new_stream()
+    await runtime.start(stream_id)
+    consumers = ConsumerService()
+    await consumers.add(uuid.uuid4(), stream_id, "viewer", ConsumerState.CONNECTED, "t-1")
+    assert await runtime.stop(stream_id) == Stopped(stopped=True)
+    assert cameras.made[0].stopped
+    row = await streams.get(stream_id)
+    assert row.state is StreamState.CLOSED and row.node_id is None
+    assert (await streams.producer(stream_id)).state is ProducerState.CLOSED
+    assert all(c.state is ConsumerState.CLOSED for c in await consumers.of_stream(stream_id))
+    assert await runtime.stop(stream_id) == Stopped(stopped=False)  # idempotent
+
+
+async def test_camera_drop_is_error_then_live_again(runtime, cameras, new_stream):
+    stream_id = await new_stream()
+    await runtime.start(stream_id)
+    cameras.made[0].drop("source stalled: no data for 2 s")
+    await _until(lambda: _state(stream_id, StreamState.ERROR))
+    row = await streams.get(stream_id)
+    assert row.last_error == "source stalled: no data for 2 s" and row.error_code is None
+    cameras.made[0].recover()
+    await _until(lambda: _state(stream_id, StreamState.LIVE))
+    assert (await streams.get(stream_id)).last_error is None
+
+
+async def _state(stream_id, state: StreamState) -> bool:
+    return (await streams.get(stream_id)).state is state
+
+
+async def test_a_full_node_refuses_starts(database, cameras, new_stream):
+    settings = dataclasses.replace(database, media=dataclasses.replace(database.media,
+                                                                       node_capacity=1))
+    node = MediaNodeRuntime(settings, "node-small", ingest_factory=cameras)
+    try:
+        await node.start(await new_stream())
+        second = await new_stream()
+        with pytest.raises(NodeFull):
+            await node.start(second)
+        assert (await streams.get(second)).state is StreamState.INITIALIZING  # for another node
+    finally:
+        await node.shutdown()
+
+
+async def test_heartbeat_takes_over_a_lost_nodes_stream(database, runtime, cameras, new_stream):
+    stream_id = await new_stream()
+    other = MediaNodeRuntime(database, "node-lost", ingest_factory=FakeCameras())
+    await other.start(stream_id)
+    consumers = ConsumerService()
+    viewer = uuid.uuid4()
+    await consumers.add(viewer, stream_id, "viewer", ConsumerState.CONNECTED, "t-1")
+    other.pipelines.clear()  # the process died: nothing stops, nothing renews
+    await streams.transition(stream_id, StreamState.ERROR, last_error="x")
+    await streams.transition(stream_id, StreamState.LIVE)
+    await _expire_lease(stream_id)
+
+    await runtime.tick()
+    assert stream_id in runtime.pipelines
+    assert (await consumers.get(stream_id, viewer)).state is ConsumerState.CLOSED
+    await _until(lambda: _state(stream_id, StreamState.LIVE))
+    row = await streams.get(stream_id)
+    assert row.node_id == "node-a" and row.last_error is None
+    assert cameras.made[0].info.profile_level_id == runtime.viewers(stream_id).router.profile_level_id
+
+    await asyncio.sleep(0.3)
+    await runtime.tick()  # renews the lease and reports the ingest's metrics
+    row = await streams.get(stream_id)
+    assert row.metrics is not None and row.metrics["viewers"] == 0 and row.checked_at is not None
+    assert row.lease_expires_at > utcnow()
+
+
+async def _expire_lease(stream_id) -> None:
+    leases = StreamLeases("node-lost", -1.0)  # a lease that ended a second ago
+    assert await leases.claim(stream_id)
+    assert (await streams.get(stream_id)).lease_expires_at < utcnow()
+
+
+async def test_a_stream_stopped_elsewhere_ends_its_pipeline_at_the_next_beat(runtime, cameras,
+                                                                             new_stream):
+    stream_id = await new_stream()
+    await runtime.start(stream_id)
+    await streams.close(stream_id)  # the API closed it while the node did not answer
+    await runtime.tick()
+    assert stream_id not in runtime.pipelines and cameras.made[0].stopped
