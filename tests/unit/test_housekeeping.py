@@ -18,11 +18,22 @@ from jobs.housekeeping import PRUNE_PERIOD_S, RETENTION_PERIOD_S, run_housekeepi
 
 
 class RecordingJobs:
+    """The JobClient methods housekeeping calls, recording what was sent."""
+
     def __init__(self) -> None:
         self.sent: list[tuple[str, tuple[object, ...]]] = []
 
-    async def enqueue(self, actor: str, *args: object) -> None:
-        self.sent.append((actor, args))
+    async def purge_recordings(self) -> None:
+        self.sent.append(("purge_recordings", ()))
+
+    async def prune_media_nodes(self) -> None:
+        self.sent.append(("prune_media_nodes", ()))
+
+    async def historical_snapshot(self, snapshot_id: object) -> None:
+        self.sent.append(("historical_snapshot", (snapshot_id,)))
+
+    async def export_bookmark(self, bookmark_id: object) -> None:
+        self.sent.append(("export_bookmark", (bookmark_id,)))
 
 
 async def test_two_workers_schedule_each_periodic_job_once(app, settings):

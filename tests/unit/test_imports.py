@@ -70,12 +70,17 @@ def test_only_core_imports_the_tables() -> None:
     assert not broken, "\n".join(broken)
 
 
+# Migration files are written by Piccolo's generator, one per schema change, and never edited.
+GENERATED = ROOT / "core" / "migrations"
+
+
 def test_no_product_module_is_over_400_lines() -> None:
     long = [
         f"{path.relative_to(ROOT)}: {count} lines"
         for package in PRODUCT
         for path in _modules(package)
-        if (count := len(path.read_text().splitlines())) > MAX_LINES
+        if GENERATED not in path.parents
+        and (count := len(path.read_text().splitlines())) > MAX_LINES
     ]
     assert not long, "\n".join(long)
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from core.clock import utcnow
 from core.stream_states import StreamState
 from core.tables import Bookmark, Snapshot, Stream
-from jobs.captures import stale_jobs
+from core.captures import stale_jobs
 from jobs.housekeeping import close_abandoned_starts
 
 
