@@ -262,7 +262,7 @@ def wrk_backend(name: str, env: dict[str, str], hello_url: str, hello_pid: int,
                 args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
     data = workdir / name
     data.mkdir()
-    server = Server(data, **env)
+    server = Server(data, VAS_LOG_LEVEL="INFO", **env)  # the default, as users run it
     results = []
     try:
         seed(server, clean_env(VAS_DATA_DIR=str(data / "var"),

@@ -2,7 +2,8 @@
 
     python -m benchmarks.idle_node [--seconds 30] [--round-trips 100]
 
-`vas up` as a user starts it (embedded SQLite and Redis, API + worker + media node), no
+`vas up` as a user starts it (embedded SQLite and Redis, API + worker + media node, default
+log level), no
 device, no stream. After `--settle` seconds, CPU (utime + stime from /proc) is sampled over
 `--seconds`: of the media-node process alone, of each other child, and of the whole `vas up`
 tree (the embedded redis-server included), as % of one core. Then `GET /v2/nodes`
@@ -34,7 +35,7 @@ def main() -> None:
     args = parser.parse_args()
     before = machine()
     with tempfile.TemporaryDirectory() as tmp:
-        server = Server(Path(tmp))
+        server = Server(Path(tmp), VAS_LOG_LEVEL="INFO")  # the default, as users run it
         try:
             root = server.process.proc.pid
             trees = {"media-node": TreeCpu([server.media_node_pid()]),
