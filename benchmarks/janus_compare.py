@@ -18,8 +18,10 @@ loopback; see tests/browser/netns.py):
   ingest but is **not** counted for Janus: its CPU is reported on its own line;
 - N aiortc viewers per server in separate processes (up to `--per-process` each): WHEP for
   VAS, the Janus streaming API over HTTP (create, attach, watch, start with the answer) for
-  Janus. They do not decode, nor run jitter buffers or NACK: each RTP packet that reaches
-  the receiver is counted, and sequence gaps are counted as lost.
+  Janus. They never decode. Each RTP packet that reaches the receiver is counted, and
+  sequence gaps on first arrival are counted as lost. `--receivers count` (default) does
+  nothing more; `--receivers feedback` also runs aiortc's receive path (jitter buffer,
+  receiver reports, REMB, NACK), so the servers handle the RTCP feedback a real viewer sends.
 
 At every N the two servers are measured one after the other (VAS's viewers, then Janus's),
 over the same window length after the same warm-up, so machine noise hits both alike.
@@ -71,14 +73,32 @@ DEBIAN = {
 # --- viewers (separate processes, inside the namespace) ------------------------------------
 
 
-def count_instead_of_decoding() -> None:
-    """Make every aiortc RTCRtpReceiver count packets and sequence gaps, nothing else.
+def count_instead_of_decoding(mode: str) -> None:
+    """Make every aiortc RTCRtpReceiver count packets and sequence gaps; never decode.
 
-    Applies to both servers' viewers alike: no jitter buffer, no NACK, no decoding.
+    `count`: nothing else (no jitter buffer, no RTCP feedback but the periodic empty
+    receiver report). `feedback`: then aiortc's own receive path runs too (jitter buffer,
+    receiver reports, REMB, NACK), and only the decoder thread is replaced by one that
+    drops the frames. Both servers' viewers run the same mode.
     """
+    import aiortc.rtcrtpreceiver as receiver_module
     from aiortc.rtcrtpreceiver import RTCRtpReceiver
 
+    original = RTCRtpReceiver._handle_rtp_packet
+
+    def drop_frames(loop: Any, input_q: Any, output_q: Any, decode_error: Any) -> None:
+        while input_q.get() is not None:
+            pass
+        asyncio.run_coroutine_threadsafe(output_q.put(None), loop)
+
+    receiver_module.decoder_worker = drop_frames  # type: ignore[assignment]
+
     async def handle(self: Any, packet: Any, arrival_time_ms: int) -> None:
+        count(self, packet)
+        if mode == "feedback":
+            await original(self, packet, arrival_time_ms)
+
+    def count(self: Any, packet: Any) -> None:
         stats = self.__dict__.setdefault("_bench_counts", {})
         entry = stats.get(packet.ssrc)
         if entry is None:
@@ -183,7 +203,7 @@ async def janus_viewer(http: httpx.AsyncClient, spec: dict[str, Any]) -> tuple[A
 
 def viewers_main(spec: dict[str, Any]) -> None:
     """A viewer process: connect `count` viewers, then answer `report` / `stop` on stdin."""
-    count_instead_of_decoding()
+    count_instead_of_decoding(spec["receivers"])
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
@@ -353,6 +373,7 @@ class Stack:
         self.workdir = workdir
         self.processes: dict[str, subprocess.Popen[Any]] = {}
         self._logs: list[IO[bytes]] = []
+        self.receivers = "count"
 
     def _start(self, name: str, cmd: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
         log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115
@@ -446,7 +467,7 @@ class Stack:
 
     def spec(self, kind: str) -> dict[str, Any]:
         return {"kind": kind, "api": self.api, "token": self.token, "stream": self.stream_id,
-                "janus": self.janus}
+                "janus": self.janus, "receivers": self.receivers}
 
 
 # --- measurement ----------------------------------------------------------------------------
@@ -477,6 +498,7 @@ def window(stack: Stack, viewers: ViewerGroup | None, seconds: float) -> dict[st
 def measure(stack: Stack, kind: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
     progress(f"{kind}: {n} viewers connecting")
     began = time.monotonic()
+    stack.receivers = args.receivers
     group = ViewerGroup(stack.netns, stack.spec(kind), n, args.per_process, stack.workdir)
     try:
         connect_s = time.monotonic() - began
@@ -537,6 +559,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=4.0)
     parser.add_argument("--settle", type=float, default=3.0, help="pause after a group leaves")
     parser.add_argument("--per-process", type=int, default=5, help="viewers per process")
+    parser.add_argument("--receivers", choices=("count", "feedback"), default="count",
+                        help="count: viewers only count packets; feedback: aiortc's receive "
+                        "path (jitter buffer, RR, REMB, NACK) runs too, without decoding")
     parser.add_argument("--max-busy", type=float, default=0.6,
                         help="stop growing N once the benchmark's processes (servers, relay, "
                         "camera, viewers) use more than this share of all cores (0 to 1)")
