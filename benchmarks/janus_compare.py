@@ -535,16 +535,22 @@ def table(idle: dict[str, Any], runs: list[dict[str, Any]]) -> str:
             continue
         vas_per = (vas["vas"] - idle["vas"]) / n * 1000
         janus_per = (janus["janus"] - idle["janus"]) / n * 1000
+        # The same, over each server's CPU while the *other* server had the viewers (a
+        # baseline taken a minute apart instead of at the start).
+        vas_adj = (vas["vas"] - janus["vas"]) / n * 1000
+        janus_adj = (janus["janus"] - vas["janus"]) / n * 1000
         ratio = f"{vas_per / janus_per:.1f}" if janus_per > 0 else "-"
         rows.append(
-            f"| {n} | {vas['vas'] * 1000:.0f} ms/s | {vas_per:.1f} ms/s "
+            f"| {n} | {vas['vas'] * 1000:.0f} ms/s | {vas_per:.1f} ({vas_adj:.1f}) ms/s "
             f"| {vas['loss'] * 100:.2f} % | {vas['pkt_s_mean']:.0f} "
-            f"| {janus['janus'] * 1000:.0f} ms/s | {janus_per:.1f} ms/s "
+            f"| {janus['janus'] * 1000:.0f} ms/s | {janus_per:.1f} ({janus_adj:.1f}) ms/s "
             f"| {janus['loss'] * 100:.2f} % | {janus['pkt_s_mean']:.0f} | {ratio} "
             f"| {vas['viewer_processes'] * 1000:.0f} / {janus['viewer_processes'] * 1000:.0f} ms/s "
             f"| {vas['ours_busy'] * 100:.0f} / {janus['ours_busy'] * 100:.0f} % "
             f"| {vas['host_busy'] * 100:.0f} / {janus['host_busy'] * 100:.0f} % |")
     rows.append("")
+    rows.append("Per viewer: increment over N = 0 at the start; in brackets, over the same "
+                "server's CPU while the other server had the N viewers.")
     rows.append(f"Relay (GStreamer, RTSP → RTP for Janus; not counted for Janus): "
                 f"{idle['relay'] * 1000:.0f} ms/s at N = 0; camera: "
                 f"{idle['camera'] * 1000:.0f} ms/s.")
@@ -567,8 +573,13 @@ def main() -> None:
                         "camera, viewers) use more than this share of all cores (0 to 1)")
     parser.add_argument("--json", type=Path, default=Path("janus_compare.json"))
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
+    parser.add_argument("--table-from", type=Path, help="print the table of an earlier JSON")
     parser.add_argument("--viewer-process", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.table_from:
+        earlier = json.loads(args.table_from.read_text())
+        print(table(earlier["idle"], earlier["runs"]))
+        return
     if args.viewer_process:
         viewers_main(json.loads(args.viewer_process))
         return
