@@ -63,10 +63,17 @@ CAMERA = CameraProfile(width=1280, height=720, fps=25, gop=50, bitrate_kbps=2000
 ADMIN_SECRET = "janus-compare-" + uuid.uuid4().hex
 JANUS_MOUNTPOINT = 1
 JANUS_PLUGINS = "/usr/lib/x86_64-linux-gnu/janus"
-DEBIAN = {
+GST = "/usr/lib/x86_64-linux-gnu/gstreamer-1.0"
+DEBIAN = {  # what the run needs -> the Debian package that brings it
     "janus": "janus",
     "gst-launch-1.0": "gstreamer1.0-tools",
     SYSTEM_PYTHON: "python3-gst-1.0",
+    "/usr/lib/x86_64-linux-gnu/girepository-1.0/GstRtspServer-1.0.typelib":
+        "gir1.2-gst-rtsp-server-1.0",
+    f"{GST}/libgstvideotestsrc.so": "gstreamer1.0-plugins-base",
+    f"{GST}/libgstrtsp.so": "gstreamer1.0-plugins-good",  # rtspsrc (the relay)
+    f"{GST}/libgstudp.so": "gstreamer1.0-plugins-good",
+    f"{GST}/libgstx264.so": "gstreamer1.0-plugins-ugly",  # the camera's encoder
 }
 
 
