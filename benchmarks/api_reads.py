@@ -355,6 +355,7 @@ def main_wrk(args: argparse.Namespace) -> None:
         finally:
             stop_process(hello)
     print(wrk_table(results))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"machine_before": before, "machine_after": machine(),
                                      "postgres": postgres_note, "results": results}, indent=2))
     print(f"\nJSON: {args.json}")
@@ -375,7 +376,8 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"])
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/test",
                         help="a database on the server where the benchmark's own is created")
-    parser.add_argument("--json", type=Path, default=Path("api_reads.json"))
+    parser.add_argument("--json", type=Path, default=Path("artifacts/api_reads.json"),
+                        help="where the figures go as JSON (artifacts/ is not in git)")
     args = parser.parse_args()
     if args.wrk:
         if args.redis_url is None:

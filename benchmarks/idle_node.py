@@ -31,7 +31,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--settle", type=float, default=5)
     parser.add_argument("--round-trips", type=int, default=100)
-    parser.add_argument("--json", type=Path, default=Path("idle_node.json"))
+    parser.add_argument("--json", type=Path, default=Path("artifacts/idle_node.json"),
+                        help="where the figures go as JSON (artifacts/ is not in git)")
     args = parser.parse_args()
     before = machine()
     with tempfile.TemporaryDirectory() as tmp:
@@ -66,6 +67,7 @@ def main() -> None:
                        "max": max(walls)},
         "round_trips": args.round_trips,
     }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))
     print(f"| process (idle, no stream) | CPU over {cpu['seconds']:.0f} s, % of one core |")
     print("| --- | --- |")

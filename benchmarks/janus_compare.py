@@ -578,7 +578,8 @@ def main() -> None:
     parser.add_argument("--max-busy", type=float, default=0.6,
                         help="stop growing N once the benchmark's processes (servers, relay, "
                         "camera, viewers) use more than this share of all cores (0 to 1)")
-    parser.add_argument("--json", type=Path, default=Path("janus_compare.json"))
+    parser.add_argument("--json", type=Path, default=Path("artifacts/janus_compare.json"),
+                        help="where the figures go as JSON (artifacts/ is not in git)")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
     parser.add_argument("--table-from", type=Path, help="print the table of an earlier JSON")
     parser.add_argument("--viewer-process", help=argparse.SUPPRESS)
@@ -622,6 +623,7 @@ def main() -> None:
               "camera": CAMERA.__dict__, "health_vas": health, "idle": idle, "runs": runs,
               "args": {k: v for k, v in vars(args).items() if k != "viewer_process"
                        and not isinstance(v, Path)}}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))
     print(table(idle, runs))
     print(f"\nJSON: {args.json}")
