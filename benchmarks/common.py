@@ -50,9 +50,9 @@ class Server:
     def __init__(self, workdir: Path, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        env = {"VAS_LOG_LEVEL": "WARNING", **env}  # a caller may ask for the default, INFO
         environment = clean_env(VAS_PORT=str(self.port), VAS_DATA_DIR=str(workdir / "var"),
-                                VAS_ADMIN_CLIENT_SECRET=ADMIN_SECRET, VAS_LOG_LEVEL="WARNING",
-                                **env)
+                                VAS_ADMIN_CLIENT_SECRET=ADMIN_SECRET, **env)
         self.process = VasProcess("up", environment, workdir)
         self.process.wait_ready(self.url, timeout=60)
         self.http = httpx.Client(base_url=self.url, timeout=60)
