@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
 from litestar import Litestar
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -16,6 +17,7 @@ from redis.asyncio import Redis
 from api import omnisight
 from api.auth import SECURITY_SCHEME
 from api.errors import EXCEPTION_HANDLERS
+from api.metrics import ApiMetrics, MetricsMiddleware, metrics_endpoint
 from api.openapi import document_errors
 from api.routes import (
     auth,
@@ -127,18 +129,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
             )
         }),
     )
+    metrics = ApiMetrics()
     app = Litestar(
         route_handlers=[
             auth.router, devices.router, streaming.router, streams.router, hls.router,
             consumers.router, whep.router, captures.router,
-            health.router, nodes.router, viewer.router, omnisight.router,
+            health.router, nodes.router, viewer.router, omnisight.router, metrics_endpoint,
         ],
+        middleware=[DefineMiddleware(MetricsMiddleware, metrics=metrics)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[_lifespan(settings), omnisight.ws_lifespan(settings)],
         openapi_config=openapi,
         logging_config=None,  # every VAS process logs through core.logs
         debug=False,
     )
+    app.state.metrics = metrics
     document_errors(app)
     return app
 

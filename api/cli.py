@@ -110,6 +110,17 @@ def _stop_children(children: dict[str, subprocess.Popen[bytes]], grace_s: float 
             proc.wait()
 
 
+def _child_env(env: dict[str, str], name: str, settings: Settings) -> dict[str, str]:
+    """One machine, one VAS_METRICS_PORT: the media node serves its metrics there and the
+    worker on the next port (the API serves /metrics on its own port)."""
+    port = settings.server.metrics_port
+    if port is None:
+        return env
+    if name == "api":
+        return {k: v for k, v in env.items() if k != "VAS_METRICS_PORT"}
+    return {**env, "VAS_METRICS_PORT": str(port + 1 if name == "worker" else port)}
+
+
 def cmd_up(settings: Settings) -> int:
     """API, worker and media node in one process tree; Ctrl-C stops them all."""
     stopping = False
@@ -136,7 +147,8 @@ def cmd_up(settings: Settings) -> int:
             print(f"vas: configuration error: {exc}", file=sys.stderr)
             return 2
         for name in CHILDREN:
-            children[name] = subprocess.Popen([sys.executable, "-m", "api.cli", name], env=env)
+            children[name] = subprocess.Popen([sys.executable, "-m", "api.cli", name],
+                                              env=_child_env(env, name, settings))
         url = f"http://{settings.server.hosts[0]}:{settings.server.port}"
         db = "PostgreSQL" if settings.database.is_postgres else "SQLite"
         print(f"VAS is starting at {url} ({db}, "

@@ -81,7 +81,7 @@ class HealthView(TypedDict):
     uptime_seconds: int
     metrics: MetricsView
     last_error: str | None
-    checked_at: str
+    checked_at: str | None
 
 
 class ProducersView(TypedDict):
@@ -262,12 +262,19 @@ def stream_detail(
     }
 
 
-def health_view(row: StreamRecord) -> HealthView:
+def health_view(row: StreamRecord, fresh_s: float, now: datetime | None = None) -> HealthView:
+    """What the owning node last measured, and when (`checked_at`: null until it reports).
+
+    Healthy means LIVE, no error, and a report younger than `fresh_s` (the node lease): a
+    stream whose node stopped reporting is not called healthy on old or missing figures.
+    """
     metrics = row.metrics or {}
+    measured = row.checked_at is not None and (
+        (now or utcnow()) - row.checked_at).total_seconds() <= fresh_s
     return {
         "stream_id": str(row.id),
         "state": row.state.value,
-        "is_healthy": row.state is StreamState.LIVE and row.last_error is None,
+        "is_healthy": row.state is StreamState.LIVE and row.last_error is None and measured,
         "uptime_seconds": uptime_seconds(row),
         "metrics": {
             "bitrate_kbps": float(metrics.get("bitrate_kbps", 0.0)),
@@ -276,7 +283,7 @@ def health_view(row: StreamRecord) -> HealthView:
             "jitter_ms": float(metrics.get("jitter_ms", 0.0)),
         },
         "last_error": row.last_error,
-        "checked_at": iso(row.checked_at or utcnow()) or "",
+        "checked_at": iso(row.checked_at),
     }
 
 

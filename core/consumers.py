@@ -8,6 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from piccolo.query.functions.aggregate import Count
+
 from core.clock import utcnow
 from core.errors import NotFound
 from core.tables import Consumer
@@ -94,6 +96,12 @@ class ConsumerService:
     async def seen(self, consumer_id: uuid.UUID, at: datetime) -> None:
         """When the consumer was last heard from (the node's heartbeat)."""
         await Consumer.update({Consumer.last_seen_at: at}).where(Consumer.id == consumer_id)
+
+    async def count_by_state(self) -> dict[ConsumerState, int]:
+        """Consumers of every stream by state (every state, zeros included)."""
+        rows = await Consumer.select(Consumer.state, Count(alias="n")).group_by(Consumer.state)
+        found = {ConsumerState(r["state"]): int(r["n"]) for r in rows}
+        return {state: found.get(state, 0) for state in ConsumerState}
 
     async def counts(self, stream_id: uuid.UUID) -> tuple[int, int]:
         """(consumers attached and not closed, consumers whose media is flowing)."""

@@ -105,10 +105,16 @@ class StreamStopFailed(StreamError):
     error_code = "STREAM_STOP_FAILED"
 
 
+class FfmpegError(StreamError):
+    """FFmpeg failed to decode, encode or remux media (the guide's transcoding failure)."""
+
+    error_code = "FFMPEG_ERROR"
+
+
 STREAM_ERRORS: dict[str, type[StreamError]] = {
     cls.error_code: cls
     for cls in (RtspConnectionFailed, RtspTimeout, SsrcCaptureFailed, MediaUnavailable,
-                MediaInternalError, StreamStartFailed, StreamStopFailed)
+                MediaInternalError, FfmpegError, StreamStartFailed, StreamStopFailed)
 }
 
 

@@ -9,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from piccolo.query.functions.aggregate import Sum
+
 from core.errors import InvalidInput, NotFound
 from core.tables import HlsSegment
 
@@ -89,6 +91,11 @@ class RecordingIndex:
         if row is None:
             raise NotFound(f"Segment {filename} not found")
         return _segment(row)
+
+    async def total_bytes(self) -> int:
+        """Bytes of every recorded segment still indexed."""
+        row = await HlsSegment.select(Sum(HlsSegment.size, alias="total")).first()
+        return int((row or {}).get("total") or 0)
 
     async def purge_before(self, cutoff: datetime, batch: int = 500) -> int:
         """Delete segments that ended before `cutoff`: file first, then row. Returns count."""

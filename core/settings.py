@@ -23,6 +23,8 @@ class ServerSettings:
     port: int
     env: str  # "development" | "production"
     data_dir: Path
+    metrics_token: str | None = None  # VAS_METRICS_TOKEN: a bearer token for /metrics
+    metrics_port: int | None = None  # VAS_METRICS_PORT: process metrics of workers and nodes
 
     @property
     def production(self) -> bool:
@@ -201,6 +203,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             port=_int(env, "VAS_PORT", 8000, 1, 65535),
             env=vas_env,
             data_dir=data_dir,
+            metrics_token=env.get("VAS_METRICS_TOKEN") or None,
+            metrics_port=_int(env, "VAS_METRICS_PORT", 0, 0, 65535) or None,
         ),
         database=DatabaseSettings(url=database_url),
         redis=RedisSettings(

@@ -12,6 +12,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from piccolo.query.functions.aggregate import Count
+
 from core.clock import utcnow
 from core.consumers import ConsumerService
 from core.devices import device_name, mark_active
@@ -111,6 +113,12 @@ class StreamService:
         row: dict[str, Any] | None = await Stream.select().where(_active_filter(camera_id)).first(
         ).output(load_json=True)
         return None if row is None else _record(row)
+
+    async def count_by_state(self) -> dict[StreamState, int]:
+        """Streams by state (every state, zeros included)."""
+        rows = await Stream.select(Stream.state, Count(alias="n")).group_by(Stream.state)
+        found = {StreamState(r["state"]): int(r["n"]) for r in rows}
+        return {state: found.get(state, 0) for state in StreamState}
 
     async def page(
         self, state: StreamState | None, camera_id: uuid.UUID | None, limit: int, offset: int

@@ -14,6 +14,7 @@ from core.nodes import NodeRegistry
 from core.settings import Settings
 from jobs.broker import MEDIA_START_QUEUE, node_queue
 from jobs.context import JobContext
+from jobs.metrics import NodeCollector
 from jobs.node.runtime import MediaNodeRuntime
 from jobs.process import cancel_all, serve
 
@@ -49,6 +50,7 @@ async def run_media_node(settings: Settings, node_id: str | None = None) -> None
 
     async def started(ctx: JobContext) -> None:
         ctx.extras["node"] = runtime
+        ctx.extras["metrics"].register(NodeCollector(runtime))
         await registry.register(node_id, queue, settings.media.node_capacity)
         tasks.append(asyncio.create_task(
             _heartbeat(registry, runtime, settings.media.heartbeat_s)))

@@ -9,6 +9,7 @@ import signal
 from collections.abc import Awaitable, Callable
 
 import dramatiq
+from prometheus_client import CollectorRegistry
 
 from core.db import close_database, open_database
 from core.settings import Settings
@@ -16,6 +17,7 @@ from jobs.actors import declare_actors
 from jobs.broker import build_broker
 from jobs.client import JobClient
 from jobs.context import JobContext, install
+from jobs.metrics import JobMetrics, serve_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +48,19 @@ async def serve(
     """
     engine = await open_database(settings.database)
     broker = build_broker(settings.redis)
+    registry = CollectorRegistry()
+    broker.add_middleware(JobMetrics(registry))
     actors = declare_actors(broker)
     for queue in queues:
         broker.declare_queue(queue)
     ctx = JobContext(settings=settings, loop=asyncio.get_running_loop(), node_id=node_id)
     ctx.extras["jobs"] = JobClient(broker, actors)
+    ctx.extras["metrics"] = registry
+    metrics_server = None
+    if settings.server.metrics_port is not None:
+        metrics_server = serve_metrics(settings.server.metrics_port, settings.server.hosts[0],
+                                       registry)
+        logger.info("metrics on port %d", settings.server.metrics_port)
     install(ctx)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -72,5 +82,7 @@ async def serve(
             await on_stopping(ctx)
         await asyncio.to_thread(worker.stop, 10_000)
         broker.close()
+        if metrics_server is not None:
+            metrics_server.shutdown()
         install(None)
         await close_database(engine)

@@ -18,7 +18,7 @@ from enum import StrEnum
 import av.error
 
 from media.conditioner import PacketConditioner
-from media.errors import SourceError, redact_url
+from media.errors import SourceError, SourceTimeout, redact_url
 from media.gop_cache import GopCache
 from media.metrics import IngestMetrics
 from media.packet import MediaPacket, PacketSink
@@ -38,7 +38,9 @@ class IngestState(StrEnum):
     STOPPED = "stopped"
 
 
-StateCallback = Callable[[IngestState, str | None], None]
+# (state, failure): the classified reason with ERROR (a timeout, an unreachable or refusing
+# camera, a camera without video, or a plain drop), None otherwise.
+StateCallback = Callable[[IngestState, SourceError | None], None]
 Loop = asyncio.AbstractEventLoop
 
 
@@ -49,7 +51,8 @@ class RtspIngest:
     each (re)connect is a keyframe; every keyframe carries SPS/PPS; decode timestamps
     never go backwards, even across reconnects.
 
-    ``on_state(state, message)`` runs on the event loop that called ``start``/``open``.
+    ``on_state(state, failure)`` runs on the event loop that called ``start``/``open``;
+    ``failure`` says why with ERROR (a :class:`SourceError` of the right kind).
     After the source drops, reconnection is tried after 1 s, then 2, 4, ... up to 30 s
     between attempts; once the source is back the ingest reports ``LIVE`` by itself.
     """
@@ -182,25 +185,25 @@ class RtspIngest:
         finally:
             self._set_state(IngestState.STOPPED, None)  # always signal exit
 
-    def _set_state(self, state: IngestState, message: str | None) -> None:
+    def _set_state(self, state: IngestState, failure: SourceError | None) -> None:
         """Record a state change and report it on the event loop (from any thread)."""
         self._state = state
         if state is IngestState.ERROR:
-            logger.warning("ingest %s: %s", self.name, message)
+            logger.warning("ingest %s: %s", self.name, failure)
         else:
             logger.info("ingest %s: %s", self.name, state.value)
         if self._loop is not None:
             with contextlib.suppress(RuntimeError):  # loop already closed at shutdown
-                self._loop.call_soon_threadsafe(self._report, state, message)
+                self._loop.call_soon_threadsafe(self._report, state, failure)
 
-    def _report(self, state: IngestState, message: str | None) -> None:
+    def _report(self, state: IngestState, failure: SourceError | None) -> None:
         self._reported_state = state
         for states, waiter in self._waiters:
             if state in states and not waiter.done():
                 waiter.set_result(state)
         if self.on_state is not None:
             try:
-                self.on_state(state, message)
+                self.on_state(state, failure)
             except Exception:
                 logger.exception("ingest %s: on_state callback failed", self.name)
 
@@ -212,7 +215,7 @@ class RtspIngest:
             opened = open_source(self.url, self.settings, timeout)
         except SourceError as exc:
             self.metrics.on_down(str(exc))
-            self._set_state(IngestState.ERROR, str(exc))
+            self._set_state(IngestState.ERROR, exc)
             raise
         self._stream_info = opened.info
         self._conditioner.new_connection(opened.info.parameter_sets, opened.info.fps)
@@ -234,7 +237,7 @@ class RtspIngest:
                     if self._stopping.is_set():
                         return
                     self.gop_cache.clear()  # its GOP predates the drop: nobody may start there
-                    self.metrics.on_down(reason)
+                    self.metrics.on_down(str(reason))
                     self._set_state(IngestState.ERROR, reason)
                     if delivered:
                         backoff = self.backoff_initial  # it was healthy: start afresh
@@ -246,7 +249,7 @@ class RtspIngest:
                 opened.container.close()
             self.gop_cache.clear()
 
-    def _pump_until_drop(self, opened: OpenedSource) -> tuple[int, str]:
+    def _pump_until_drop(self, opened: OpenedSource) -> tuple[int, SourceError]:
         """Demux until the source ends or fails; return (packets delivered, reason)."""
         delivered = 0
         try:
@@ -265,16 +268,17 @@ class RtspIngest:
                 for ready in self._conditioner.condition(packet):
                     self._deliver(ready)
                     delivered += 1
-            return delivered, "source ended the stream"
+            return delivered, SourceError("source ended the stream")
         except (av.error.ExitError, TimeoutError):
             # PyAV's read timeout (ExitError) or FFmpeg's socket timeout (ETIMEDOUT).
-            return delivered, f"source stalled: no data for {self.settings.read_timeout:g} s"
+            stalled = f"source stalled: no data for {self.settings.read_timeout:g} s"
+            return delivered, SourceTimeout(stalled)
         except (av.error.FFmpegError, OSError) as exc:
             # Connection loss is normal for a camera: report it without a traceback.
-            return delivered, f"source dropped: {exc.strerror or type(exc).__name__}"
+            return delivered, SourceError(f"source dropped: {exc.strerror or type(exc).__name__}")
         except Exception as exc:
             logger.exception("ingest %s: unexpected error while demuxing", self.name)
-            return delivered, f"ingest error: {type(exc).__name__}"
+            return delivered, SourceError(f"ingest error: {type(exc).__name__}")
         finally:
             opened.container.close()
 

@@ -7,6 +7,7 @@ shortens them (tests/streaming does, tests/defaults does not).
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -71,3 +72,15 @@ def rtsp_connections(port: int) -> int:
             if state == "01" and int(remote.rsplit(":", 1)[1], 16) == port:
                 count += 1
     return count
+
+
+async def until(probe: Callable[[], Any], what: str, seconds: float) -> Any:
+    """Poll the coroutine function `probe` until it returns something truthy, and return that
+    (a condition with a generous bound, not a timing target)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        value = await probe()
+        if value:
+            return value
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{what}: not within {seconds} s")

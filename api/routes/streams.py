@@ -54,7 +54,8 @@ async def get_stream(
 async def stream_health(request: Request[Any, Any, Any], stream_id: FromPath[str]) -> HealthView:
     """Ingest metrics as last reported by the media node that owns the stream."""
     ident = parse_id(stream_id, "stream_id")
-    return health_view(await services_of(request.app).streams.get(ident))
+    services = services_of(request.app)
+    return health_view(await services.streams.get(ident), services.settings.media.lease_s)
 
 
 @delete("/{stream_id:str}", status_code=204, **scoped("streams:write"))

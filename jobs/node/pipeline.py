@@ -15,8 +15,8 @@ from core.errors import Conflict
 from core.recordings import RecordingIndex
 from core.settings import Settings
 from core.stream_states import StreamState
-from core.streams import StreamService
-from jobs.node.protocol import source_failure
+from core.streams import StreamService, failure_fields
+from jobs.node.protocol import source_failure, source_lost
 from jobs.node.tasks import TaskSet
 from jobs.node.viewers import StreamViewers
 from media.errors import SourceError
@@ -146,15 +146,23 @@ class StreamPipeline:
 
     # -- callbacks --------------------------------------------------------------------
 
-    def _on_state(self, state: IngestState, message: str | None) -> None:
-        """Runs on the event loop: mirror the ingest's state into the stream's."""
+    def _on_state(self, state: IngestState, failure: SourceError | None) -> None:
+        """Runs on the event loop: mirror the ingest's state into the stream's.
+
+        A drop is written in the guide's vocabulary, code first (`RTSP_TIMEOUT: …`,
+        `RTSP_CONNECTION_FAILED: …`): the guide's own client tells an offline camera by
+        `last_error.includes('RTSP')` (§5.5).
+        """
         if self.stopped.is_set():
             return
         if state is IngestState.LIVE:
             self._tasks.spawn(self.mark(StreamState.LIVE, last_error=None, error_code=None))
         elif state is IngestState.ERROR:
-            self._tasks.spawn(self.mark(StreamState.ERROR,
-                                        last_error=message or "RTSP source lost"))
+            error = source_lost(failure or SourceError("source lost"))
+            fields = failure_fields(error)
+            if error.detail:
+                fields["last_error"] += f" ({error.detail})"
+            self._tasks.spawn(self.mark(StreamState.ERROR, **fields))
 
     async def mark(self, target: StreamState, **fields: Any) -> None:
         """Move the stream to `target` unless it is there already or may not go there."""

@@ -213,6 +213,15 @@ def source_failure(exc: SourceError) -> StreamError:
     return StreamStartFailed("Stream start failed", detail)
 
 
+def source_lost(exc: SourceError) -> StreamError:
+    """The guide's error for a LIVE camera that dropped, or failed to come back: a stall is
+    RTSP_TIMEOUT, a connection that ended is RTSP_CONNECTION_FAILED, a failed reconnect
+    keeps the reason of its kind (`source_failure`)."""
+    if type(exc) is SourceError:  # a plain drop: the camera closed or reset the connection
+        return RtspConnectionFailed("Camera connection lost", str(exc) or "source dropped")
+    return source_failure(exc)
+
+
 def encode(message: Message) -> Any:
     """JSON-ready builtins for a Dramatiq argument or result."""
     return msgspec.to_builtins(message)

@@ -111,6 +111,9 @@ class MediaNodeRuntime:
         state = (await self.streams.get(stream_id)).state
         if state is not StreamState.LIVE:
             raise StreamStartFailed(f"stream is {state.value}")
+        # The first measurement goes with going LIVE: health has figures and a time at once,
+        # not only after the next heartbeat.
+        await self.streams.report_metrics(stream_id, self.node_id, pipeline.metrics())
         return Started(owner=self.node_id)
 
     async def take_over(self, stream_id: uuid.UUID) -> bool:

@@ -57,6 +57,9 @@ class Fanout:
         self._closed = False
         #: Packets received from the ingest.
         self.packets_in = 0
+        # Counts of consumers that left, so totals never go backwards.
+        self._left_sent = 0
+        self._left_dropped = 0
 
     @property
     def consumers(self) -> int:
@@ -109,7 +112,16 @@ class Fanout:
         return track
 
     def _unsubscribe(self, track: PacketTrack) -> None:
-        self._tracks.discard(track)
+        if track in self._tracks:
+            self._tracks.discard(track)
+            self._left_sent += track.sent_packets
+            self._left_dropped += track.dropped_packets
+
+    def totals(self) -> tuple[int, int]:
+        """(packets sent, packets dropped) to every consumer this fan-out ever had."""
+        tracks = list(self._tracks)
+        return (self._left_sent + sum(t.sent_packets for t in tracks),
+                self._left_dropped + sum(t.dropped_packets for t in tracks))
 
     def stats(self) -> dict[str, Any]:
         """Counters of the fan-out and of each consumer."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import httpx
 import pytest
 from litestar import Litestar, get
@@ -13,6 +16,7 @@ from core.errors import (
     RtspTimeout,
     SsrcCaptureFailed,
     StreamStartFailed,
+    stream_error,
 )
 
 
@@ -89,3 +93,37 @@ async def test_health_endpoints_need_no_auth(client: httpx.AsyncClient):
     assert body["checks"]["redis"] == {"ok": True}
     assert body["checks"]["media_nodes"] == {"ok": False, "alive": 0}
     assert ready.status_code == 503 and body["status"] == "not_ready"
+
+
+GUIDE = Path(__file__).resolve().parents[3] / "shared" / "spec" / "vas-ms-v2-integration-guide.md"
+
+
+def _guide_error_table() -> dict[str, int]:
+    """§6.3 "Error Codes Reference", read from the guide itself: code → HTTP status."""
+    text = GUIDE.read_text()
+    section = text.split("### 6.3 Error Codes Reference", 1)[1].split("###", 1)[0]
+    rows = re.findall(r"^\| `([A-Z_]+)` \| (\d{3}) \|", section, flags=re.M)
+    return {code: int(status) for code, status in rows}
+
+
+def test_the_guides_error_table_is_read():
+    table = _guide_error_table()
+    assert len(table) == 8 and table["RTSP_TIMEOUT"] == 504  # guard: the parse saw the table
+
+
+@pytest.mark.parametrize("code", sorted(_guide_error_table()))
+async def test_every_code_of_the_guides_table_answers_its_status(app: Litestar,
+                                                                client: httpx.AsyncClient, code):
+    status = _guide_error_table()[code]
+    error = stream_error(code, f"{code} happened", "technical detail")
+    assert error.error_code == code  # a class of its own, not the generic fallback
+
+    @get(f"/v2/test-guide-{code.lower()}", include_in_schema=False)
+    async def raise_it() -> None:
+        raise error
+
+    app.register(raise_it)
+    response = await client.get(f"/v2/test-guide-{code.lower()}")
+    assert response.status_code == status
+    assert response.json() == {"detail": {"error_code": code, "message": f"{code} happened",
+                                          "detail": "technical detail"}}

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 
 import httpx
 import pytest
 
+from core.clock import iso
 from core.errors import Conflict
 from core.stream_states import TRANSITIONS, StreamState
 from core.streams import StreamRecord, StreamService
-from core.tables import Consumer, Device, Producer
+from core.tables import Consumer, Device, Producer, Stream
 from tests.conftest import bearer
 
 SUMMARY_KEYS = {"id", "name", "camera_id", "state", "endpoints", "created_at"}
@@ -98,6 +100,24 @@ async def test_detail_and_health(client, admin_token):
                          "last_error", "checked_at"}
     assert set(body["metrics"]) == {"bitrate_kbps", "fps", "packet_loss", "jitter_ms"}
     assert body["state"] == "LIVE"
+    # LIVE in the registry, but no node has reported a measurement: not called healthy.
+    assert body["is_healthy"] is False and body["checked_at"] is None
+
+    service = StreamService()
+    await Stream.update({Stream.node_id: "node-1"}).where(Stream.id == live.id)
+    await service.report_metrics(live.id, "node-1", {"bitrate_kbps": 812.5, "fps": 15.0,
+                                                     "packet_loss": 0.0, "jitter_ms": 3.2})
+    reported = (await client.get(f"/v2/streams/{live.id}/health", headers=headers)).json()
+    checked_at = (await service.get(live.id)).checked_at
+    assert reported["is_healthy"] is True
+    assert reported["checked_at"] == iso(checked_at)  # the report's time, not "now"
+    assert reported["metrics"] == {"bitrate_kbps": 812.5, "fps": 15.0, "packet_loss": 0.0,
+                                   "jitter_ms": 3.2}
+    # The node stopped reporting a lease ago: the last figures are shown, not trusted.
+    await Stream.update({Stream.checked_at: checked_at - timedelta(seconds=11)}).where(
+        Stream.id == live.id)
+    stale = (await client.get(f"/v2/streams/{live.id}/health", headers=headers)).json()
+    assert stale["is_healthy"] is False and stale["metrics"]["fps"] == 15.0
 
     for path in (f"/v2/streams/{uuid.uuid4()}", f"/v2/streams/{uuid.uuid4()}/health"):
         missing = await client.get(path, headers=headers)

@@ -8,15 +8,14 @@ with a key missing, or one that is neither the guide's nor a documented addition
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from tests.conftest import bearer
+from tests.vas_fixtures import until
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -93,15 +92,6 @@ SHAPES = {
 }
 
 
-async def _until(probe: Any, what: str, seconds: float) -> Any:
-    """Poll `probe()` until it returns something truthy (a condition, not a timing target)."""
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        value = await probe()
-        if value:
-            return value
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{what}: not within {seconds} s")
 
 
 async def test_the_guide_flow_answers_the_guide_shapes(client: httpx.AsyncClient, admin_token,
@@ -263,7 +253,7 @@ async def test_the_guide_flow_answers_the_guide_shapes(client: httpx.AsyncClient
         row = (await client.get(f"/v2/snapshots/{snap['id']}", headers=auth)).json()
         return row if row["status"] == "ready" else None
 
-    ready = await _until(snapshot_ready, "snapshot ready", 30)
+    ready = await until(snapshot_ready, "snapshot ready", 30)
     SHAPES["snapshot"].check(ready, "GET snapshot")
     assert (ready["width"], ready["height"]) == (camera.profile.width, camera.profile.height)
     image = await client.get(ready["image_url"], headers=auth)
@@ -291,7 +281,7 @@ async def test_the_guide_flow_answers_the_guide_shapes(client: httpx.AsyncClient
         assert row["status"] != "failed", row
         return row if row["status"] == "ready" else None
 
-    done = await _until(bookmark_ready, "bookmark ready", 60)
+    done = await until(bookmark_ready, "bookmark ready", 60)
     SHAPES["bookmark"].check(done, "GET bookmark")
     video = await client.get(done["video_url"], headers=auth)
     assert video.headers["content-type"] == "video/mp4" and video.content[4:8] == b"ftyp"
@@ -312,7 +302,7 @@ async def test_the_guide_flow_answers_the_guide_shapes(client: httpx.AsyncClient
         response = await client.get(f"/v2/streams/{stream_id}/hls/playlist.m3u8", headers=auth)
         return response if "#EXTINF" in response.text else None
 
-    listing = await _until(playlist, "a recorded segment", 30)
+    listing = await until(playlist, "a recorded segment", 30)
     assert listing.text.startswith("#EXTM3U")
     segment = next(line for line in listing.text.splitlines() if line and line[0] != "#")
     media = await client.get(f"/v2/streams/{stream_id}/hls/{segment.rsplit('/', 1)[-1]}",

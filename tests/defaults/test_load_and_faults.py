@@ -12,21 +12,13 @@ import time
 import pytest
 
 from tests.conftest import bearer
-from tests.vas_fixtures import add_device, rtsp_connections
+from tests.vas_fixtures import add_device, rtsp_connections, until
 from vas_client import StreamConsumer, VasClient
 
 START_DEADLINE_S = 30.0
 VIEWER_DEADLINE_S = 10.0
 
 
-async def _until(probe, what: str, seconds: float):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        value = await probe()
-        if value:
-            return value
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{what}: not within {seconds} s")
 
 
 def _vas(client, token: str) -> VasClient:
@@ -119,6 +111,6 @@ async def test_a_hung_media_node_answers_503_in_time_and_stop_still_closes(
 
     # Back from its pause, the node learns at its next lease renewal that the stream is
     # closed and ends its ingest.
-    await _until(ingest_gone, "the node ends the closed stream's ingest", 30)
+    await until(ingest_gone, "the node ends the closed stream's ingest", 30)
     again = await client.post(f"/api/v1/devices/{device_id}/start-stream", timeout=60)
     assert again.status_code == 200, again.text

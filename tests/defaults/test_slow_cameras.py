@@ -70,3 +70,15 @@ async def test_validate_a_camera_that_answers_after_7_s(client, worker, late_cam
                                  json={"name": "x", "rtsp_url": late_camera.url}, timeout=60)
     assert response.status_code == 200, response.text
     assert response.json()["valid"] is True
+
+
+async def test_validate_with_no_worker_is_503_at_its_deadline(client, silent_server):
+    """Nobody serves the job queue: the API waits its own deadline (25 s), then answers the
+    guide's 503 — never a 500 from a Redis read that gave up first."""
+    began = time.monotonic()
+    response = await client.post("/api/v1/devices/validate",
+                                 json={"name": "x", "rtsp_url": silent_server.url}, timeout=60)
+    elapsed = time.monotonic() - began
+    assert response.status_code == 503, response.text
+    assert response.json()["detail"]["error_code"] == "MEDIASOUP_UNAVAILABLE"
+    assert 24 <= elapsed < START_DEADLINE_S, elapsed

@@ -60,8 +60,9 @@ class FakeIngest:
     async def open(self) -> StreamInfo:
         failure = FAILURES.get(self.url.rsplit("/", 1)[-1])
         if failure is not None:
-            self._report(IngestState.ERROR, f"fake camera: {failure.__name__}")
-            raise failure(f"fake camera at {self.url}")
+            error = failure(f"fake camera at {self.url}")
+            self._report(IngestState.ERROR, error)
+            raise error
         self.start()
         return self.info
 
@@ -76,19 +77,19 @@ class FakeIngest:
                 await self._task
         self._report(IngestState.STOPPED, None)
 
-    def drop(self, reason: str = "source dropped: fake") -> None:
+    def drop(self, reason: SourceError | None = None) -> None:
         """The camera goes away (the ingest would reconnect on its own)."""
         if self._task is not None:
             self._task.cancel()
         self.gop_cache.clear()
-        self._report(IngestState.ERROR, reason)
+        self._report(IngestState.ERROR, reason or SourceError("source dropped: fake"))
 
     def recover(self) -> None:
         self.start()
 
-    def _report(self, state: IngestState, message: str | None) -> None:
+    def _report(self, state: IngestState, failure: SourceError | None) -> None:
         if self.on_state is not None:
-            self.on_state(state, message)
+            self.on_state(state, failure)
 
     async def _feed(self) -> None:
         self._report(IngestState.LIVE, None)

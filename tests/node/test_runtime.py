@@ -18,6 +18,7 @@ from core.stream_states import StreamState
 from core.streams import ProducerState, StreamService
 from jobs.node.protocol import Started, Stopped, decode_reply, encode, error_to_reply
 from jobs.node.runtime import MediaNodeRuntime, NodeFull
+from media.errors import SourceTimeout
 from tests.node.fake_ingest import FakeCameras
 
 streams = StreamService()
@@ -88,10 +89,21 @@ async def test_stop_closes_stream_consumers_and_ingest(runtime, cameras, new_str
 async def test_camera_drop_is_error_then_live_again(runtime, cameras, new_stream):
     stream_id = await new_stream()
     await runtime.start(stream_id)
-    cameras.made[0].drop("source stalled: no data for 2 s")
+    cameras.made[0].drop(SourceTimeout("source stalled: no data for 2 s"))
     await _until(lambda: _state(stream_id, StreamState.ERROR))
     row = await streams.get(stream_id)
-    assert row.last_error == "source stalled: no data for 2 s" and row.error_code is None
+    # The guide's vocabulary, code first: its client checks last_error.includes('RTSP').
+    assert row.error_code == "RTSP_TIMEOUT"
+    assert row.last_error == ("RTSP_TIMEOUT: Camera did not answer in time "
+                              "(source stalled: no data for 2 s)")
+    cameras.made[0].recover()
+    await _until(lambda: _state(stream_id, StreamState.LIVE))
+    assert (await streams.get(stream_id)).error_code is None
+    cameras.made[0].drop()  # the camera closed the connection
+    await _until(lambda: _state(stream_id, StreamState.ERROR))
+    row = await streams.get(stream_id)
+    assert row.error_code == "RTSP_CONNECTION_FAILED"
+    assert row.last_error.startswith("RTSP_CONNECTION_FAILED: Camera connection lost")
     cameras.made[0].recover()
     await _until(lambda: _state(stream_id, StreamState.LIVE))
     assert (await streams.get(stream_id)).last_error is None

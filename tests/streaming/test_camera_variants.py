@@ -3,7 +3,6 @@ audio track, and basic auth — each ingested once, LIVE, recorded, snapshotted 
 
 from __future__ import annotations
 
-import asyncio
 import io
 import time
 
@@ -11,20 +10,12 @@ import av
 import pytest
 
 from tests.conftest import bearer
-from tests.vas_fixtures import add_device, rtsp_connections
+from tests.vas_fixtures import add_device, rtsp_connections, until
 from vas_client import StreamConsumer, VasClient
 
 pytestmark = pytest.mark.slow
 
 
-async def _until(probe, what: str, seconds: float):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        value = await probe()
-        if value:
-            return value
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{what}: not within {seconds} s")
 
 
 async def _watch(client, token: str, stream_id: str, count: int) -> list:
@@ -64,7 +55,7 @@ async def test_main_and_high_profile_cameras(client, admin_token, media_node, wo
         row = (await client.get(f"/v2/snapshots/{snapshot['id']}", headers=headers)).json()
         return row if row["status"] == "ready" else None
 
-    ready = await _until(snapshot_ready, "snapshot", 30)
+    ready = await until(snapshot_ready, "snapshot", 30)
     assert (ready["width"], ready["height"]) == (640, 360)
 
     async def segment():
@@ -72,7 +63,7 @@ async def test_main_and_high_profile_cameras(client, admin_token, media_node, wo
         names = [line for line in playlist.text.splitlines() if line and line[0] != "#"]
         return names[0].rsplit("/", 1)[-1] if names else None
 
-    name = await _until(segment, "a recorded segment", 30)
+    name = await until(segment, "a recorded segment", 30)
     data = (await client.get(f"/v2/streams/{stream_id}/hls/{name}", headers=headers)).content
     with av.open(io.BytesIO(data), format="mpegts") as container:
         stream = container.streams.video[0]

@@ -127,7 +127,9 @@ async def test_camera_drop_goes_error_then_live_on_its_own(client, admin_token, 
     camera.stop()
     broken = await wait_state("ERROR", 15)
     assert broken["is_healthy"] is False
-    assert broken["last_error"]
+    # Guide §5.5: its client tells an offline camera by `health.last_error?.includes('RTSP')`.
+    assert "RTSP" in broken["last_error"], broken["last_error"]
+    assert broken["last_error"].startswith(("RTSP_CONNECTION_FAILED: ", "RTSP_TIMEOUT: "))
     camera.start()
     recovered = await wait_state("LIVE", 25)
     assert recovered["last_error"] is None

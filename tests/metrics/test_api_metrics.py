@@ -1,0 +1,82 @@
+"""`GET /metrics` as Prometheus reads it: cluster gauges from reality (a LIVE stream through a
+real media node, a message waiting in a queue), the API's own request counters, the token."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import bearer
+from tests.vas_fixtures import add_device
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+async def test_cluster_gauges_follow_a_live_stream_and_a_waiting_job(client, admin_token, app,
+                                                                    media_node, start_camera):
+    camera = start_camera()
+    device_id = await add_device(client, camera.url)
+    started = await client.post(f"/api/v1/devices/{device_id}/start-stream", timeout=60)
+    assert started.status_code == 200, started.text
+    # No worker runs: a snapshot job of a recorded moment waits in the default queue.
+    await app.state.services.jobs.purge_recordings()
+
+    for _ in range(100):  # the node reports its load with its next heartbeat (2 s)
+        response = await client.get("/metrics")
+        assert response.status_code == 200
+        samples = _samples(response.text)
+        if samples[("vas_media_node_streams", ())] == 1:
+            break
+        await asyncio.sleep(0.1)
+    assert response.headers["content-type"].startswith("text/plain")
+    assert samples[("vas_streams", (("state", "LIVE"),))] == 1
+    assert samples[("vas_streams", (("state", "ERROR"),))] == 0
+    assert samples[("vas_media_nodes", ())] == 1
+    assert samples[("vas_media_node_streams", ())] == 1
+    assert samples[("vas_media_node_capacity_streams", ())] == 16
+    assert samples[("vas_queue_messages", (("queue", "default"),))] == 1
+    assert samples[("vas_queue_messages", (("queue", "media-start"),))] == 0
+    assert samples[("vas_consumers", (("state", "CONNECTED"),))] == 0
+    assert samples[("vas_recordings_bytes", ())] >= 0
+    # The API's own requests: the start-stream above, counted under its route template.
+    route = "/api/v1/devices/{device_id}/start-stream"
+    assert samples[("vas_api_requests_total",
+                    (("method", "POST"), ("route", route), ("status", "200")))] == 1
+    assert samples[("vas_api_requests_total",
+                    (("method", "GET"), ("route", "/metrics"), ("status", "200")))] >= 1
+    assert samples[("vas_api_request_duration_seconds_count",
+                    (("method", "POST"), ("route", route)))] == 1
+    assert not any("stream_id" in dict(labels) or "consumer_id" in dict(labels)
+                   for _, labels in samples)  # bounded label sets
+
+    stopped = await client.post(f"/api/v1/devices/{device_id}/stop-stream")
+    assert stopped.json()["stopped"] is True
+    after = _samples((await client.get("/metrics")).text)
+    assert after[("vas_streams", (("state", "LIVE"),))] == 0
+    assert after[("vas_streams", (("state", "CLOSED"),))] == 1
+
+
+async def test_a_metrics_token_puts_the_endpoint_behind_a_bearer(settings_env, backend):
+    from api.app import create_app
+    from core.settings import load_settings
+
+    app = create_app(load_settings({**settings_env, "VAS_METRICS_TOKEN": "scrape-me"}))
+    answers: dict[str, int] = {}
+
+    async def run() -> None:
+        async with app.lifespan():
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://vas.test") as http:
+                answers["none"] = (await http.get("/metrics")).status_code
+                answers["wrong"] = (await http.get("/metrics",
+                                                   headers=bearer("nope"))).status_code
+                answers["right"] = (await http.get("/metrics",
+                                                   headers=bearer("scrape-me"))).status_code
+
+    await asyncio.create_task(run())
+    assert answers == {"none": 401, "wrong": 401, "right": 200}
