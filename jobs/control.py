@@ -14,9 +14,11 @@ import uuid
 from dataclasses import dataclass
 
 from core.errors import (
+    MediaInternalError,
     MediaUnavailable,
     RtspConnectionFailed,
     StreamError,
+    StreamStopFailed,
     stream_error,
 )
 from core.nodes import NodeInfo, NodeRegistry
@@ -113,13 +115,22 @@ class StreamControl:
         if row.state is StreamState.CLOSED:
             return False
         owner = await self._alive_owner(row)
+        failed: StreamStopFailed | None = None
         if owner is not None:
             try:
                 await self._jobs.stop_stream(owner, stream_id, deadline_s=STOP_DEADLINE_S)
             except MediaUnavailable:
                 # The node will see at its next lease renewal that the stream is closed.
                 logger.warning("node %s did not answer stop for %s", owner.node_id, stream_id)
+            except MediaInternalError as exc:
+                # The node answered that stopping failed. The stream is closed all the same
+                # (the node drops what it no longer owns at its next lease renewal), and the
+                # caller is told: STREAM_STOP_FAILED (guide §6.3).
+                failed = StreamStopFailed("The media node failed to stop the stream",
+                                          exc.detail)
         await self._streams.close(stream_id)
+        if failed is not None:
+            raise failed
         return True
 
     async def owner(self, stream: StreamRecord) -> NodeInfo:
