@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from core.captures import BookmarkService, SnapshotService
 from core.clients import ClientService
 from core.consumers import ConsumerService
+from core.detection_settings import DetectionSettingsService
 from core.devices import DeviceService
 from core.nodes import NodeRegistry
 from core.recordings import RecordingIndex
@@ -42,6 +43,7 @@ class Services:
     bookmarks: BookmarkService
     users: UserService
     system_settings: SystemSettingsService
+    detection_settings: DetectionSettingsService
 
 
 def services_of(app: Litestar) -> Services:

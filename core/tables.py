@@ -199,7 +199,16 @@ class Setting(Table, tablename="vas_setting"):
     updated_at = Timestamptz()
 
 
+class DetectionSetting(Table, tablename="vas_detection_setting"):
+    """Detection settings: the global document (`scope` "global") and each camera's own
+    fields (`scope` = the camera id); see core/detection_settings.py."""
+
+    scope = Varchar(length=64, unique=True, index=True)
+    value = JSON(default={})
+    updated_at = Timestamptz()
+
+
 TABLES: tuple[type[Table], ...] = (
     ApiClient, Device, Stream, Producer, Consumer, MediaNode, HlsSegment, Snapshot, Bookmark,
-    User, UserSession, Setting,
+    User, UserSession, Setting, DetectionSetting,
 )
