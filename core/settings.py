@@ -92,6 +92,7 @@ class MediaSettings:
     hls_retention_h: int
     webrtc_silence_s: float
     job_stale_s: float
+    detect_queue_max: int = 100  # a node skips (and counts) frames past this `detect` depth
 
     def recordings_dir(self, data_dir: Path) -> Path:
         """Where HLS segments live: `<data dir>/recordings/hot/<stream id>/`."""
@@ -233,6 +234,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             webrtc_silence_s=_int(env, "VAS_WEBRTC_SILENCE_TIMEOUT_MS", 30_000, 500, 600_000)
             / 1000,
             job_stale_s=_int(env, "VAS_JOB_STALE_MS", 120_000, 1000, 3_600_000) / 1000,
+            detect_queue_max=_int(env, "VAS_DETECT_QUEUE_MAX", 100, 1, 100_000),
         ),
     )
 

@@ -12,6 +12,7 @@ from core.settings import RedisSettings
 # Shared queues; each media node also serves a control queue of its own (`node_queue`).
 DEFAULT_QUEUE = "default"
 MEDIA_START_QUEUE = "media-start"
+DETECT_QUEUE = "detect"  # object-detection jobs from media nodes to detection workers
 RESULT_TTL_MS = 60_000
 
 
