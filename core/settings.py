@@ -93,6 +93,8 @@ class MediaSettings:
     webrtc_silence_s: float
     job_stale_s: float
     detect_queue_max: int = 100  # a node skips (and counts) frames past this `detect` depth
+    worker_queues: tuple[str, ...] = ("default", "detect")  # what `vas worker` serves
+    detector_model: str | None = None  # VAS_DETECTOR_MODEL: an ONNX model, else HOG
 
     def recordings_dir(self, data_dir: Path) -> Path:
         """Where HLS segments live: `<data dir>/recordings/hot/<stream id>/`."""
@@ -235,8 +237,18 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             / 1000,
             job_stale_s=_int(env, "VAS_JOB_STALE_MS", 120_000, 1000, 3_600_000) / 1000,
             detect_queue_max=_int(env, "VAS_DETECT_QUEUE_MAX", 100, 1, 100_000),
+            worker_queues=_queues(env.get("VAS_WORKER_QUEUES", "default,detect")),
+            detector_model=env.get("VAS_DETECTOR_MODEL") or None,
         ),
     )
+
+
+def _queues(value: str) -> tuple[str, ...]:
+    queues = tuple(dict.fromkeys(q.strip() for q in value.split(",") if q.strip()))
+    unknown = [q for q in queues if q not in ("default", "detect")]
+    if not queues or unknown:
+        raise ConfigError("VAS_WORKER_QUEUES must list default and/or detect, comma-separated")
+    return queues
 
 
 @lru_cache(maxsize=1)
