@@ -38,6 +38,7 @@ from core.credentials import CredentialBox
 from core.db import close_database, open_database
 from core.detection_settings import DetectionSettingsService
 from core.devices import DeviceService
+from core.events import EventService
 from core.nodes import NodeRegistry
 from core.recordings import RecordingIndex
 from core.settings import Settings, get_settings
@@ -92,6 +93,7 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             )),
             system_settings=system_settings,
             detection_settings=DetectionSettingsService(system_settings),
+            events=EventService(settings.server.data_dir),
         )
         generated = await ensure_admin(settings.auth)
         if generated is not None:

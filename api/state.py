@@ -14,6 +14,7 @@ from core.clients import ClientService
 from core.consumers import ConsumerService
 from core.detection_settings import DetectionSettingsService
 from core.devices import DeviceService
+from core.events import EventService
 from core.nodes import NodeRegistry
 from core.recordings import RecordingIndex
 from core.settings import Settings
@@ -44,6 +45,7 @@ class Services:
     users: UserService
     system_settings: SystemSettingsService
     detection_settings: DetectionSettingsService
+    events: EventService
 
 
 def services_of(app: Litestar) -> Services:
