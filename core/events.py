@@ -200,11 +200,11 @@ class EventService:
     async def purge_before(self, cutoff: datetime) -> int:
         """Retention: remove events (and thumbnails) whose last moment is before `cutoff`."""
         rows = await Event.select(Event.id, Event.thumbnail).where(Event.last_seen_at < cutoff)
+        if rows:  # rows first: no listed event ever points to a removed file
+            await Event.delete().where(Event.id.is_in([row["id"] for row in rows]))
         for row in rows:
             if row["thumbnail"]:
                 self.thumbnail_path(row["id"]).unlink(missing_ok=True)
-        if rows:
-            await Event.delete().where(Event.id.is_in([row["id"] for row in rows]))
         return len(rows)
 
     def _write_thumbnail(self, event_id: uuid.UUID, jpeg: bytes) -> None:

@@ -15,6 +15,7 @@ from dramatiq.brokers.redis import RedisBroker
 
 from core.clock import utcnow
 from core.errors import VasError
+from core.events import EventService
 from core.nodes import NodeRegistry
 from core.recordings import RecordingIndex
 from jobs.broker import DEFAULT_QUEUE, DETECT_QUEUE, MEDIA_START_QUEUE
@@ -124,6 +125,10 @@ def purge_recordings() -> int:
     cutoff = utcnow() - timedelta(hours=media.hls_retention_h)
     removed = ctx.run(index.purge_before(cutoff), timeout=600)
     logger.info("retention removed %d segments older than %s", removed, cutoff.isoformat())
+    # Events and their thumbnails go with the recordings that hold their moments.
+    events = ctx.run(EventService(ctx.settings.server.data_dir).purge_before(cutoff), timeout=600)
+    if events:
+        logger.info("retention removed %d events older than %s", events, cutoff.isoformat())
     return removed
 
 
