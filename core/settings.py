@@ -55,6 +55,10 @@ class RedisSettings:
 
     url: str | None
     namespace: str
+    # Dramatiq's: a worker silent this long is dead, and its unacked messages go back to
+    # the queue at the next maintenance run (chance per million commands).
+    heartbeat_timeout_ms: int = 60_000
+    maintenance_chance: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +213,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         redis=RedisSettings(
             url=env.get("REDIS_URL") or None,
             namespace=env.get("VAS_REDIS_NAMESPACE") or "vas",
+            heartbeat_timeout_ms=_int(env, "VAS_BROKER_HEARTBEAT_TIMEOUT_MS", 60_000, 1000,
+                                      3_600_000),
+            maintenance_chance=_int(env, "VAS_BROKER_MAINTENANCE_CHANCE", 1000, 1, 1_000_000),
         ),
         auth=AuthSettings(
             jwt_secret=env.get("JWT_SECRET_KEY") or _secret_file(data_dir, "jwt_secret"),
