@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.omnisight.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.streaming.conftest import FAST
 
 DETECT_QUEUE_MAX = 2
@@ -13,4 +14,5 @@ DETECT_QUEUE_MAX = 2
 
 @pytest.fixture
 def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
-    return {**settings_env, **FAST, "VAS_DETECT_QUEUE_MAX": str(DETECT_QUEUE_MAX)}
+    return {**settings_env, **FAST, "VAS_DETECT_QUEUE_MAX": str(DETECT_QUEUE_MAX),
+            "VAS_ADMIN_EMAIL": ADMIN_EMAIL, "VAS_ADMIN_PASSWORD": ADMIN_PASSWORD}
