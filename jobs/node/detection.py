@@ -30,7 +30,7 @@ import cv2
 from core.detection_settings import DetectionSettings, DetectionSettingsService
 from jobs.node.protocol import DetectFrame
 from media.detection.boxes import Box
-from media.detection.motion import MotionDetector
+from media.detection.motion import MotionDetector, threshold_for
 from media.detection.regions import Region
 from media.detection.sampler import FrameSampler, SampledFrame
 from media.packet import MediaPacket
@@ -74,7 +74,7 @@ class StreamDetection:
         self._skip_to_key = True
         self._sampler: FrameSampler | None = None
         self._motion: MotionDetector | None = None
-        self._motion_key: tuple[Any, ...] | None = None
+        self._motion_key: tuple[Any, ...] | None = None  # the regions it masks with
         self._thread: threading.Thread | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopped = threading.Event()
@@ -181,12 +181,17 @@ class StreamDetection:
         self._send(sample, settings, motion)
 
     def _motion_boxes(self, sample: SampledFrame, settings: DetectionSettings) -> list[Box]:
-        key = (settings.motion.sensitivity, settings.motion.min_area, settings.regions)
-        if self._motion is None or key != self._motion_key:
+        motion = settings.motion
+        if self._motion is None or settings.regions != self._motion_key:
             regions = [Region(r.points, r.enabled, r.name) for r in settings.regions]
-            self._motion = MotionDetector(settings.motion.sensitivity, settings.motion.min_area,
-                                          regions=regions)
-            self._motion_key = key
+            self._motion = MotionDetector(motion.sensitivity, motion.min_area, regions=regions)
+            self._motion_key = settings.regions
+        elif (motion.sensitivity, motion.min_area) != (self._motion.sensitivity,
+                                                       self._motion.min_area):
+            # Thresholds change in place: the background stays, no recalibration.
+            self._motion.sensitivity = motion.sensitivity
+            self._motion.threshold = threshold_for(motion.sensitivity)
+            self._motion.min_area = motion.min_area
         return [self._motion.to_frame(box) for box in self._motion.update(sample.image)]
 
     def _send(self, sample: SampledFrame, settings: DetectionSettings, motion: list[Box]) -> None:

@@ -110,3 +110,26 @@ async def test_motion_outside_every_enabled_region_sends_nothing(
     sent = await wait_counters(stream, lambda c: c["jobs_sent"] >= 1)
     assert sent["motion_samples"] == 0
     assert detect_jobs(settings)[0].motion == []
+
+
+async def test_min_area_decides_whether_the_block_counts(
+    client, admin_token, settings, media_node, start_camera
+):
+    # The block is 56x108 camera pixels, 28x54 = 1512 pixels of the 320x180 analysis frame
+    # (docs/detection.md); it moves inside an area of 144x108 = 15552 analysis pixels, so no
+    # blob of it reaches 20000, and its blob is well over 300.
+    camera = start_camera(SCENE, scene="motion", pattern="smpte100", object_area=RIGHT_SIDE)
+    device = await add_device(client, camera.url)
+    await set_detection(client, admin_token, device, {
+        "detectionInterval": INTERVAL_MS, "motionDetection": {**MOTION, "minArea": 20000}})
+    stream = await start_stream(client, device)
+    await wait_counters(stream, lambda c: c["samples"] >= 4)
+    camera.set_motion(True)
+    start = await wait_counters(stream, lambda c: True)
+    large = await wait_counters(stream, lambda c: c["samples"] >= start["samples"] + 8)
+    assert large["motion_samples"] == 0 and large["jobs_sent"] == 0, large
+
+    await set_detection(client, admin_token, device, {
+        "detectionInterval": INTERVAL_MS, "motionDetection": {**MOTION, "minArea": 300}})
+    small = await wait_counters(stream, lambda c: c["motion_samples"] >= 1)
+    assert small["jobs_sent"] >= 1
