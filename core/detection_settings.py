@@ -335,6 +335,11 @@ class DetectionSettingsService:
         await self._store(str(camera_id), checked)
         return settings
 
+    async def detection_active(self, camera_id: uuid.UUID) -> bool:
+        """For camera status (`detectionActive`): whether the camera's effective settings
+        have detection on with something to do (its node samples while it streams)."""
+        return (await self.camera_settings(camera_id)).active
+
     async def forget_camera(self, camera_id: uuid.UUID) -> None:
         """Drop a camera's own settings (the camera was deleted)."""
         await DetectionSetting.delete().where(DetectionSetting.scope == str(camera_id))
