@@ -38,7 +38,9 @@ from core.clients import ClientService, admin_banner, ensure_admin
 from core.consumers import ConsumerService
 from core.credentials import CredentialBox
 from core.db import close_database, open_database
+from core.detection_settings import DetectionSettingsService
 from core.devices import DeviceService
+from core.events import EventService
 from core.nodes import NodeRegistry
 from core.recordings import RecordingIndex
 from core.settings import Settings, get_settings
@@ -70,6 +72,9 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         jobs = JobClient(broker, declare_actors(broker))
         index = RecordingIndex(settings.media.recordings_dir(settings.server.data_dir))
         files = CaptureFiles(settings.server.data_dir)
+        system_settings = SystemSettingsService(
+            settings.media.recordings_dir(settings.server.data_dir)
+        )
         app.state.services = Services(
             settings=settings,
             engine=engine,
@@ -88,9 +93,9 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
                 redis, f"{settings.redis.namespace}:users", settings.auth.max_failed_logins,
                 settings.auth.failed_login_window_s, subject="account",
             )),
-            system_settings=SystemSettingsService(
-                settings.media.recordings_dir(settings.server.data_dir)
-            ),
+            system_settings=system_settings,
+            detection_settings=DetectionSettingsService(system_settings),
+            events=EventService(settings.server.data_dir),
         )
         generated = await ensure_admin(settings.auth)
         if generated is not None:

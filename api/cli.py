@@ -1,4 +1,5 @@
-"""The `vas` command: `up` (everything, embedded default), `api`, `worker`, `media-node`."""
+"""The `vas` command: `up` (everything, embedded default), `api`, `worker`, `media-node`,
+`detector` (a worker on the `detect` queue only)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,14 @@ def cmd_worker(settings: Settings) -> None:
 
     _need_redis(settings)
     asyncio.run(run_worker(settings))
+
+
+def cmd_detector(settings: Settings) -> None:
+    from jobs.broker import DETECT_QUEUE
+    from jobs.worker import run_worker
+
+    _need_redis(settings)
+    asyncio.run(run_worker(settings, (DETECT_QUEUE,)))
 
 
 def cmd_media_node(settings: Settings) -> None:
@@ -171,13 +180,14 @@ def cmd_up(settings: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="vas", description=__doc__)
-    parser.add_argument("command", choices=("up", *CHILDREN))
+    parser.add_argument("command", choices=("up", *CHILDREN, "detector"))
     args = parser.parse_args(argv)
     setup_logging(args.command)
     settings = _settings()
     if args.command == "up":
         raise SystemExit(cmd_up(settings))
-    {"api": cmd_api, "worker": cmd_worker, "media-node": cmd_media_node}[args.command](settings)
+    {"api": cmd_api, "worker": cmd_worker, "media-node": cmd_media_node,
+     "detector": cmd_detector}[args.command](settings)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ from redis.asyncio import Redis
 from core.captures import BookmarkService, SnapshotService
 from core.clients import ClientService
 from core.consumers import ConsumerService
+from core.detection_settings import DetectionSettingsService
 from core.devices import DeviceService
+from core.events import EventService
 from core.nodes import NodeRegistry
 from core.recordings import RecordingIndex
 from core.settings import Settings
@@ -42,6 +44,8 @@ class Services:
     bookmarks: BookmarkService
     users: UserService
     system_settings: SystemSettingsService
+    detection_settings: DetectionSettingsService
+    events: EventService
 
 
 def services_of(app: Litestar) -> Services:

@@ -57,6 +57,10 @@ class RedisSettings:
 
     url: str | None
     namespace: str
+    # Dramatiq's: a worker silent this long is dead, and its unacked messages go back to
+    # the queue at the next maintenance run (chance per million commands).
+    heartbeat_timeout_ms: int = 60_000
+    maintenance_chance: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,9 @@ class MediaSettings:
     hls_retention_h: int
     webrtc_silence_s: float
     job_stale_s: float
+    detect_queue_max: int = 100  # a node skips (and counts) frames past this `detect` depth
+    worker_queues: tuple[str, ...] = ("default", "detect")  # what `vas worker` serves
+    detector_model: str | None = None  # VAS_DETECTOR_MODEL: an ONNX model, else HOG
 
     def recordings_dir(self, data_dir: Path) -> Path:
         """Where HLS segments live: `<data dir>/recordings/hot/<stream id>/`."""
@@ -210,6 +217,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         redis=RedisSettings(
             url=env.get("REDIS_URL") or None,
             namespace=env.get("VAS_REDIS_NAMESPACE") or "vas",
+            heartbeat_timeout_ms=_int(env, "VAS_BROKER_HEARTBEAT_TIMEOUT_MS", 60_000, 1000,
+                                      3_600_000),
+            maintenance_chance=_int(env, "VAS_BROKER_MAINTENANCE_CHANCE", 1000, 1, 1_000_000),
         ),
         auth=AuthSettings(
             jwt_secret=env.get("JWT_SECRET_KEY") or _secret_file(data_dir, "jwt_secret"),
@@ -237,8 +247,19 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             webrtc_silence_s=_int(env, "VAS_WEBRTC_SILENCE_TIMEOUT_MS", 30_000, 500, 600_000)
             / 1000,
             job_stale_s=_int(env, "VAS_JOB_STALE_MS", 120_000, 1000, 3_600_000) / 1000,
+            detect_queue_max=_int(env, "VAS_DETECT_QUEUE_MAX", 100, 1, 100_000),
+            worker_queues=_queues(env.get("VAS_WORKER_QUEUES", "default,detect")),
+            detector_model=env.get("VAS_DETECTOR_MODEL") or None,
         ),
     )
+
+
+def _queues(value: str) -> tuple[str, ...]:
+    queues = tuple(dict.fromkeys(q.strip() for q in value.split(",") if q.strip()))
+    unknown = [q for q in queues if q not in ("default", "detect")]
+    if not queues or unknown:
+        raise ConfigError("VAS_WORKER_QUEUES must list default and/or detect, comma-separated")
+    return queues
 
 
 @lru_cache(maxsize=1)

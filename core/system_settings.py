@@ -201,9 +201,10 @@ class SystemSettingsService:
         self._path = str(recordings_path)
         self._cached: tuple[float, SystemSettings] | None = None
 
-    async def get(self) -> SystemSettings:
-        """The current settings (defaults for sections never written)."""
-        if self._cached is not None and self._cached[0] > time.monotonic():
+    async def get(self, *, fresh: bool = False) -> SystemSettings:
+        """The current settings (defaults for sections never written); `fresh` reads the
+        database rather than this process's short cache."""
+        if not fresh and self._cached is not None and self._cached[0] > time.monotonic():
             return self._cached[1]
         settings = parse(await self._stored(), self._path)
         self._cached = (time.monotonic() + self.CACHE_S, settings)

@@ -199,7 +199,38 @@ class Setting(Table, tablename="vas_setting"):
     updated_at = Timestamptz()
 
 
+class DetectionSetting(Table, tablename="vas_detection_setting"):
+    """Detection settings: the global document (`scope` "global") and each camera's own
+    fields (`scope` = the camera id); see core/detection_settings.py."""
+
+    scope = Varchar(length=64, unique=True, index=True)
+    value = JSON(default={})
+    updated_at = Timestamptz()
+
+
+class Event(Table, tablename="vas_event"):
+    """A detection event (motion, person, vehicle, animal) or one an integrator posted
+    (custom): its first moment, the last detection merged into it, its objects' boxes."""
+
+    id = UUID(primary_key=True)
+    camera_id = UUID(index=True)
+    stream_id = UUID(null=True, default=None)
+    recording_id = UUID(null=True, default=None, index=True)
+    type = Varchar(length=16, index=True)
+    source = Varchar(length=16, default="detector")
+    start_at = Timestamptz(index=True)
+    last_seen_at = Timestamptz()
+    confidence = DoublePrecision()
+    detected_objects = JSON(default=[])
+    frame_width = Integer(null=True, default=None)
+    frame_height = Integer(null=True, default=None)
+    thumbnail = Boolean(default=False)
+    details = JSON(default={})
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
 TABLES: tuple[type[Table], ...] = (
     ApiClient, Device, Stream, Producer, Consumer, MediaNode, HlsSegment, Snapshot, Bookmark,
-    User, UserSession, Setting,
+    User, UserSession, Setting, DetectionSetting, Event,
 )

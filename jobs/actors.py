@@ -15,12 +15,16 @@ from dramatiq.brokers.redis import RedisBroker
 
 from core.clock import utcnow
 from core.errors import VasError
+from core.events import EventService
 from core.nodes import NodeRegistry
 from core.recordings import RecordingIndex
-from jobs.broker import DEFAULT_QUEUE, MEDIA_START_QUEUE
+from jobs.broker import DEFAULT_QUEUE, DETECT_QUEUE, MEDIA_START_QUEUE
 from jobs.captures import Captures
+from jobs.client import DETECT_ACTOR
 from jobs.context import current
+from jobs.detection import detection_worker
 from jobs.node.protocol import (
+    DetectFrame,
     LiveSnapshot,
     Message,
     Ping,
@@ -121,6 +125,10 @@ def purge_recordings() -> int:
     cutoff = utcnow() - timedelta(hours=media.hls_retention_h)
     removed = ctx.run(index.purge_before(cutoff), timeout=600)
     logger.info("retention removed %d segments older than %s", removed, cutoff.isoformat())
+    # Events and their thumbnails go with the recordings that hold their moments.
+    events = ctx.run(EventService(ctx.settings.server.data_dir).purge_before(cutoff), timeout=600)
+    if events:
+        logger.info("retention removed %d events older than %s", events, cutoff.isoformat())
     return removed
 
 
@@ -131,6 +139,12 @@ def prune_media_nodes() -> int:
     if pruned:
         logger.info("pruned %d stale media nodes", pruned)
     return pruned
+
+
+def detect_frame(request: Any) -> None:
+    """On a detection worker: run the object detector on a node's frame, merge into events."""
+    ctx = current()
+    detection_worker(ctx).handle(decode(request, DetectFrame))
 
 
 def _retry_when_full(retries: int, exc: BaseException) -> bool:
@@ -160,6 +174,8 @@ ACTORS: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
     "purge_recordings": (purge_recordings, {"queue_name": DEFAULT_QUEUE, "max_retries": 3,
                                             "time_limit": 3_600_000}),
     "prune_media_nodes": (prune_media_nodes, {"queue_name": DEFAULT_QUEUE, "max_retries": 3}),
+    DETECT_ACTOR: (detect_frame, {"queue_name": DETECT_QUEUE, "max_retries": 3,
+                                  "min_backoff": 500, "time_limit": 60_000}),
 }
 
 

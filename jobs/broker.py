@@ -12,6 +12,7 @@ from core.settings import RedisSettings
 # Shared queues; each media node also serves a control queue of its own (`node_queue`).
 DEFAULT_QUEUE = "default"
 MEDIA_START_QUEUE = "media-start"
+DETECT_QUEUE = "detect"  # object-detection jobs from media nodes to detection workers
 RESULT_TTL_MS = 60_000
 
 
@@ -28,7 +29,9 @@ def build_broker(settings: RedisSettings) -> RedisBroker:
     if settings.url is None:
         raise RuntimeError("REDIS_URL is not set and no embedded Redis was started")
     namespace = f"{settings.namespace}:dramatiq"
-    broker = RedisBroker(url=settings.url, namespace=namespace)
+    broker = RedisBroker(url=settings.url, namespace=namespace,
+                         heartbeat_timeout=settings.heartbeat_timeout_ms,
+                         maintenance_chance=settings.maintenance_chance)
     backend = RedisBackend(url=settings.url, namespace=f"{settings.namespace}:results")
     broker.add_middleware(Results(backend=backend, result_ttl=RESULT_TTL_MS))
     dramatiq.set_broker(broker)

@@ -9,6 +9,7 @@ of waiting). A Redis that cannot be reached is a 503, never a 500.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from dramatiq.results import ResultFailure, ResultMissing, ResultTimeout
 
 from core.errors import MediaInternalError, MediaUnavailable
 from core.nodes import NodeInfo
+from jobs.broker import DETECT_QUEUE
 from jobs.node.protocol import (
     AddCandidate,
     CloseConsumer,
@@ -28,6 +30,7 @@ from jobs.node.protocol import (
     Connected,
     Consume,
     Consumed,
+    DetectFrame,
     Done,
     LiveSnapshot,
     Message,
@@ -54,6 +57,8 @@ POLL_S = 0.05
 VIEWER_DEADLINE_S = 10.0  # the guide's consumer attach and DTLS connect timeouts
 
 R = TypeVar("R")
+DETECT_ACTOR = "detect_frame"  # declared by detection workers
+logger = logging.getLogger(__name__)
 
 
 def queue_unreachable(exc: redis.RedisError) -> MediaUnavailable:
@@ -152,6 +157,22 @@ class JobClient:
         await self._send(self._actors["prune_media_nodes"].message())
 
     # -- plumbing ------------------------------------------------------------------------
+
+    def send_detection(self, job: DetectFrame, max_depth: int) -> bool:
+        """Enqueue an object-detection job on the `detect` queue, unless that queue already
+        holds `max_depth` messages (waiting or running); False when skipped. Blocking: for
+        a node's detection thread, never the event loop."""
+        try:
+            depth = self._broker.client.hlen(f"{self._broker.namespace}:{DETECT_QUEUE}.msgs")
+            if depth >= max_depth:
+                return False
+            self._broker.enqueue(dramatiq.Message(
+                queue_name=DETECT_QUEUE, actor_name=DETECT_ACTOR, args=(encode(job),),
+                kwargs={}, options={}))
+        except redis.RedisError as exc:
+            logger.warning("detect queue not reachable: %s", exc)
+            return False
+        return True
 
     async def result(self, pending: Pending[R], deadline_s: float) -> R:
         """The typed reply of a pending request; a refusal is raised as its error."""

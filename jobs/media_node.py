@@ -51,6 +51,7 @@ async def run_media_node(settings: Settings, node_id: str | None = None) -> None
     async def started(ctx: JobContext) -> None:
         ctx.extras["node"] = runtime
         ctx.extras["metrics"].register(NodeCollector(runtime))
+        runtime.jobs = ctx.extras["jobs"]
         await registry.register(node_id, queue, settings.media.node_capacity)
         tasks.append(asyncio.create_task(
             _heartbeat(registry, runtime, settings.media.heartbeat_s)))

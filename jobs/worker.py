@@ -1,4 +1,6 @@
-"""The worker process: short jobs on the default queue, plus the housekeeping schedule."""
+"""The worker process: short jobs on the default queue with the housekeeping schedule, and
+object-detection jobs on the `detect` queue (`VAS_WORKER_QUEUES`; `vas detector` serves
+`detect` alone)."""
 
 from __future__ import annotations
 
@@ -14,20 +16,27 @@ from jobs.housekeeping import run_housekeeping
 from jobs.process import cancel_all, serve
 
 
-async def run_worker(settings: Settings) -> None:
-    """Serve the default queue until signalled."""
+async def run_worker(settings: Settings, queues: tuple[str, ...] | None = None) -> None:
+    """Serve `queues` (default: `VAS_WORKER_QUEUES`) until signalled; the housekeeping
+    schedule runs where the default queue is served."""
+    queues = queues or settings.media.worker_queues
     assert settings.redis.url is not None
     redis = Redis.from_url(settings.redis.url)
     tasks: list[asyncio.Task[None]] = []
 
     async def started(ctx: JobContext) -> None:
+        if DEFAULT_QUEUE not in queues:
+            return
         jobs: JobClient = ctx.extras["jobs"]
         tasks.append(asyncio.create_task(
             run_housekeeping(redis, settings.redis.namespace, jobs, settings.media.job_stale_s)))
 
     async def stopping(ctx: JobContext) -> None:
         await cancel_all(tasks)
+        detection = ctx.extras.get("detection")
+        if detection is not None:
+            detection.close()
         await redis.aclose()
 
-    await serve(settings, {DEFAULT_QUEUE}, worker_threads=4, poll_ms=200,
+    await serve(settings, set(queues), worker_threads=4, poll_ms=200,
                 on_started=started, on_stopping=stopping)

@@ -86,3 +86,32 @@ class SystemSettingsBody(_Section):
     notifications: NotificationsBody | UnsetType = UNSET
     detection: DetectionBody | UnsetType = UNSET
     recording: RecordingBody | UnsetType = UNSET
+
+
+class RegionBody(_Section):
+    coordinates: Annotated[list[list[float]], msgspec.Meta(max_length=64)]
+    name: Annotated[str, msgspec.Meta(max_length=100)] | UnsetType = UNSET
+    enabled: bool | UnsetType = UNSET
+
+
+class ObjectTypeBody(_Section):
+    type: Annotated[str, msgspec.Meta(max_length=16)]
+    enabled: bool | UnsetType = UNSET
+    min_confidence: float | UnsetType = UNSET
+
+
+class MotionDetectionBody(_Section):
+    enabled: bool | UnsetType = UNSET
+    sensitivity: float | UnsetType = UNSET
+    min_area: int | UnsetType = UNSET
+
+
+class DetectionSettingsBody(_Section):
+    """PUT /detection/settings and PUT /cameras/:id/detection (core checks every value)."""
+
+    enabled: bool | UnsetType = UNSET
+    detection_interval: int | UnsetType = UNSET
+    min_confidence: float | UnsetType = UNSET
+    regions: Annotated[list[RegionBody], msgspec.Meta(max_length=16)] | UnsetType = UNSET
+    object_types: Annotated[list[ObjectTypeBody], msgspec.Meta(max_length=3)] | UnsetType = UNSET
+    motion_detection: MotionDetectionBody | UnsetType = UNSET

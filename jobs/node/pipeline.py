@@ -16,6 +16,7 @@ from core.recordings import RecordingIndex
 from core.settings import Settings
 from core.stream_states import StreamState
 from core.streams import StreamService, failure_fields
+from jobs.node.detection import StreamDetection
 from jobs.node.protocol import source_failure, source_lost
 from jobs.node.tasks import TaskSet
 from jobs.node.viewers import StreamViewers
@@ -80,8 +81,10 @@ class StreamPipeline:
         start_sequence: int,
         streams: StreamService | None = None,
         ingest_factory: IngestFactory = rtsp_ingest,
+        detection: StreamDetection | None = None,
     ) -> None:
         self.stream_id = stream_id
+        self.detection = detection
         self._media = settings.media
         self.viewers: StreamViewers
         self._streams = streams or StreamService()
@@ -105,6 +108,9 @@ class StreamPipeline:
         self.recorder.start()
         self.ingest.add_sink(self.recorder)
         self.ingest.add_sink(self.viewers.router.fanout)
+        if self.detection is not None:  # decodes on a thread of its own, only when enabled
+            self.detection.start()
+            self.ingest.add_sink(self.detection)
 
     async def open(self) -> StreamInfo:
         """First open, for start-stream: raises the guide's error when the camera fails."""
@@ -129,6 +135,8 @@ class StreamPipeline:
         self.stopped.set()
         await self.viewers.close_all()
         await self.ingest.stop()
+        if self.detection is not None:
+            await self.detection.stop()
         await self.recorder.stop()
         await self._tasks.join()
 
@@ -142,6 +150,7 @@ class StreamPipeline:
             "reconnects": stats.reconnects,
             "recorder_dropped": self.recorder.dropped,
             "viewers": self.viewers.count,
+            "detection": self.detection.stats() if self.detection is not None else None,
         }
 
     # -- callbacks --------------------------------------------------------------------

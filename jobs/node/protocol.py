@@ -108,6 +108,21 @@ class LiveSnapshot(Message, frozen=True):
 ViewerRequest = Consume | Connect | AddCandidate | CloseConsumer | WhepOffer | WhepPatch
 
 
+class DetectFrame(Message, frozen=True):
+    """An object-detection job, from the node that owns the stream to the `detect` queue:
+    one sampled frame (JPEG, `frame_size` (w, h), downscaled from the camera's
+    `source_size`), its arrival time (Unix s) and the motion boxes found in it (x, y, w, h
+    in `frame_size` pixels; empty when motion detection is off)."""
+
+    camera_id: uuid.UUID
+    stream_id: uuid.UUID
+    wallclock: float
+    frame_size: tuple[int, int]
+    source_size: tuple[int, int]
+    motion: list[tuple[int, int, int, int]]
+    jpeg: bytes
+
+
 class Validate(Message, frozen=True):
     """Probe a camera URL without saving it (worker)."""
 

@@ -12,6 +12,7 @@ import uuid
 
 from core.consumers import ConsumerService
 from core.credentials import CredentialBox
+from core.detection_settings import DetectionSettingsService
 from core.devices import DeviceService
 from core.errors import Conflict, StreamError, StreamStartFailed
 from core.leases import StreamLeases
@@ -19,7 +20,10 @@ from core.recordings import RecordingIndex
 from core.settings import Settings
 from core.stream_states import StreamState
 from core.streams import StreamRecord, StreamService
+from core.system_settings import SystemSettingsService
 from jobs.captures import Captures
+from jobs.client import JobClient
+from jobs.node.detection import StreamDetection
 from jobs.node.pipeline import IngestFactory, StreamPipeline, codec_config, rtsp_ingest
 from jobs.node.protocol import (
     AddCandidate,
@@ -62,6 +66,11 @@ class MediaNodeRuntime:
         self.captures = Captures(settings)
         self._ingest_factory = ingest_factory
         self._starting: set[uuid.UUID] = set()
+        # Set by the media-node process: object-detection jobs go through it. Without it
+        # (tests driving the runtime alone) streams run without detection.
+        self.jobs: JobClient | None = None
+        self.detection_settings = DetectionSettingsService(SystemSettingsService(
+            settings.media.recordings_dir(settings.server.data_dir)))
 
     @property
     def load(self) -> int:
@@ -79,7 +88,16 @@ class MediaNodeRuntime:
             stream.id, self.devices.source_url(device), device.rtsp_transport,
             self.settings, self.index, await self.index.next_sequence(stream.id),
             streams=self.streams, ingest_factory=self._ingest_factory,
+            detection=self._detection_for(stream),
         )
+
+    def _detection_for(self, stream: StreamRecord) -> StreamDetection | None:
+        jobs, bound = self.jobs, self.settings.media.detect_queue_max
+        if jobs is None:
+            return None
+        return StreamDetection(stream.camera_id, stream.id,
+                               lambda job: jobs.send_detection(job, bound),
+                               self.detection_settings)
 
     async def start(self, stream_id: uuid.UUID) -> Started:
         """The start job: claim the stream, open the camera and go LIVE; a camera that fails

@@ -90,7 +90,7 @@ def printed(cell: nbformat.NotebookNode) -> str:
 def test_notebooks_are_stored_without_outputs_and_end_in_a_check() -> None:
     assert [path.name for path in NOTEBOOKS] == [
         "01_quickstart.ipynb", "02_live_frames.ipynb", "03_snapshots_and_clips.ipynb",
-        "04_recorded_video.ipynb"]
+        "04_recorded_video.ipynb", "05_events.ipynb"]
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)

@@ -1,0 +1,75 @@
+"""OmniSight detection settings: the global defaults and each camera's own
+(docs/detection.md, "Settings")."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Request, Router, get, put
+from litestar.params import FromPath, JSONBody
+
+from api.omnisight.guards import omni_scoped
+from api.omnisight.schemas import DetectionSettingsBody
+from api.omnisight.views import SystemSettingsUpdatedView
+from api.state import services_of
+from core.errors import NotFound
+
+
+async def _camera(request: Request[Any, Any, Any], camera_id: uuid.UUID) -> None:
+    try:
+        await services_of(request.app).devices.get(camera_id)
+    except NotFound as error:
+        raise NotFound(f"Camera {camera_id} not found", details={
+            "resourceType": "Camera", "resourceId": str(camera_id)}) from error
+
+
+@get("/detection/settings", **omni_scoped("detection:read"))
+async def get_detection_settings(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """The global detection settings: what every camera runs unless it sets a field itself."""
+    settings = await services_of(request.app).detection_settings.global_settings(fresh=True)
+    return settings.as_document()
+
+
+@put("/detection/settings", status_code=200, **omni_scoped("detection:write"))
+async def update_detection_settings(
+    request: Request[Any, Any, Any], data: JSONBody[DetectionSettingsBody]
+) -> SystemSettingsUpdatedView:
+    """Change the fields given (admin). `enabled`, `detectionInterval` and `minConfidence`
+    are the system settings' `detection` section too."""
+    # `data` documents the shape; core validates the JSON exactly as sent, strictly.
+    sent: Any = await request.json()
+    settings = await services_of(request.app).detection_settings.update_global(sent)
+    return {"message": "Detection settings updated successfully",
+            "settings": settings.as_document()}
+
+
+@get("/cameras/{camera_id:uuid}/detection", **omni_scoped("detection:read"))
+async def get_camera_detection(
+    request: Request[Any, Any, Any], camera_id: FromPath[uuid.UUID]
+) -> dict[str, Any]:
+    """The settings the camera runs with: its own fields over the global settings."""
+    await _camera(request, camera_id)
+    settings = await services_of(request.app).detection_settings.camera_settings(
+        camera_id, fresh=True)
+    return {"cameraId": str(camera_id), **settings.as_document()}
+
+
+@put("/cameras/{camera_id:uuid}/detection", status_code=200, **omni_scoped("detection:write"))
+async def update_camera_detection(
+    request: Request[Any, Any, Any], camera_id: FromPath[uuid.UUID],
+    data: JSONBody[DetectionSettingsBody]
+) -> SystemSettingsUpdatedView:
+    """Set the camera's own fields to the body (admin); a field left out follows the global
+    settings. Takes effect on the running camera within one interval."""
+    await _camera(request, camera_id)
+    sent: Any = await request.json()
+    settings = await services_of(request.app).detection_settings.update_camera(camera_id, sent)
+    return {"message": "Camera detection settings updated successfully",
+            "settings": {"cameraId": str(camera_id), **settings.as_document()}}
+
+
+router = Router(path="/", route_handlers=[
+    get_detection_settings, update_detection_settings, get_camera_detection,
+    update_camera_detection,
+], tags=["OmniSight: detection"])
