@@ -38,6 +38,7 @@ from core.credentials import CredentialBox
 from core.db import close_database, open_database
 from core.devices import DeviceService
 from core.nodes import NodeRegistry
+from core.notify import Notifier
 from core.recordings import RecordingIndex
 from core.settings import Settings, get_settings
 from core.streams import StreamService
@@ -64,7 +65,9 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             settings.auth.failed_login_window_s,
         )
         consumers = ConsumerService()
-        streams, nodes = StreamService(consumers), NodeRegistry(settings.media.lease_s)
+        notifier = Notifier(settings.redis.url, settings.redis.namespace)
+        streams = StreamService(consumers, notifier)
+        nodes = NodeRegistry(settings.media.lease_s)
         jobs = JobClient(broker, declare_actors(broker))
         index = RecordingIndex(settings.media.recordings_dir(settings.server.data_dir))
         files = CaptureFiles(settings.server.data_dir)
@@ -100,6 +103,7 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             yield
         finally:
             broker.close()
+            notifier.close()
             await redis.aclose()
             await close_database(engine)
 
