@@ -33,6 +33,7 @@ from api.routes import (
 from api.state import Services
 from core.captures import BookmarkService, CaptureFiles, SnapshotService
 from core.clients import ClientService, admin_banner, ensure_admin
+from core.clock import utcnow
 from core.consumers import ConsumerService
 from core.credentials import CredentialBox
 from core.db import close_database, open_database
@@ -43,8 +44,10 @@ from core.recordings import RecordingIndex
 from core.settings import Settings, get_settings
 from core.streams import StreamService
 from core.system_settings import SystemSettingsService
+from core.system_status import SystemStatusService
 from core.throttle import LoginThrottle
 from core.users import UserService, admin_user_banner, ensure_admin_user
+from core.workers import WorkerRegistry
 from jobs.actors import declare_actors
 from jobs.broker import build_broker
 from jobs.client import JobClient
@@ -71,12 +74,13 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         jobs = JobClient(broker, declare_actors(broker))
         index = RecordingIndex(settings.media.recordings_dir(settings.server.data_dir))
         files = CaptureFiles(settings.server.data_dir)
+        devices = DeviceService(CredentialBox(settings.auth.credentials_key))
         app.state.services = Services(
             settings=settings,
             engine=engine,
             redis=redis,
             clients=ClientService(settings.auth, throttle),
-            devices=DeviceService(CredentialBox(settings.auth.credentials_key)),
+            devices=devices,
             streams=streams,
             consumers=consumers,
             nodes=nodes,
@@ -91,6 +95,10 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             )),
             system_settings=SystemSettingsService(
                 settings.media.recordings_dir(settings.server.data_dir)
+            ),
+            system_status=SystemStatusService(
+                utcnow(), devices, streams, nodes,
+                WorkerRegistry(redis, settings.redis.namespace), index,
             ),
         )
         generated = await ensure_admin(settings.auth)

@@ -18,6 +18,7 @@ from core.recordings import RecordingIndex
 from core.settings import Settings
 from core.streams import StreamService
 from core.system_settings import SystemSettingsService
+from core.system_status import SystemStatusService
 from core.users import UserService
 from jobs.client import JobClient
 from jobs.control import StreamControl
@@ -42,6 +43,7 @@ class Services:
     bookmarks: BookmarkService
     users: UserService
     system_settings: SystemSettingsService
+    system_status: SystemStatusService
 
 
 def services_of(app: Litestar) -> Services:
