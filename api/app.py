@@ -35,6 +35,7 @@ from api.routes import (
 from api.state import Services
 from core.captures import BookmarkService, CaptureFiles, SnapshotService
 from core.clients import ClientService, admin_banner, ensure_admin
+from core.clock import utcnow
 from core.consumers import ConsumerService
 from core.credentials import CredentialBox
 from core.db import close_database, open_database
@@ -42,12 +43,15 @@ from core.detection_settings import DetectionSettingsService
 from core.devices import DeviceService
 from core.events import EventService
 from core.nodes import NodeRegistry
+from core.notify import Notifier
 from core.recordings import RecordingIndex
 from core.settings import Settings, get_settings
 from core.streams import StreamService
 from core.system_settings import SystemSettingsService
+from core.system_status import SystemStatusService
 from core.throttle import LoginThrottle
 from core.users import UserService, admin_user_banner, ensure_admin_user
+from core.workers import WorkerRegistry
 from jobs.actors import declare_actors
 from jobs.broker import build_broker
 from jobs.client import JobClient
@@ -68,19 +72,22 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             settings.auth.failed_login_window_s,
         )
         consumers = ConsumerService()
-        streams, nodes = StreamService(consumers), NodeRegistry(settings.media.lease_s)
+        notifier = Notifier(settings.redis.url, settings.redis.namespace)
+        streams = StreamService(consumers, notifier)
+        nodes = NodeRegistry(settings.media.lease_s)
         jobs = JobClient(broker, declare_actors(broker))
         index = RecordingIndex(settings.media.recordings_dir(settings.server.data_dir))
         files = CaptureFiles(settings.server.data_dir)
         system_settings = SystemSettingsService(
             settings.media.recordings_dir(settings.server.data_dir)
         )
+        devices = DeviceService(CredentialBox(settings.auth.credentials_key))
         app.state.services = Services(
             settings=settings,
             engine=engine,
             redis=redis,
             clients=ClientService(settings.auth, throttle),
-            devices=DeviceService(CredentialBox(settings.auth.credentials_key)),
+            devices=devices,
             streams=streams,
             consumers=consumers,
             nodes=nodes,
@@ -96,6 +103,10 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             system_settings=system_settings,
             detection_settings=DetectionSettingsService(system_settings),
             events=EventService(settings.server.data_dir),
+            system_status=SystemStatusService(
+                utcnow(), devices, streams, nodes,
+                WorkerRegistry(redis, settings.redis.namespace), index,
+            ),
         )
         generated = await ensure_admin(settings.auth)
         if generated is not None:
@@ -107,6 +118,7 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             yield
         finally:
             broker.close()
+            notifier.close()
             await redis.aclose()
             await close_database(engine)
 

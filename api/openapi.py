@@ -1,12 +1,15 @@
 """The error answers of every operation, written into the OpenAPI document.
 
 Litestar documents a route's success status and its own validation error; the statuses the
-error translation points answer (`api.errors` for the VAS family) and their bodies are added
-here once, by rule, so that generated clients and schema checkers know every status an
-operation can really answer and the exact shape of its body.
+error translation points answer (`api.errors` for the VAS family, `api.omnisight.errors` for
+the OmniSight family) and their bodies are added here once, by rule, so that generated
+clients and schema checkers know every status an operation can really answer and the exact
+shape of its body.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from litestar import Litestar
 from litestar._openapi.plugin import OpenAPIPlugin
@@ -29,6 +32,16 @@ VAS_ERROR = Schema(
                properties={"error_code": _TEXT, "message": _TEXT,
                            "detail": Schema(one_of=[_TEXT, Schema(type=OpenAPIType.NULL)])}),
     ])},
+)
+
+# OmniSight, "Error Responses": `{"error": {code, message, details}}`.
+OMNISIGHT_ERROR = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["error"],
+    properties={"error": Schema(
+        type=OpenAPIType.OBJECT, required=["code", "message", "details"],
+        properties={"code": _TEXT, "message": _TEXT, "details": Schema(type=OpenAPIType.OBJECT)},
+    )},
 )
 
 REASONS = {
@@ -67,10 +80,45 @@ def _statuses(path: str, method: str, operation: Operation) -> set[int]:
     return statuses
 
 
+def _omnisight_statuses(path: str, method: str, operation: Operation) -> set[int]:
+    statuses = {400, 500}
+    if any(requirement for requirement in operation.security or []):
+        statuses |= {401, 403}
+    if "{" in path:
+        statuses.add(404)
+    if method != "get":
+        statuses |= {409, 413}
+    if path.startswith("/api/v1/auth/"):
+        statuses.add(401)  # bad credentials or refresh token; a bad optional token on register
+        if path.endswith("/register"):
+            statuses.add(403)  # an admin role without users:admin; registration closed
+        if path.endswith("/login"):
+            statuses.add(429)
+    if path.endswith("/stream/start"):
+        statuses |= {502, 503, 504}  # the camera refused, nothing answered, it timed out
+    return statuses
+
+
+def _document_omnisight(path: str, item: Any) -> None:
+    for method in ("get", "put", "post", "delete", "patch"):
+        operation: Operation | None = getattr(item, method)
+        if operation is None:
+            continue
+        responses = operation.responses = dict(operation.responses or {})
+        for status in sorted(_omnisight_statuses(path, method, operation)):
+            responses[str(status)] = OpenAPIResponse(
+                description=REASONS[status],
+                content={"application/json": OpenAPIMediaType(schema=OMNISIGHT_ERROR)},
+            )
+
+
 def document_errors(app: Litestar) -> None:
-    """Add the error answers of the VAS family to every operation of `app`'s document."""
+    """Add the error answers of both families to every operation of `app`'s document."""
     openapi = app.plugins.get(OpenAPIPlugin).provide_openapi()
     for path, item in (openapi.paths or {}).items():
+        if path.startswith("/api/v1/") and not path.startswith("/api/v1/devices"):
+            _document_omnisight(path, item)
+            continue
         if not (path.startswith("/v2/") or path.startswith("/api/v1/devices")):
             continue
         for method in ("get", "put", "post", "delete", "patch"):

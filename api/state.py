@@ -20,6 +20,7 @@ from core.recordings import RecordingIndex
 from core.settings import Settings
 from core.streams import StreamService
 from core.system_settings import SystemSettingsService
+from core.system_status import SystemStatusService
 from core.users import UserService
 from jobs.client import JobClient
 from jobs.control import StreamControl
@@ -46,6 +47,7 @@ class Services:
     system_settings: SystemSettingsService
     detection_settings: DetectionSettingsService
     events: EventService
+    system_status: SystemStatusService
 
 
 def services_of(app: Litestar) -> Services:

@@ -136,11 +136,7 @@ class EventService:
 
     async def count_since(self, since: datetime) -> dict[str, int]:
         """Events that began since `since`, by type (for `/system/status`)."""
-        rows = await Event.select(Event.type).where(Event.start_at >= since)
-        counts = dict.fromkeys(EVENT_TYPES, 0)
-        for row in rows:
-            counts[row["type"]] = counts.get(row["type"], 0) + 1
-        return counts
+        return await count_since(since)
 
     async def record_detection(
         self, camera_id: uuid.UUID, stream_id: uuid.UUID | None, event_type: str,
@@ -213,3 +209,12 @@ class EventService:
         partial = path.with_suffix(".part")
         partial.write_bytes(jpeg)
         os.replace(partial, path)
+
+
+async def count_since(since: datetime) -> dict[str, int]:
+    """Events that began since `since`, by type (every type, zeros included)."""
+    rows = await Event.select(Event.type).where(Event.start_at >= since)
+    counts = dict.fromkeys(EVENT_TYPES, 0)
+    for row in rows:
+        counts[row["type"]] = counts.get(row["type"], 0) + 1
+    return counts

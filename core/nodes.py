@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from core.clock import utcnow
 from core.tables import MediaNode
+
+
+@dataclass(frozen=True, slots=True)
+class NodeBeat:
+    """A registered media node with its start and last heartbeat (alive or not)."""
+
+    node_id: str
+    started_at: datetime
+    heartbeat_at: datetime
+    alive: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +57,15 @@ class NodeRegistry:
             MediaNode.heartbeat_at > utcnow() - self._lease
         )
         return [NodeInfo(r["node_id"], r["queue_name"], r["capacity"], r["streams"]) for r in rows]
+
+    async def registered(self) -> list[NodeBeat]:
+        """Every node still registered (not yet pruned), alive or not, oldest first."""
+        cutoff = utcnow() - self._lease
+        rows = await MediaNode.select(
+            MediaNode.node_id, MediaNode.started_at, MediaNode.heartbeat_at
+        ).order_by(MediaNode.started_at)
+        return [NodeBeat(r["node_id"], r["started_at"], r["heartbeat_at"],
+                         r["heartbeat_at"] > cutoff) for r in rows]
 
     async def prune(self) -> int:
         """Forget nodes whose heartbeat stopped long ago (ten leases)."""

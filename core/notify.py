@@ -8,7 +8,9 @@ delivers each message to its own connections (rules in docs/omnisight.md).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import uuid
 from datetime import datetime
 from typing import Any
@@ -18,6 +20,8 @@ from redis.asyncio import Redis as AsyncRedis
 
 from core.clock import iso_ms, utcnow
 from core.errors import InvalidInput
+
+logger = logging.getLogger(__name__)
 
 MESSAGE_TYPES = ("camera_status", "recording_status", "event", "system_notification")
 LEVELS = ("info", "warning", "error", "critical")
@@ -93,3 +97,23 @@ async def publish(client: AsyncRedis, namespace: str, message: dict[str, Any]) -
 def publish_sync(client: redis.Redis, namespace: str, message: dict[str, Any]) -> int:
     """Publish from threads (Dramatiq actors); returns how many API processes received it."""
     return int(client.publish(channel(namespace), encode(message)))
+
+
+class Notifier:
+    """Publishes from asyncio code of any process and any event loop: a blocking client
+    used from a thread, so one instance serves every loop (the media node has two). A
+    notification that cannot be sent is logged, never raised: live messages are best-effort
+    and must not fail the state change they report."""
+
+    def __init__(self, redis_url: str, namespace: str) -> None:
+        self._client = redis.Redis.from_url(redis_url, socket_timeout=5)
+        self._namespace = namespace
+
+    async def send(self, message: dict[str, Any]) -> None:
+        try:
+            await asyncio.to_thread(publish_sync, self._client, self._namespace, message)
+        except redis.RedisError as exc:
+            logger.warning("could not publish a %s message: %s", message.get("type"), exc)
+
+    def close(self) -> None:
+        self._client.close()

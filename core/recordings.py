@@ -9,12 +9,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from piccolo.query.functions.aggregate import Sum
+from piccolo.query.functions.aggregate import Count, Min, Sum
 
 from core.errors import InvalidInput, NotFound
 from core.tables import HlsSegment
 
 SEGMENT_NAME = re.compile(r"^seg_(\d{1,15})\.ts$")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingUsage:
+    """What the recordings hold: bytes, segments, the start of the oldest one."""
+
+    size: int
+    segments: int
+    streams: int
+    oldest: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,3 +121,36 @@ class RecordingIndex:
             ids = [row["id"] for row in rows]
             await HlsSegment.delete().where(HlsSegment._meta.primary_key.is_in(ids))
             removed += len(ids)
+
+    async def usage(self) -> RecordingUsage:
+        """Bytes and segments indexed, how many streams recorded, the oldest start."""
+        row = await HlsSegment.select(
+            Sum(HlsSegment.size, alias="size"), Count(alias="segments"),
+            Count(distinct=[HlsSegment.stream_id], alias="streams"),
+            Min(HlsSegment.start_at, alias="oldest"),
+        ).first()
+        assert row is not None
+        oldest = row["oldest"]
+        if isinstance(oldest, str):  # SQLite's MIN answers the stored text
+            oldest = datetime.fromisoformat(oldest)
+        return RecordingUsage(int(row["size"] or 0), int(row["segments"] or 0),
+                              int(row["streams"] or 0), oldest)
+
+    async def purge_oldest(self, size: int, batch: int = 100) -> tuple[int, int]:
+        """Delete the oldest segments (by start) until `size` bytes are freed or none are
+        left: file first, then row. Returns (segments removed, bytes freed)."""
+        removed = freed = 0
+        while freed < size:
+            rows = await HlsSegment.select().order_by(HlsSegment.start_at).limit(batch)
+            if not rows:
+                break
+            chosen = []
+            for row in rows:
+                if freed >= size:
+                    break
+                self.path(_segment(row)).unlink(missing_ok=True)
+                chosen.append(row["id"])
+                freed += int(row["size"])
+            await HlsSegment.delete().where(HlsSegment._meta.primary_key.is_in(chosen))
+            removed += len(chosen)
+        return removed, freed

@@ -16,8 +16,10 @@ from piccolo.query.functions.aggregate import Count
 
 from core.clock import utcnow
 from core.consumers import ConsumerService
-from core.devices import device_name, mark_active
+from core.devices import camera_status, device_name, mark_active
 from core.errors import Conflict, NotFound, StreamError
+from core.notify import Notifier
+from core.notify import camera_status as camera_status_message
 from core.stream_states import ACTIVE_STATES, StreamState, sources_of
 from core.tables import Producer, Stream
 
@@ -99,8 +101,12 @@ def _active_filter(camera_id: uuid.UUID) -> Any:
 class StreamService:
     """Reads and state changes of streams and their producer."""
 
-    def __init__(self, consumers: ConsumerService | None = None) -> None:
+    def __init__(self, consumers: ConsumerService | None = None,
+                 notifier: Notifier | None = None) -> None:
         self._consumers = consumers or ConsumerService()
+        # Publishes `camera_status` when a state change changes the camera's OmniSight
+        # status; every process that changes stream states passes one.
+        self._notifier = notifier
 
     async def get(self, stream_id: uuid.UUID) -> StreamRecord:
         row: dict[str, Any] | None = await Stream.select().where(Stream.id == stream_id).first(
@@ -174,14 +180,20 @@ class StreamService:
         values: dict[Any, Any] = {Stream.state: target.value, Stream.updated_at: utcnow()}
         values.update({getattr(Stream, name): value for name, value in fields.items()})
         sources = [s.value for s in sources_of(target)]
+        before = await Stream.select(Stream.state).where(Stream.id == stream_id).first()
         changed = await Stream.update(values).where(
             (Stream.id == stream_id) & Stream.state.is_in(sources)
         ).returning(Stream.id, Stream.camera_id)
         if not changed:
             current = await self.get(stream_id)
             raise Conflict(f"Stream is {current.state}; it cannot become {target.value}")
+        camera_id = changed[0]["camera_id"]
         if target in (StreamState.STOPPED, StreamState.CLOSED):
-            await mark_active(changed[0]["camera_id"], False)
+            await mark_active(camera_id, False)
+        previous = None if before is None else StreamState(before["state"])
+        status = camera_status(target)
+        if self._notifier is not None and camera_status(previous) is not status:
+            await self._notifier.send(camera_status_message(camera_id, status.value))
         return await self.get(stream_id)
 
     async def close(self, stream_id: uuid.UUID) -> None:

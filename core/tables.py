@@ -44,6 +44,10 @@ class Device(Table, tablename="vas_device"):
     is_active = Boolean(default=False)
     created_at = Timestamptz()
     updated_at = Timestamptz(null=True, default=None)
+    # OmniSight camera fields, kept and shown; ingest uses only the URL (docs/omnisight.md).
+    ip_address = Varchar(length=255, null=True, default=None)
+    model = Varchar(length=255, null=True, default=None)
+    settings = JSON(null=True, default=None)
 
 
 class Stream(Table, tablename="vas_stream"):

@@ -142,3 +142,17 @@ class SessionStore:
         logger.warning("a rotated refresh token was presented again: session of user %s revoked",
                        user_id)
         raise Unauthorized("Refresh token was already used; the session has been revoked")
+
+
+# A revoked session is kept this long, so that logging out twice still answers 200 and a
+# reused refresh token is still recognised; then housekeeping forgets it.
+REVOKED_KEPT = timedelta(days=1)
+
+
+async def prune_sessions() -> int:
+    """Forget expired sessions and those revoked more than a day ago (housekeeping)."""
+    now = utcnow()
+    gone = await UserSession.delete().where(
+        (UserSession.expires_at < now) | (UserSession.revoked_at < now - REVOKED_KEPT)
+    ).returning(UserSession.id)
+    return len(gone)

@@ -13,11 +13,15 @@ from typing import Any
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
+from core import notify
 from core.clock import utcnow
 from core.errors import VasError
 from core.events import EventService
 from core.nodes import NodeRegistry
+from core.notify import Notifier
 from core.recordings import RecordingIndex
+from core.retention import apply_retention
+from core.system_settings import SystemSettingsService
 from jobs.broker import DEFAULT_QUEUE, DETECT_QUEUE, MEDIA_START_QUEUE
 from jobs.captures import Captures
 from jobs.client import DETECT_ACTOR
@@ -118,18 +122,33 @@ def validate_rtsp(request: Any) -> Any:
 
 
 def purge_recordings() -> int:
-    """Retention: remove HLS segments (files and rows) older than the retention period."""
+    """Retention by the system storage settings (core.retention); a disk still above
+    `maxUsage` afterwards raises a `system_notification` (warning)."""
     ctx = current()
-    media = ctx.settings.media
-    index = RecordingIndex(media.recordings_dir(ctx.settings.server.data_dir))
-    cutoff = utcnow() - timedelta(hours=media.hls_retention_h)
-    removed = ctx.run(index.purge_before(cutoff), timeout=600)
-    logger.info("retention removed %d segments older than %s", removed, cutoff.isoformat())
+    root = ctx.settings.media.recordings_dir(ctx.settings.server.data_dir)
+    storage = ctx.run(SystemSettingsService(root).get()).storage
+    outcome = ctx.run(apply_retention(RecordingIndex(root), storage,
+                                      ctx.settings.media.hls_retention_h), timeout=3600)
+    logger.info("retention removed %d expired and %d oldest segments; disk %.1f %% used",
+                outcome.expired, outcome.for_space, outcome.disk.percent)
+    if outcome.above_limit:
+        assert ctx.settings.redis.url is not None
+        notifier = Notifier(ctx.settings.redis.url, ctx.settings.redis.namespace)
+        try:
+            ctx.run(notifier.send(notify.system_notification(
+                "warning", f"Storage usage {outcome.disk.percent:.1f}% is above "
+                f"{outcome.max_usage}% (storage.maxUsage)")))
+        finally:
+            notifier.close()
     # Events and their thumbnails go with the recordings that hold their moments.
-    events = ctx.run(EventService(ctx.settings.server.data_dir).purge_before(cutoff), timeout=600)
-    if events:
-        logger.info("retention removed %d events older than %s", events, cutoff.isoformat())
-    return removed
+    kept = min(timedelta(days=storage.retention_days),
+               timedelta(hours=ctx.settings.media.hls_retention_h))
+    if storage.auto_cleanup:
+        events = ctx.run(EventService(ctx.settings.server.data_dir).purge_before(
+            utcnow() - kept), timeout=600)
+        if events:
+            logger.info("retention removed %d events older than %s", events, kept)
+    return outcome.expired + outcome.for_space
 
 
 def prune_media_nodes() -> int:

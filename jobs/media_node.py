@@ -11,6 +11,7 @@ import socket
 import uuid
 
 from core.nodes import NodeRegistry
+from core.notify import Notifier
 from core.settings import Settings
 from jobs.broker import MEDIA_START_QUEUE, node_queue
 from jobs.context import JobContext
@@ -45,7 +46,9 @@ async def run_media_node(settings: Settings, node_id: str | None = None) -> None
     node_id = node_id or new_node_id()
     queue = node_queue(node_id)
     registry = NodeRegistry(settings.media.lease_s)
-    runtime = MediaNodeRuntime(settings, node_id)
+    assert settings.redis.url is not None
+    notifier = Notifier(settings.redis.url, settings.redis.namespace)
+    runtime = MediaNodeRuntime(settings, node_id, notifier=notifier)
     tasks: list[asyncio.Task[None]] = []
 
     async def started(ctx: JobContext) -> None:
@@ -61,6 +64,7 @@ async def run_media_node(settings: Settings, node_id: str | None = None) -> None
         await cancel_all(tasks)
         await runtime.shutdown()
         await registry.deregister(node_id)
+        notifier.close()
 
     await serve(
         settings, {MEDIA_START_QUEUE, queue}, node_id=node_id, worker_threads=8,

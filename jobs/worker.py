@@ -5,15 +5,27 @@ object-detection jobs on the `detect` queue (`VAS_WORKER_QUEUES`; `vas detector`
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import socket
+import uuid
 
 from redis.asyncio import Redis
 
+from core.notify import Notifier
 from core.settings import Settings
+from core.workers import WorkerRegistry
 from jobs.broker import DEFAULT_QUEUE
 from jobs.client import JobClient
 from jobs.context import JobContext
 from jobs.housekeeping import run_housekeeping
 from jobs.process import cancel_all, serve
+
+logger = logging.getLogger(__name__)
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()[:32]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 async def run_worker(settings: Settings, queues: tuple[str, ...] | None = None) -> None:
@@ -22,20 +34,26 @@ async def run_worker(settings: Settings, queues: tuple[str, ...] | None = None) 
     queues = queues or settings.media.worker_queues
     assert settings.redis.url is not None
     redis = Redis.from_url(settings.redis.url)
+    notifier = Notifier(settings.redis.url, settings.redis.namespace)
+    worker_id = new_worker_id()
     tasks: list[asyncio.Task[None]] = []
 
     async def started(ctx: JobContext) -> None:
         if DEFAULT_QUEUE not in queues:
             return
         jobs: JobClient = ctx.extras["jobs"]
-        tasks.append(asyncio.create_task(
-            run_housekeeping(redis, settings.redis.namespace, jobs, settings.media.job_stale_s)))
+        tasks.append(asyncio.create_task(run_housekeeping(
+            redis, settings.redis.namespace, jobs, settings.media.job_stale_s,
+            worker_id=worker_id, notifier=notifier, lease_s=settings.media.lease_s)))
+        logger.info("worker %s started", worker_id)
 
     async def stopping(ctx: JobContext) -> None:
         await cancel_all(tasks)
         detection = ctx.extras.get("detection")
         if detection is not None:
             detection.close()
+        await WorkerRegistry(redis, settings.redis.namespace).leave(worker_id)
+        notifier.close()
         await redis.aclose()
 
     await serve(settings, set(queues), worker_threads=4, poll_ms=200,

@@ -9,8 +9,16 @@ from litestar.params import JSONBody
 
 from api.omnisight.guards import omni_scoped
 from api.omnisight.schemas import SystemSettingsBody
+from api.omnisight.system_views import SystemStatusView, system_status_view
 from api.omnisight.views import SystemSettingsUpdatedView
 from api.state import services_of
+
+
+@get("/status", **omni_scoped("system:read"))
+async def get_system_status(request: Request[Any, Any, Any]) -> SystemStatusView:
+    """The system from reality: processes and their heartbeats, the recordings' disk,
+    cameras by status, recordings, events of the last 24 hours."""
+    return system_status_view(await services_of(request.app).system_status.get())
 
 
 @get("/settings", **omni_scoped("system:read"))
@@ -34,5 +42,6 @@ async def update_system_settings(
             "settings": settings.as_document()}
 
 
-router = Router(path="/system", route_handlers=[get_system_settings, update_system_settings],
+router = Router(path="/system",
+                route_handlers=[get_system_status, get_system_settings, update_system_settings],
                 tags=["OmniSight: system"])

@@ -14,6 +14,10 @@ from api.state import services_of
 from api.views import DeviceStatusView, DeviceView, device_status_view, device_view
 from core.devices import DeviceChanges
 
+# Changing cameras needs the OmniSight `cameras:write` (admins); users hold streams:write to
+# start and stop streams, which must not let them change cameras (docs/omnisight.md).
+CAMERAS_WRITE = "cameras:write"
+
 
 @get("/", **scoped_v1("streams:read"))
 async def list_devices(
@@ -27,7 +31,7 @@ async def list_devices(
     return [device_view(services.devices, row) for row in rows]
 
 
-@post("/", status_code=201, **scoped_v1("streams:write"))
+@post("/", status_code=201, **scoped_v1(CAMERAS_WRITE))
 async def create_device(
     request: Request[Any, Any, Any], data: JSONBody[DeviceCreateBody]
 ) -> DeviceView:
@@ -49,7 +53,7 @@ async def get_device(request: Request[Any, Any, Any], device_id: FromPath[str]) 
     return device_view(services.devices, await services.devices.get(ident))
 
 
-@put("/{device_id:str}", **scoped_v1("streams:write"))
+@put("/{device_id:str}", **scoped_v1(CAMERAS_WRITE))
 async def update_device(
     request: Request[Any, Any, Any], device_id: FromPath[str], data: JSONBody[DeviceUpdateBody]
 ) -> DeviceView:
@@ -63,7 +67,7 @@ async def update_device(
     return device_view(services.devices, row)
 
 
-@delete("/{device_id:str}", status_code=204, **scoped_v1("streams:write"))
+@delete("/{device_id:str}", status_code=204, **scoped_v1(CAMERAS_WRITE))
 async def delete_device(request: Request[Any, Any, Any], device_id: FromPath[str]) -> None:
     """Delete a camera (409 while it has an active stream; its history is kept)."""
     ident = parse_id(device_id, "device_id")

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from core.clock import as_utc, utcnow
+from core.clock import as_utc, iso_ms, utcnow
 from core.errors import Conflict
 from core.recordings import RecordingIndex
 from core.settings import Settings
@@ -151,6 +151,8 @@ class StreamPipeline:
             "recorder_dropped": self.recorder.dropped,
             "viewers": self.viewers.count,
             "detection": self.detection.stats() if self.detection is not None else None,
+            # When the camera last sent a packet (OmniSight `lastSeen`).
+            "last_packet_at": iso_ms(stats.last_packet_at),
         }
 
     # -- callbacks --------------------------------------------------------------------

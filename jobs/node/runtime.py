@@ -16,6 +16,7 @@ from core.detection_settings import DetectionSettingsService
 from core.devices import DeviceService
 from core.errors import Conflict, StreamError, StreamStartFailed
 from core.leases import StreamLeases
+from core.notify import Notifier
 from core.recordings import RecordingIndex
 from core.settings import Settings
 from core.stream_states import StreamState
@@ -54,12 +55,13 @@ class MediaNodeRuntime:
     """The streams one node owns, and the operations on them."""
 
     def __init__(self, settings: Settings, node_id: str,
-                 ingest_factory: IngestFactory = rtsp_ingest) -> None:
+                 ingest_factory: IngestFactory = rtsp_ingest,
+                 notifier: Notifier | None = None) -> None:
         self.settings = settings
         self.node_id = node_id
         self.leases = StreamLeases(node_id, settings.media.lease_s)
         self.consumers = ConsumerService()
-        self.streams = StreamService(self.consumers)
+        self.streams = StreamService(self.consumers, notifier)
         self.devices = DeviceService(CredentialBox(settings.auth.credentials_key))
         self.index = RecordingIndex(settings.media.recordings_dir(settings.server.data_dir))
         self.pipelines: dict[uuid.UUID, StreamPipeline] = {}

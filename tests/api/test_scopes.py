@@ -55,13 +55,16 @@ GUIDE_V2 = {
     ("DELETE", "/v2/auth/clients/{client_id}"): ADMIN_SCOPE,
     ("GET", "/v2/nodes"): ADMIN_SCOPE,
 }
-# §3.2 with VAS_V1_AUTH=required (open by default, §2.5).
+# §3.2 with VAS_V1_AUTH=required (open by default, §2.5). One change from the guide, a
+# documented decision (docs/omnisight.md, "Scopes of cameras"): device writes need the
+# OmniSight `cameras:write`, as the camera routes do, since OmniSight users hold
+# streams:write to start and stop streams; start/stop/validate keep streams:write.
 GUIDE_V1 = {
     ("GET", "/api/v1/devices"): "streams:read",
-    ("POST", "/api/v1/devices"): "streams:write",
+    ("POST", "/api/v1/devices"): "cameras:write",
     ("GET", "/api/v1/devices/{device_id}"): "streams:read",
-    ("PUT", "/api/v1/devices/{device_id}"): "streams:write",
-    ("DELETE", "/api/v1/devices/{device_id}"): "streams:write",
+    ("PUT", "/api/v1/devices/{device_id}"): "cameras:write",
+    ("DELETE", "/api/v1/devices/{device_id}"): "cameras:write",
     ("GET", "/api/v1/devices/{device_id}/status"): "streams:read",
     ("POST", "/api/v1/devices/{device_id}/start-stream"): "streams:write",
     ("POST", "/api/v1/devices/{device_id}/stop-stream"): "streams:write",

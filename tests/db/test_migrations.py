@@ -36,7 +36,7 @@ from core.migrations import (
     migration_modules,
 )
 from core.settings import DatabaseSettings
-from core.tables import TABLES, Stream
+from core.tables import TABLES, Device, Stream
 from tests.conftest import _new_database
 from tests.db import catalog, previous_release
 
@@ -144,6 +144,9 @@ async def test_upgrade_from_previous_release(
                 continue
             if table is Stream:
                 assert [r.pop("error_code") for r in after] == [None]
+            if table is Device:  # the OmniSight camera fields: NULL on the old camera
+                assert [(r.pop("ip_address"), r.pop("model"), r.pop("settings"))
+                        for r in after] == [(None, None, None)]
             assert after == previous_release_db[table._meta.tablename], table._meta.tablename
         assert all(len(rows) == 1 for rows in previous_release_db.values())
 

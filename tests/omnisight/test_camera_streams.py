@@ -1,0 +1,164 @@
+"""OmniSight cameras streaming for real: a real RTSP camera, a real media-node process, real
+Redis and database. Starting here and stopping through V1 is one ingest; the camera's status
+follows its stream (online, error, offline); deleting a streaming camera stops it first."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from core.tables import HlsSegment, Stream
+from tests.conftest import bearer
+from tests.omnisight.conftest import BASE, error_of
+from tests.streaming.conftest import FAST
+from tests.vas_fixtures import rtsp_connections
+
+pytestmark = pytest.mark.slow
+START_KEYS = {"id", "streamId", "status", "startedAt", "message"}
+STOP_KEYS = {"id", "streamId", "status", "endedAt", "message"}
+STATUS_KEYS = {"id", "status", "lastSeen", "streamActive", "recordingActive", "detectionActive"}
+
+
+@pytest.fixture
+def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
+    """Short heartbeats and camera timeouts, so that a lost camera shows as error quickly."""
+    return {**settings_env, **FAST}
+
+
+async def until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 30.0) -> Any:
+    """Wait until `check()` answers something true; return it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def wait_connections(port: int, count: int) -> None:
+    async def check() -> bool:
+        return rtsp_connections(port) == count
+
+    await until(check, f"{count} RTSP connections to the camera")
+
+
+async def test_start_here_stop_there_one_ingest_and_status_from_reality(
+    client: httpx.AsyncClient, admin_user: dict[str, Any], media_node: Any, start_camera: Any,
+) -> None:
+    headers = bearer(admin_user["token"])
+    camera = start_camera(width=640, height=360, fps=15, gop=15)
+    made = await client.post(f"{BASE}/cameras", headers=headers, json={
+        "name": "Porch", "rtspUrl": camera.url, "location": "Porch", "model": "Test camera",
+        "settings": {"resolution": "360p", "framerate": 15}})
+    assert made.status_code == 201, made.text
+    camera_id = made.json()["id"]
+    before = (await client.get(f"{BASE}/cameras/{camera_id}/status", headers=headers)).json()
+    assert before == {"id": camera_id, "status": "offline", "lastSeen": None,
+                      "streamActive": False, "recordingActive": False, "detectionActive": False}
+
+    started = await client.post(f"{BASE}/cameras/{camera_id}/stream/start", headers=headers,
+                                timeout=40)
+    assert started.status_code == 200, started.text
+    body = started.json()
+    assert set(body) == START_KEYS
+    assert (body["id"], body["status"], body["message"]) == (camera_id, "active",
+                                                             "Stream started successfully")
+    assert body["startedAt"].endswith("Z")
+    stream_id = body["streamId"]
+    assert (await Stream.select(Stream.state).where(Stream.id == uuid.UUID(stream_id)).first()
+            ) == {"state": "LIVE"}
+    assert rtsp_connections(camera.port) == 1
+
+    # The same one ingest from the V1 side: a second start is a reconnect, not an ingest.
+    v1 = await client.post(f"/api/v1/devices/{camera_id}/start-stream", timeout=40)
+    assert v1.status_code == 200 and v1.json()["reconnect"] is True
+    assert v1.json()["v2_stream_id"] == stream_id
+    again = await client.post(f"{BASE}/cameras/{camera_id}/stream/start", headers=headers,
+                              timeout=40)
+    assert again.status_code == 200 and again.json()["streamId"] == stream_id
+    assert rtsp_connections(camera.port) == 1
+
+    assert (await client.get(f"{BASE}/cameras/{camera_id}", headers=headers)).json()[
+        "status"] == "online"
+    online = (await client.get(f"{BASE}/cameras", params={"status": "online"},
+                               headers=headers)).json()
+    assert [c["id"] for c in online["cameras"]] == [camera_id]
+
+    async def live_status() -> dict[str, Any] | None:
+        status = (await client.get(f"{BASE}/cameras/{camera_id}/status", headers=headers)).json()
+        ready = status["lastSeen"] and status["recordingActive"]
+        return dict(status) if ready else None
+
+    async def recorded() -> int:
+        return int(await HlsSegment.count().where(HlsSegment.stream_id == uuid.UUID(stream_id)))
+
+    await until(recorded, "a recorded segment")
+    status = await until(live_status, "lastSeen reported by the node")
+    assert set(status) == STATUS_KEYS
+    assert (status["status"], status["streamActive"], status["detectionActive"]) == (
+        "online", True, False)
+    assert status["lastSeen"].endswith("Z")
+
+    # Stopped through V1: the camera is offline here, and its ingest is gone.
+    stopped = await client.post(f"/api/v1/devices/{camera_id}/stop-stream", timeout=20)
+    assert stopped.status_code == 200 and stopped.json()["stopped"] is True
+    await wait_connections(camera.port, 0)
+    after = (await client.get(f"{BASE}/cameras/{camera_id}/status", headers=headers)).json()
+    assert (after["status"], after["streamActive"], after["recordingActive"]) == (
+        "offline", False, False)
+    assert after["lastSeen"] is not None  # the last packet of the last stream
+    conflict = await client.post(f"{BASE}/cameras/{camera_id}/stream/stop", headers=headers)
+    assert conflict.status_code == 409 and error_of(conflict)["code"] == "CONFLICT"
+
+
+async def test_a_lost_camera_is_error_and_deleting_a_streaming_camera_stops_it(
+    client: httpx.AsyncClient, admin_user: dict[str, Any], media_node: Any, start_camera: Any,
+) -> None:
+    headers = bearer(admin_user["token"])
+    camera = start_camera(width=320, height=240, fps=15, gop=15)
+    other = await client.post(f"{BASE}/cameras", headers=headers, json={
+        "name": "Other", "rtspUrl": "rtsp://127.0.0.1:9/none"})
+    made = await client.post(f"{BASE}/cameras", headers=headers, json={
+        "name": "Yard", "rtspUrl": camera.url})
+    camera_id = made.json()["id"]
+    started = await client.post(f"{BASE}/cameras/{camera_id}/stream/start", headers=headers,
+                                timeout=40)
+    assert started.status_code == 200, started.text
+    stream_id = uuid.UUID(started.json()["streamId"])
+
+    async def segments() -> int:
+        return int(await HlsSegment.count().where(HlsSegment.stream_id == stream_id))
+
+    await until(segments, "a recorded segment")
+    camera.stop()  # the RTSP server goes away: the stream goes to ERROR
+
+    async def in_error() -> bool:
+        listed = (await client.get(f"{BASE}/cameras", params={"status": "error"},
+                                   headers=headers)).json()
+        return [c["id"] for c in listed["cameras"]] == [camera_id]
+
+    await until(in_error, "the camera in error")
+    status = (await client.get(f"{BASE}/cameras/{camera_id}/status", headers=headers)).json()
+    assert (status["status"], status["streamActive"], status["recordingActive"]) == (
+        "error", False, False)
+    offline = (await client.get(f"{BASE}/cameras", params={"status": "offline"},
+                                headers=headers)).json()
+    assert [c["id"] for c in offline["cameras"]] == [other.json()["id"]]
+
+    kept = await segments()
+    deleted = await client.delete(f"{BASE}/cameras/{camera_id}", headers=headers, timeout=20)
+    assert deleted.status_code == 200, deleted.text
+    row = await Stream.select(Stream.state).where(Stream.id == stream_id).first()
+    assert row == {"state": "CLOSED"}
+    assert await segments() >= kept > 0  # the recordings outlive the camera (the last
+    # one may be closed by the stop)
+    remaining = (await client.get(f"{BASE}/cameras", headers=headers)).json()
+    assert [c["id"] for c in remaining["cameras"]] == [other.json()["id"]]
