@@ -97,5 +97,6 @@ class SystemStatusService:
             services=services, disk=disk_state(self._index.root),
             recordings=await self._index.usage(), cameras=await self._devices.status_counts(),
             recording_streams=live.total,  # every LIVE stream records
-            events=await count_since(now - timedelta(hours=24)),
+            events={kind: n for kind, n in
+                    (await count_since(now - timedelta(hours=24))).items() if n},
         )

@@ -141,7 +141,8 @@ async def get_camera_status(
         "lastSeen": last_seen,
         "streamActive": live,
         "recordingActive": recording,
-        "detectionActive": await services.detection_settings.detection_active(ident),
+        # The owning node samples the stream for detection while it is LIVE and on.
+        "detectionActive": live and await services.detection_settings.detection_active(ident),
     }
 
 

@@ -103,8 +103,9 @@ async def test_start_here_stop_there_one_ingest_and_status_from_reality(
     await until(recorded, "a recorded segment")
     status = await until(live_status, "lastSeen reported by the node")
     assert set(status) == STATUS_KEYS
+    # Detection is on by default (system settings), so the node samples the LIVE stream.
     assert (status["status"], status["streamActive"], status["detectionActive"]) == (
-        "online", True, False)
+        "online", True, True)
     assert status["lastSeen"].endswith("Z")
 
     # Stopped through V1: the camera is offline here, and its ingest is gone.

@@ -27,6 +27,16 @@ OMNISIGHT = {
     ("PUT", "/api/v1/cameras/{camera_id}"): "cameras:write",
     ("DELETE", "/api/v1/cameras/{camera_id}"): "cameras:write",
     ("GET", "/api/v1/cameras/{camera_id}/status"): "cameras:read",
+    # docs/omnisight.md, "Detection and events".
+    ("GET", "/api/v1/detection/settings"): "detection:read",
+    ("PUT", "/api/v1/detection/settings"): "detection:write",
+    ("GET", "/api/v1/cameras/{camera_id}/detection"): "detection:read",
+    ("PUT", "/api/v1/cameras/{camera_id}/detection"): "detection:write",
+    ("GET", "/api/v1/events"): "events:read",
+    ("POST", "/api/v1/events"): "events:write",
+    ("GET", "/api/v1/events/{event_id}"): "events:read",
+    ("GET", "/api/v1/cameras/{camera_id}/events"): "events:read",
+    ("GET", "/api/v1/media/thumbnails/events/{event_id}"): "events:read",
     ("POST", "/api/v1/cameras/{camera_id}/stream/start"): "streams:write",
     ("POST", "/api/v1/cameras/{camera_id}/stream/stop"): "streams:write",
 }
