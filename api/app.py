@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -31,6 +32,7 @@ from api.routes import (
     whep,
 )
 from api.state import Services
+from core import notify
 from core.captures import BookmarkService, CaptureFiles, SnapshotService
 from core.clients import ClientService, admin_banner, ensure_admin
 from core.consumers import ConsumerService
@@ -38,6 +40,7 @@ from core.credentials import CredentialBox
 from core.db import close_database, open_database
 from core.devices import DeviceService
 from core.nodes import NodeRegistry
+from core.recording_sessions import RecordingSessionService
 from core.recordings import RecordingIndex
 from core.settings import Settings, get_settings
 from core.streams import StreamService
@@ -88,6 +91,10 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             )),
             system_settings=SystemSettingsService(
                 settings.media.recordings_dir(settings.server.data_dir)
+            ),
+            recording_sessions=RecordingSessionService(
+                settings.server.data_dir / "recordings" / "sessions", index,
+                functools.partial(notify.publish, redis, settings.redis.namespace),
             ),
         )
         generated = await ensure_admin(settings.auth)

@@ -14,6 +14,7 @@ from core.clients import ClientService
 from core.consumers import ConsumerService
 from core.devices import DeviceService
 from core.nodes import NodeRegistry
+from core.recording_sessions import RecordingSessionService
 from core.recordings import RecordingIndex
 from core.settings import Settings
 from core.streams import StreamService
@@ -42,6 +43,7 @@ class Services:
     bookmarks: BookmarkService
     users: UserService
     system_settings: SystemSettingsService
+    recording_sessions: RecordingSessionService
 
 
 def services_of(app: Litestar) -> Services:

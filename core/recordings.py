@@ -104,3 +104,11 @@ class RecordingIndex:
             ids = [row["id"] for row in rows]
             await HlsSegment.delete().where(HlsSegment._meta.primary_key.is_in(ids))
             removed += len(ids)
+
+    async def purge_stream(self, stream_id: uuid.UUID) -> int:
+        """Delete every segment of one stream (its continuous recording): files, then rows."""
+        rows = await HlsSegment.select().where(HlsSegment.stream_id == stream_id)
+        for row in rows:
+            self.path(_segment(row)).unlink(missing_ok=True)
+        await HlsSegment.delete().where(HlsSegment.stream_id == stream_id)
+        return len(rows)
