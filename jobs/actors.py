@@ -34,6 +34,7 @@ from jobs.node.protocol import (
 )
 from jobs.node.runtime import MediaNodeRuntime, NodeFull
 from jobs.probe import probe_rtsp
+from jobs.recording_export import RecordingExporter
 
 logger = logging.getLogger(__name__)
 START_DEADLINE_S = 40.0
@@ -96,6 +97,16 @@ def export_bookmark(bookmark_id: str) -> None:
     ctx.run(_captures(ctx).export_bookmark(uuid.UUID(bookmark_id)), timeout=900)
 
 
+def export_recording(session_id: str) -> int:
+    """On a worker: cut what is due of a recording into its segments, with thumbnails."""
+    ctx = current()
+    exporter = ctx.extras.get("recording_exporter")
+    if exporter is None:
+        exporter = ctx.extras["recording_exporter"] = RecordingExporter(ctx.settings)
+    assert isinstance(exporter, RecordingExporter)
+    return ctx.run(exporter.export(uuid.UUID(session_id)), timeout=900)
+
+
 def _captures(ctx: Any) -> Captures:
     captures = ctx.extras.get("captures")
     if captures is None:
@@ -155,6 +166,8 @@ ACTORS: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
                                                   "max_retries": 2, "time_limit": 130_000}),
     "export_bookmark": (export_bookmark, {"queue_name": DEFAULT_QUEUE, "max_retries": 2,
                                           "time_limit": 900_000}),
+    "export_recording": (export_recording, {"queue_name": DEFAULT_QUEUE, "max_retries": 2,
+                                            "time_limit": 900_000}),
     "validate_rtsp": (validate_rtsp, {"queue_name": DEFAULT_QUEUE, "max_retries": 0,
                                       "store_results": True, "time_limit": 30_000}),
     "purge_recordings": (purge_recordings, {"queue_name": DEFAULT_QUEUE, "max_retries": 3,

@@ -145,6 +145,9 @@ class JobClient:
     async def export_bookmark(self, bookmark_id: uuid.UUID) -> None:
         await self._send(self._actors["export_bookmark"].message(str(bookmark_id)))
 
+    async def export_recording(self, session_id: uuid.UUID) -> None:
+        await self._send(self._actors["export_recording"].message(str(session_id)))
+
     async def purge_recordings(self) -> None:
         await self._send(self._actors["purge_recordings"].message())
 

@@ -1,4 +1,5 @@
-"""Periodic work of the worker process: retention, stale nodes, abandoned starts.
+"""Periodic work of the worker process: retention, stale nodes, abandoned starts,
+recording exports.
 
 Every worker runs this loop; a Redis lock per task and period makes sure that only one of
 them enqueues each run.
@@ -15,6 +16,7 @@ from redis.asyncio import Redis
 from core.captures import stale_jobs
 from core.clock import utcnow
 from core.errors import Conflict, MediaUnavailable
+from core.recording_export import RecordingExports
 from core.stream_states import StreamState
 from core.streams import StreamService, failure_fields
 from jobs.client import JobClient
@@ -26,6 +28,7 @@ PRUNE_PERIOD_S = 60
 # A stream still INITIALIZING with no owner this long after creation was never taken by
 # any media node: close it so the camera can be started again.
 ABANDONED_START_S = 120
+EXPORT_PERIOD_S = 10
 
 
 async def close_abandoned_starts(now_offset_s: float = ABANDONED_START_S) -> int:
@@ -41,6 +44,18 @@ async def close_abandoned_starts(now_offset_s: float = ABANDONED_START_S) -> int
         except Conflict:
             continue
     return closed
+
+
+async def enqueue_recording_exports(redis: Redis, namespace: str, jobs: JobClient) -> int:
+    """Enqueue the segment export of recordings with work due (at most one per session per
+    EXPORT_PERIOD_S, across workers); lost export jobs run again this way too."""
+    sent = 0
+    for session_id in await RecordingExports().due():
+        if await redis.set(f"{namespace}:schedule:export:{session_id}", "1",
+                           ex=EXPORT_PERIOD_S, nx=True):
+            await jobs.export_recording(session_id)
+            sent += 1
+    return sent
 
 
 async def run_housekeeping(redis: Redis, namespace: str, jobs: JobClient,
@@ -64,6 +79,10 @@ async def run_housekeeping(redis: Redis, namespace: str, jobs: JobClient,
                 logger.warning("running lost jobs again: %s", rerun)
         except Exception:
             logger.exception("looking for lost jobs failed")
+        try:
+            await enqueue_recording_exports(redis, namespace, jobs)
+        except Exception:
+            logger.exception("looking for due recording exports failed")
         try:
             closed = await close_abandoned_starts()
             if closed:

@@ -40,8 +40,11 @@ def segment_view(segment: SegmentRecord) -> dict[str, Any]:
 
 
 def _times(record: SessionRecord) -> dict[str, Any]:
+    # segmentsComplete: every segment of the session is written (continuous: always).
+    complete = record.kind == "continuous" or record.exported_until is not None
     return {"startTime": iso_ms(record.start), "endTime": iso_ms(record.end),
-            "duration": round(record.duration_s(), 3), "status": record.status}
+            "duration": round(record.duration_s(), 3), "status": record.status,
+            "segmentsComplete": complete}
 
 
 def settings_view(record: SessionRecord) -> dict[str, Any]:

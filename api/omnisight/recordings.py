@@ -140,9 +140,12 @@ async def start_recording(request: Request[Any, Any, Any],
 async def stop_recording(request: Request[Any, Any, Any],
                          recording_id: FromPath[str]) -> dict[str, Any]:
     """End a manual recording now (the stream keeps running)."""
-    sessions = services_of(request.app).recording_sessions
+    services = services_of(request.app)
+    sessions = services.recording_sessions
     await sessions.sync()
     record = await sessions.stop(parse_id(recording_id, "Recording"))
+    # The last segments are cut by a worker; housekeeping re-runs it if this is lost.
+    await services.jobs.export_recording(record.id)
     view = recording_item_view(record, None, None)
     return {"id": view["id"], "cameraId": view["cameraId"], "startTime": view["startTime"],
             "endTime": view["endTime"], "duration": view["duration"], "status": record.status,
