@@ -311,6 +311,18 @@ class RecordingSessionService:
             RecordingSegment.sequence).offset((page - 1) * limit).limit(limit)
         return [segment_record(r) for r in rows], total
 
+    async def segment_file(self, segment_id: uuid.UUID, thumbnail: bool = False
+                           ) -> tuple[SegmentRecord, Path]:
+        """A manual recording's segment and the path of its file (or its thumbnail), from its
+        row (404 for unknown ids and files no longer on disk)."""
+        row = await RecordingSegment.select().where(RecordingSegment.id == segment_id).first()
+        name = None if row is None else row["thumbnail" if thumbnail else "filename"]
+        if row is None or name is None:
+            kind = "Thumbnail" if thumbnail else "Segment"
+            raise NotFound(f"{kind} {segment_id} not found",
+                           details={"resourceType": "Segment", "resourceId": str(segment_id)})
+        return segment_record(row), self.directory(row["session_id"]) / name
+
     async def _hls_segments(self, record: SessionRecord, page: int, limit: int
                             ) -> tuple[list[SegmentRecord], int]:
         where = HlsSegment.stream_id == record.stream_id
