@@ -16,7 +16,9 @@ from dramatiq.brokers.redis import RedisBroker
 from core.clock import utcnow
 from core.errors import VasError
 from core.nodes import NodeRegistry
+from core.recording_retention import RecordingRetention, disk_usage_percent
 from core.recordings import RecordingIndex
+from core.system_settings import SystemSettingsService
 from jobs.broker import DEFAULT_QUEUE, MEDIA_START_QUEUE
 from jobs.captures import Captures
 from jobs.context import current
@@ -125,14 +127,25 @@ def validate_rtsp(request: Any) -> Any:
 
 
 def purge_recordings() -> int:
-    """Retention: remove HLS segments (files and rows) older than the retention period."""
+    """Retention over the recorder's segments and recordings' segments alike: older than
+    the retention period (the sooner of VAS_HLS_RETENTION_HOURS and `storage.retentionDays`)
+    and, while the disk is fuller than `storage.maxUsage`, the oldest (when autoCleanup)."""
     ctx = current()
-    media = ctx.settings.media
-    index = RecordingIndex(media.recordings_dir(ctx.settings.server.data_dir))
-    cutoff = utcnow() - timedelta(hours=media.hls_retention_h)
-    removed = ctx.run(index.purge_before(cutoff), timeout=600)
-    logger.info("retention removed %d segments older than %s", removed, cutoff.isoformat())
-    return removed
+    media, data_dir = ctx.settings.media, ctx.settings.server.data_dir
+    index = RecordingIndex(media.recordings_dir(data_dir))
+    retention = RecordingRetention(index, data_dir / "recordings" / "sessions")
+    storage = ctx.run(SystemSettingsService(media.recordings_dir(data_dir)).get()).storage
+    keep = timedelta(hours=media.hls_retention_h)
+    if storage.auto_cleanup:
+        keep = min(keep, timedelta(days=storage.retention_days))
+    max_usage = storage.max_usage if storage.auto_cleanup else 100.0
+    cutoff = utcnow() - keep
+    data_dir.mkdir(parents=True, exist_ok=True)
+    result = ctx.run(retention.apply(cutoff, max_usage, lambda: disk_usage_percent(data_dir)),
+                     timeout=600)
+    logger.info("retention removed %d segments older than %s and %d for disk use",
+                result.by_age, cutoff.isoformat(), result.by_usage)
+    return result.by_age + result.by_usage
 
 
 def prune_media_nodes() -> int:
