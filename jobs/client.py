@@ -23,6 +23,7 @@ from core.errors import MediaInternalError, MediaUnavailable
 from core.nodes import NodeInfo
 from jobs.node.protocol import (
     AddCandidate,
+    AnswerSession,
     CloseConsumer,
     Connect,
     Connected,
@@ -31,10 +32,12 @@ from jobs.node.protocol import (
     Done,
     LiveSnapshot,
     Message,
+    OfferSession,
     Ping,
     Pong,
     Probed,
     ProbeFailed,
+    SessionOffer,
     Started,
     StartStream,
     Stopped,
@@ -122,6 +125,17 @@ class JobClient:
 
     async def whep_patch(self, node: NodeInfo, request: WhepPatch,
                          deadline_s: float = VIEWER_DEADLINE_S) -> Done:
+        reply: Done = await self._call(node, "viewer_op", request, Done, deadline_s)
+        return reply
+
+    async def offer_session(self, node: NodeInfo, request: OfferSession,
+                            deadline_s: float = VIEWER_DEADLINE_S) -> SessionOffer:
+        reply: SessionOffer = await self._call(node, "viewer_op", request, SessionOffer,
+                                               deadline_s)
+        return reply
+
+    async def answer_session(self, node: NodeInfo, request: AnswerSession,
+                             deadline_s: float = VIEWER_DEADLINE_S) -> Done:
         reply: Done = await self._call(node, "viewer_op", request, Done, deadline_s)
         return reply
 

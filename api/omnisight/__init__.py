@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from litestar import Router
 
-from api.omnisight import auth, media, recordings, system, users
+from api.omnisight import auth, live_webrtc, media, recordings, system, users
 from api.omnisight.errors import EXCEPTION_HANDLERS
 from api.omnisight.ws import ws, ws_lifespan
 
 router = Router(
     path="/api/v1",
     route_handlers=[auth.router, users.router, system.router, recordings.router, media.router,
-                   ws],
+                   live_webrtc.router, ws],
     exception_handlers=EXCEPTION_HANDLERS,
 )
 
