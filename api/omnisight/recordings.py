@@ -37,6 +37,7 @@ from core.recording_sessions import (
 )
 
 READ, WRITE = "recordings:read", "recordings:write"
+EVENT_TYPES = ("motion", "person", "vehicle", "animal", "custom")
 DETAIL_SEGMENTS = 100  # the rest through GET /recordings/:id/segments
 Page = Annotated[int, QueryParameter(ge=1, le=1_000_000)]
 Limit = Annotated[int, QueryParameter(ge=1, le=100)]
@@ -102,12 +103,22 @@ async def list_segments(request: Request[Any, Any, Any], recording_id: FromPath[
 
 
 @get("/recordings/{recording_id:str}/events", **omni_scoped("events:read"))
-async def list_recording_events(request: Request[Any, Any, Any],
-                                recording_id: FromPath[str]) -> list[dict[str, Any]]:
-    """Detection events inside a recording (none until detection lands)."""
+async def list_recording_events(
+    request: Request[Any, Any, Any], recording_id: FromPath[str],
+    event_type: Annotated[str | None, QueryParameter(name="type", max_length=16)] = None,
+    page: Page = 1, limit: Limit = 10,
+) -> dict[str, Any]:
+    """Detection events inside a recording, paginated like `GET /events` (none until
+    detection lands)."""
+    if event_type is not None and event_type not in EVENT_TYPES:
+        raise InvalidInput(f"type must be one of: {', '.join(EVENT_TYPES)}",
+                           details={"field": "type"})
     record = await services_of(request.app).recording_sessions.get(
         parse_id(recording_id, "Recording"))
-    return events_of_recording(record)
+    events = [e for e in events_of_recording(record)
+              if event_type is None or e.get("type") == event_type]
+    return page_view("events", events[(page - 1) * limit: page * limit], len(events), page,
+                     limit)
 
 
 @post("/cameras/{camera_id:str}/recordings/start", status_code=201, **omni_scoped(WRITE))

@@ -104,7 +104,12 @@ async def test_sessions_start_stop_list_get_delete(client, admin_token, settings
         detail = await _get(client, headers, f"/recordings/{recording_id}")
         assert detail["camera"]["id"] == camera_id and detail["events"] == []
         assert detail["status"] == "recording" and detail["endTime"] is None
-        assert await _get(client, headers, f"/recordings/{recording_id}/events") == []
+        assert await _get(client, headers, f"/recordings/{recording_id}/events",
+                          type="person") == {"events": [], "total": 0, "page": 1,
+                                             "limit": 10, "pages": 0}
+        bad_type = await client.get(f"{BASE}/recordings/{recording_id}/events", headers=headers,
+                                    params={"type": "ufo"})
+        assert bad_type.status_code == 400
 
         # Filters and pagination.
         paged = await _get(client, headers, "/recordings", cameraId=camera_id, limit=1, page=2)
