@@ -17,6 +17,7 @@ from litestar import Request, Router, delete, get, post
 from litestar.params import FromPath, JSONBody
 
 from api.omnisight.guards import omni_scoped
+from api.omnisight.responses import error_responses
 from api.state import Services, services_of
 from core.consumers import ConsumerState
 from core.errors import Conflict, MediaUnavailable, NotFound
@@ -26,6 +27,8 @@ from core.streams import StreamRecord
 from jobs.node.protocol import AnswerSession, CloseConsumer, OfferSession
 
 SCOPE = "streams:consume"
+
+ERRORS = error_responses(409, 413, 503)
 
 
 class AnswerBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
@@ -56,7 +59,7 @@ async def _session_stream(services: Services, camera_id: str,
     return stream, ident
 
 
-@get("/cameras/{camera_id:str}/live/webrtc", **omni_scoped(SCOPE))
+@get("/cameras/{camera_id:str}/live/webrtc", **omni_scoped(SCOPE), responses=ERRORS)
 async def offer(request: Request[Any, Any, Any], camera_id: FromPath[str]) -> dict[str, Any]:
     """Start a live session: the server's SDP offer (sendonly H.264, candidates included)."""
     services = services_of(request.app)
@@ -70,7 +73,7 @@ async def offer(request: Request[Any, Any, Any], camera_id: FromPath[str]) -> di
 
 
 @post("/cameras/{camera_id:str}/live/webrtc/{session_id:str}", status_code=204,
-      **omni_scoped(SCOPE))
+      **omni_scoped(SCOPE), responses=ERRORS)
 async def answer(request: Request[Any, Any, Any], camera_id: FromPath[str],
                  session_id: FromPath[str], data: JSONBody[AnswerBody]) -> None:
     """The viewer's SDP answer; media flows once ICE and DTLS connect."""
@@ -82,7 +85,7 @@ async def answer(request: Request[Any, Any, Any], camera_id: FromPath[str],
 
 
 @delete("/cameras/{camera_id:str}/live/webrtc/{session_id:str}", status_code=204,
-        **omni_scoped(SCOPE))
+        **omni_scoped(SCOPE), responses=ERRORS)
 async def end(request: Request[Any, Any, Any], camera_id: FromPath[str],
               session_id: FromPath[str]) -> None:
     """End the session (idempotent once ended)."""

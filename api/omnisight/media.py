@@ -16,6 +16,7 @@ from litestar.params import FromPath
 
 from api.files import serve_file
 from api.omnisight.guards import omni_scoped
+from api.omnisight.responses import error_responses
 from api.state import Services, services_of
 from core.captures import CaptureStatus
 from core.errors import Conflict, MediaUnavailable, NotFound
@@ -30,8 +31,10 @@ PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 LIVE_WINDOW = 6  # segments
 SNAPSHOT_DEADLINE_S = 1.8  # the document promises an answer within 2 s
 
+ERRORS = error_responses(409, 416, 503)
 
-@get("/media/segments/{segment_id:str}", **omni_scoped("recordings:read"))
+
+@get("/media/segments/{segment_id:str}", **omni_scoped("recordings:read"), responses=ERRORS)
 async def segment_video(request: Request[Any, Any, Any],
                         segment_id: FromPath[str]) -> Response[Any]:
     """A recording segment's file (MP4 or MPEG-TS), with single HTTP Range requests."""
@@ -41,7 +44,8 @@ async def segment_video(request: Request[Any, Any, Any],
                       segment.filename)
 
 
-@get("/media/thumbnails/segments/{segment_id:str}", **omni_scoped("recordings:read"))
+@get("/media/thumbnails/segments/{segment_id:str}", **omni_scoped("recordings:read"),
+      responses=ERRORS)
 async def segment_thumbnail(request: Request[Any, Any, Any],
                             segment_id: FromPath[str]) -> Response[Any]:
     """A segment's JPEG thumbnail (its first frame)."""
@@ -50,7 +54,7 @@ async def segment_thumbnail(request: Request[Any, Any, Any],
     return serve_file(request, path, "image/jpeg", path.name)
 
 
-@get("/media/thumbnails/events/{event_id:str}", **omni_scoped("events:read"))
+@get("/media/thumbnails/events/{event_id:str}", **omni_scoped("events:read"), responses=ERRORS)
 async def event_thumbnail(request: Request[Any, Any, Any], event_id: FromPath[str]) -> None:
     """An event's thumbnail: there are no events until detection lands, so always 404."""
     ident = parse_id(event_id, "Event")
@@ -69,7 +73,7 @@ async def _live_stream(services: Services, camera_id: str) -> StreamRecord:
     return stream
 
 
-@get("/cameras/{camera_id:str}/snapshot", **omni_scoped("cameras:read"))
+@get("/cameras/{camera_id:str}/snapshot", **omni_scoped("cameras:read"), responses=ERRORS)
 async def camera_snapshot(request: Request[Any, Any, Any],
                           camera_id: FromPath[str]) -> Response[Any]:
     """A JPEG of the camera's newest frame (from the GOP cache on its media node); 409 when
@@ -94,7 +98,8 @@ async def camera_snapshot(request: Request[Any, Any, Any],
         await asyncio.sleep(0.05)
 
 
-@get("/cameras/{camera_id:str}/live/hls/index.m3u8", **omni_scoped("cameras:read"))
+@get("/cameras/{camera_id:str}/live/hls/index.m3u8", **omni_scoped("cameras:read"),
+      responses=ERRORS)
 async def live_hls(request: Request[Any, Any, Any], camera_id: FromPath[str]) -> Response[str]:
     """The live HLS playlist (the newest recorded segments); segment URIs are relative, so
     they resolve beside this URL and take the same Authorization header."""
@@ -105,7 +110,8 @@ async def live_hls(request: Request[Any, Any, Any], camera_id: FromPath[str]) ->
     return Response(body, media_type=PLAYLIST_TYPE, headers={"Cache-Control": "no-cache"})
 
 
-@get("/cameras/{camera_id:str}/live/hls/{segment:str}", **omni_scoped("cameras:read"))
+@get("/cameras/{camera_id:str}/live/hls/{segment:str}", **omni_scoped("cameras:read"),
+      responses=ERRORS)
 async def live_hls_segment(request: Request[Any, Any, Any], camera_id: FromPath[str],
                            segment: FromPath[str]) -> Response[Any]:
     """One MPEG-TS segment of the live playlist (only names the recorder indexed)."""

@@ -22,6 +22,7 @@ from api.omnisight.recording_views import (
     segment_thumbnail_path,
     segment_view,
 )
+from api.omnisight.responses import error_responses
 from api.state import Services, services_of
 from core.clock import as_utc
 from core.devices import DeviceRecord
@@ -42,6 +43,8 @@ DETAIL_SEGMENTS = 100  # the rest through GET /recordings/:id/segments
 Page = Annotated[int, QueryParameter(ge=1, le=1_000_000)]
 Limit = Annotated[int, QueryParameter(ge=1, le=100)]
 
+ERRORS = error_responses(409, 413, 502, 503, 504)
+
 
 async def _camera(services: Services, camera_id: uuid.UUID) -> DeviceRecord | None:
     try:
@@ -50,7 +53,7 @@ async def _camera(services: Services, camera_id: uuid.UUID) -> DeviceRecord | No
         return None  # the camera was deleted; its recordings stay
 
 
-@get("/recordings", **omni_scoped(READ))
+@get("/recordings", **omni_scoped(READ), responses=ERRORS)
 async def list_recordings(
     request: Request[Any, Any, Any],
     camera_id: Annotated[uuid.UUID | None, QueryParameter(name="cameraId")] = None,
@@ -81,7 +84,7 @@ async def list_recordings(
     return page_view("recordings", items, found.total, page, limit)
 
 
-@get("/recordings/{recording_id:str}", **omni_scoped(READ))
+@get("/recordings/{recording_id:str}", **omni_scoped(READ), responses=ERRORS)
 async def get_recording(request: Request[Any, Any, Any],
                         recording_id: FromPath[str]) -> dict[str, Any]:
     """A recording with its camera, its first segments and its events."""
@@ -93,7 +96,7 @@ async def get_recording(request: Request[Any, Any, Any],
                                  events_of_recording(record))
 
 
-@get("/recordings/{recording_id:str}/segments", **omni_scoped(READ))
+@get("/recordings/{recording_id:str}/segments", **omni_scoped(READ), responses=ERRORS)
 async def list_segments(request: Request[Any, Any, Any], recording_id: FromPath[str],
                         page: Page = 1, limit: Limit = 10) -> dict[str, Any]:
     """A recording's segments, oldest first."""
@@ -102,7 +105,7 @@ async def list_segments(request: Request[Any, Any, Any], recording_id: FromPath[
     return page_view("segments", [segment_view(s) for s in items], total, page, limit)
 
 
-@get("/recordings/{recording_id:str}/events", **omni_scoped("events:read"))
+@get("/recordings/{recording_id:str}/events", **omni_scoped("events:read"), responses=ERRORS)
 async def list_recording_events(
     request: Request[Any, Any, Any], recording_id: FromPath[str],
     event_type: Annotated[str | None, QueryParameter(name="type", max_length=16)] = None,
@@ -121,7 +124,8 @@ async def list_recording_events(
                      limit)
 
 
-@post("/cameras/{camera_id:str}/recordings/start", status_code=201, **omni_scoped(WRITE))
+@post("/cameras/{camera_id:str}/recordings/start", status_code=201, **omni_scoped(WRITE),
+      responses=ERRORS)
 async def start_recording(request: Request[Any, Any, Any],
                           camera_id: FromPath[str]) -> dict[str, Any]:
     """Start a recording; a camera that is not streaming is started first."""
@@ -147,7 +151,8 @@ async def start_recording(request: Request[Any, Any, Any],
                 "settings"], "message": "Recording started successfully"}
 
 
-@post("/recordings/{recording_id:str}/stop", status_code=200, **omni_scoped(WRITE))
+@post("/recordings/{recording_id:str}/stop", status_code=200, **omni_scoped(WRITE),
+      responses=ERRORS)
 async def stop_recording(request: Request[Any, Any, Any],
                          recording_id: FromPath[str]) -> dict[str, Any]:
     """End a manual recording now (the stream keeps running)."""
@@ -163,7 +168,7 @@ async def stop_recording(request: Request[Any, Any, Any],
             "message": "Recording stopped successfully"}
 
 
-@delete("/recordings/{recording_id:str}", status_code=200, **omni_scoped(WRITE))
+@delete("/recordings/{recording_id:str}", status_code=200, **omni_scoped(WRITE), responses=ERRORS)
 async def delete_recording(request: Request[Any, Any, Any],
                            recording_id: FromPath[str]) -> dict[str, str]:
     """Remove a finished recording's files and rows (bookmarks and snapshots stay)."""
