@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -33,6 +34,7 @@ from api.routes import (
     whep,
 )
 from api.state import Services
+from core import notify
 from core.captures import BookmarkService, CaptureFiles, SnapshotService
 from core.clients import ClientService, admin_banner, ensure_admin
 from core.clock import utcnow
@@ -44,6 +46,7 @@ from core.devices import DeviceService
 from core.events import EventService
 from core.nodes import NodeRegistry
 from core.notify import Notifier
+from core.recording_sessions import RecordingSessionService
 from core.recordings import RecordingIndex
 from core.settings import Settings, get_settings
 from core.streams import StreamService
@@ -106,6 +109,10 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             system_status=SystemStatusService(
                 utcnow(), devices, streams, nodes,
                 WorkerRegistry(redis, settings.redis.namespace), index,
+            ),
+            recording_sessions=RecordingSessionService(
+                settings.server.data_dir / "recordings" / "sessions", index,
+                functools.partial(notify.publish, redis, settings.redis.namespace),
             ),
         )
         generated = await ensure_admin(settings.auth)

@@ -16,6 +16,7 @@ from core.detection_settings import DetectionSettingsService
 from core.devices import DeviceService
 from core.events import EventService
 from core.nodes import NodeRegistry
+from core.recording_sessions import RecordingSessionService
 from core.recordings import RecordingIndex
 from core.settings import Settings
 from core.streams import StreamService
@@ -48,6 +49,7 @@ class Services:
     detection_settings: DetectionSettingsService
     events: EventService
     system_status: SystemStatusService
+    recording_sessions: RecordingSessionService
 
 
 def services_of(app: Litestar) -> Services:

@@ -154,3 +154,20 @@ class RecordingIndex:
             await HlsSegment.delete().where(HlsSegment._meta.primary_key.is_in(chosen))
             removed += len(chosen)
         return removed, freed
+
+    async def purge_stream(self, stream_id: uuid.UUID) -> int:
+        """Delete every segment of one stream (its continuous recording): files, then rows."""
+        rows = await HlsSegment.select().where(HlsSegment.stream_id == stream_id)
+        for row in rows:
+            self.path(_segment(row)).unlink(missing_ok=True)
+        await HlsSegment.delete().where(HlsSegment.stream_id == stream_id)
+        return len(rows)
+
+    async def purge_ids(self, ids: list[Any]) -> int:
+        """Delete the segments with these row ids: files, then rows."""
+        rows = await HlsSegment.select().where(HlsSegment._meta.primary_key.is_in(ids))
+        for row in rows:
+            self.path(_segment(row)).unlink(missing_ok=True)
+        if rows:
+            await HlsSegment.delete().where(HlsSegment._meta.primary_key.is_in(ids))
+        return len(rows)

@@ -234,7 +234,48 @@ class Event(Table, tablename="vas_event"):
     updated_at = Timestamptz()
 
 
+class RecordingSession(Table, tablename="vas_recording_session"):
+    """An OmniSight recording: a session over a stream's HLS recorder. `kind` is `manual`
+    (started through the API) or `continuous` (a stream's own recording: its id is the
+    stream's id). `status` is `recording`, `completed`, `failed` or `deleted` (a tombstone of
+    a continuous session, so that it is not shown again)."""
+
+    id = UUID(primary_key=True)
+    camera_id = UUID(index=True)
+    stream_id = UUID(index=True)
+    kind = Varchar(length=16)
+    status = Varchar(length=16, index=True)
+    start_at = Timestamptz(index=True)
+    end_at = Timestamptz(null=True, default=None)
+    segment_duration = Integer()
+    format = Varchar(length=8)
+    resolution = Varchar(length=16, null=True, default=None)
+    error = Text(null=True, default=None)
+    exported_until = Timestamptz(null=True, default=None)
+    export_attempts = Integer(default=0)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class RecordingSegment(Table, tablename="vas_recording_segment"):
+    """A file of a manual recording: [start, end] of the recorder, remuxed into the session's
+    format, under `<data dir>/recordings/sessions/<session id>/`."""
+
+    id = UUID(primary_key=True)
+    session_id = UUID(index=True)
+    sequence = Integer()
+    filename = Varchar(length=64)
+    thumbnail = Varchar(length=64, null=True, default=None)
+    start_at = Timestamptz(index=True)
+    end_at = Timestamptz()
+    duration = DoublePrecision()
+    size = BigInt()
+    format = Varchar(length=8)
+    resolution = Varchar(length=16, null=True, default=None)
+    created_at = Timestamptz()
+
+
 TABLES: tuple[type[Table], ...] = (
     ApiClient, Device, Stream, Producer, Consumer, MediaNode, HlsSegment, Snapshot, Bookmark,
-    User, UserSession, Setting, DetectionSetting, Event,
+    User, UserSession, Setting, DetectionSetting, Event, RecordingSession, RecordingSegment,
 )

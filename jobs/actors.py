@@ -19,8 +19,9 @@ from core.errors import VasError
 from core.events import EventService
 from core.nodes import NodeRegistry
 from core.notify import Notifier
+from core.recording_retention import RecordingRetention, disk_usage_percent
 from core.recordings import RecordingIndex
-from core.retention import apply_retention
+from core.retention import disk_state
 from core.system_settings import SystemSettingsService
 from jobs.broker import DEFAULT_QUEUE, DETECT_QUEUE, MEDIA_START_QUEUE
 from jobs.captures import Captures
@@ -42,6 +43,7 @@ from jobs.node.protocol import (
 )
 from jobs.node.runtime import MediaNodeRuntime, NodeFull
 from jobs.probe import probe_rtsp
+from jobs.recording_export import RecordingExporter
 
 logger = logging.getLogger(__name__)
 START_DEADLINE_S = 40.0
@@ -104,6 +106,16 @@ def export_bookmark(bookmark_id: str) -> None:
     ctx.run(_captures(ctx).export_bookmark(uuid.UUID(bookmark_id)), timeout=900)
 
 
+def export_recording(session_id: str) -> int:
+    """On a worker: cut what is due of a recording into its segments, with thumbnails."""
+    ctx = current()
+    exporter = ctx.extras.get("recording_exporter")
+    if exporter is None:
+        exporter = ctx.extras["recording_exporter"] = RecordingExporter(ctx.settings)
+    assert isinstance(exporter, RecordingExporter)
+    return ctx.run(exporter.export(uuid.UUID(session_id)), timeout=900)
+
+
 def _captures(ctx: Any) -> Captures:
     captures = ctx.extras.get("captures")
     if captures is None:
@@ -122,33 +134,40 @@ def validate_rtsp(request: Any) -> Any:
 
 
 def purge_recordings() -> int:
-    """Retention by the system storage settings (core.retention); a disk still above
-    `maxUsage` afterwards raises a `system_notification` (warning)."""
+    """Retention over the recorder's segments and recordings' segments alike, oldest first:
+    older than the retention period (the sooner of VAS_HLS_RETENTION_HOURS and
+    `storage.retentionDays`) and, while the disk is fuller than `storage.maxUsage`, the
+    oldest (only when `autoCleanup`); events go with the recordings of their moments. A disk
+    still above `maxUsage` afterwards raises a `system_notification` (warning)."""
     ctx = current()
-    root = ctx.settings.media.recordings_dir(ctx.settings.server.data_dir)
-    storage = ctx.run(SystemSettingsService(root).get()).storage
-    outcome = ctx.run(apply_retention(RecordingIndex(root), storage,
-                                      ctx.settings.media.hls_retention_h), timeout=3600)
-    logger.info("retention removed %d expired and %d oldest segments; disk %.1f %% used",
-                outcome.expired, outcome.for_space, outcome.disk.percent)
-    if outcome.above_limit:
+    media, data_dir = ctx.settings.media, ctx.settings.server.data_dir
+    index = RecordingIndex(media.recordings_dir(data_dir))
+    retention = RecordingRetention(index, data_dir / "recordings" / "sessions")
+    storage = ctx.run(SystemSettingsService(media.recordings_dir(data_dir)).get()).storage
+    removed = 0
+    if storage.auto_cleanup:
+        cutoff = utcnow() - min(timedelta(hours=media.hls_retention_h),
+                                timedelta(days=storage.retention_days))
+        data_dir.mkdir(parents=True, exist_ok=True)
+        result = ctx.run(retention.apply(cutoff, storage.max_usage,
+                                         lambda: disk_usage_percent(data_dir)), timeout=3600)
+        logger.info("retention removed %d segments older than %s and %d for disk use",
+                    result.by_age, cutoff.isoformat(), result.by_usage)
+        removed = result.by_age + result.by_usage
+        events = ctx.run(EventService(data_dir).purge_before(cutoff), timeout=600)
+        if events:
+            logger.info("retention removed %d events older than %s", events, cutoff)
+    disk = disk_state(index.root)
+    if disk.percent > storage.max_usage:
         assert ctx.settings.redis.url is not None
         notifier = Notifier(ctx.settings.redis.url, ctx.settings.redis.namespace)
         try:
             ctx.run(notifier.send(notify.system_notification(
-                "warning", f"Storage usage {outcome.disk.percent:.1f}% is above "
-                f"{outcome.max_usage}% (storage.maxUsage)")))
+                "warning", f"Storage usage {disk.percent:.1f}% is above "
+                f"{storage.max_usage}% (storage.maxUsage)")))
         finally:
             notifier.close()
-    # Events and their thumbnails go with the recordings that hold their moments.
-    kept = min(timedelta(days=storage.retention_days),
-               timedelta(hours=ctx.settings.media.hls_retention_h))
-    if storage.auto_cleanup:
-        events = ctx.run(EventService(ctx.settings.server.data_dir).purge_before(
-            utcnow() - kept), timeout=600)
-        if events:
-            logger.info("retention removed %d events older than %s", events, kept)
-    return outcome.expired + outcome.for_space
+    return removed
 
 
 def prune_media_nodes() -> int:
@@ -188,6 +207,8 @@ ACTORS: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
                                                   "max_retries": 2, "time_limit": 130_000}),
     "export_bookmark": (export_bookmark, {"queue_name": DEFAULT_QUEUE, "max_retries": 2,
                                           "time_limit": 900_000}),
+    "export_recording": (export_recording, {"queue_name": DEFAULT_QUEUE, "max_retries": 2,
+                                            "time_limit": 900_000}),
     "validate_rtsp": (validate_rtsp, {"queue_name": DEFAULT_QUEUE, "max_retries": 0,
                                       "store_results": True, "time_limit": 30_000}),
     "purge_recordings": (purge_recordings, {"queue_name": DEFAULT_QUEUE, "max_retries": 3,

@@ -25,6 +25,7 @@ from core.nodes import NodeInfo
 from jobs.broker import DETECT_QUEUE
 from jobs.node.protocol import (
     AddCandidate,
+    AnswerSession,
     CloseConsumer,
     Connect,
     Connected,
@@ -34,10 +35,12 @@ from jobs.node.protocol import (
     Done,
     LiveSnapshot,
     Message,
+    OfferSession,
     Ping,
     Pong,
     Probed,
     ProbeFailed,
+    SessionOffer,
     Started,
     StartStream,
     Stopped,
@@ -130,6 +133,17 @@ class JobClient:
         reply: Done = await self._call(node, "viewer_op", request, Done, deadline_s)
         return reply
 
+    async def offer_session(self, node: NodeInfo, request: OfferSession,
+                            deadline_s: float = VIEWER_DEADLINE_S) -> SessionOffer:
+        reply: SessionOffer = await self._call(node, "viewer_op", request, SessionOffer,
+                                               deadline_s)
+        return reply
+
+    async def answer_session(self, node: NodeInfo, request: AnswerSession,
+                             deadline_s: float = VIEWER_DEADLINE_S) -> Done:
+        reply: Done = await self._call(node, "viewer_op", request, Done, deadline_s)
+        return reply
+
     async def live_snapshot(self, node: NodeInfo, snapshot_id: uuid.UUID) -> None:
         """Have the stream's node make a live snapshot (not waited for: the row says)."""
         message = self._message("live_snapshot", LiveSnapshot(snapshot_id=snapshot_id))
@@ -149,6 +163,9 @@ class JobClient:
 
     async def export_bookmark(self, bookmark_id: uuid.UUID) -> None:
         await self._send(self._actors["export_bookmark"].message(str(bookmark_id)))
+
+    async def export_recording(self, session_id: uuid.UUID) -> None:
+        await self._send(self._actors["export_recording"].message(str(session_id)))
 
     async def purge_recordings(self) -> None:
         await self._send(self._actors["purge_recordings"].message())

@@ -1,5 +1,5 @@
 """Periodic work of the worker process: retention, stale nodes, abandoned starts, lost
-media nodes, expired sign-in sessions, and the worker's own heartbeat.
+media nodes, expired sign-in sessions, recording exports, and the worker's own heartbeat.
 
 Every worker runs this loop; a Redis lock per task and period makes sure that only one of
 them enqueues each run (or raises each notification).
@@ -19,6 +19,7 @@ from core.clock import iso_ms, utcnow
 from core.errors import Conflict, MediaUnavailable
 from core.nodes import NodeRegistry
 from core.notify import Notifier
+from core.recording_export import RecordingExports
 from core.stream_states import StreamState
 from core.streams import StreamService, failure_fields
 from core.user_sessions import prune_sessions
@@ -32,6 +33,7 @@ PRUNE_PERIOD_S = 60
 # A stream still INITIALIZING with no owner this long after creation was never taken by
 # any media node: close it so the camera can be started again.
 ABANDONED_START_S = 120
+EXPORT_PERIOD_S = 10
 
 
 # A lost node is announced once; the mark outlives the node's row (pruned after ten leases).
@@ -72,6 +74,18 @@ async def announce_lost_nodes(redis: Redis, namespace: str, nodes: NodeRegistry,
     return announced
 
 
+async def enqueue_recording_exports(redis: Redis, namespace: str, jobs: JobClient) -> int:
+    """Enqueue the segment export of recordings with work due (at most one per session per
+    EXPORT_PERIOD_S, across workers); lost export jobs run again this way too."""
+    sent = 0
+    for session_id in await RecordingExports().due():
+        if await redis.set(f"{namespace}:schedule:export:{session_id}", "1",
+                           ex=EXPORT_PERIOD_S, nx=True):
+            await jobs.export_recording(session_id)
+            sent += 1
+    return sent
+
+
 async def run_housekeeping(redis: Redis, namespace: str, jobs: JobClient, stale_s: float, *,
                            worker_id: str | None = None, notifier: Notifier | None = None,
                            lease_s: float = 10.0) -> None:
@@ -102,6 +116,10 @@ async def run_housekeeping(redis: Redis, namespace: str, jobs: JobClient, stale_
                 logger.warning("running lost jobs again: %s", rerun)
         except Exception:
             logger.exception("looking for lost jobs failed")
+        try:
+            await enqueue_recording_exports(redis, namespace, jobs)
+        except Exception:
+            logger.exception("looking for due recording exports failed")
         try:
             closed = await close_abandoned_starts(notifier=notifier)
             if closed:

@@ -72,8 +72,10 @@ def cut_clip(
     output: Path,
     *,
     progress: Progress | None = None,
+    container_format: str = "mp4",
 ) -> ClipInfo:
-    """Write wall-clock ``[start, end)`` of consecutive TS ``segments`` to ``output`` (MP4).
+    """Write wall-clock ``[start, end)`` of consecutive TS ``segments`` to ``output`` (MP4,
+    or MPEG-TS with ``container_format="mpegts"``).
 
     ``segment_starts`` are the segments' wall-clock start times (Unix seconds), as
     indexed by the recorder. The MP4 has ``+faststart`` (index before data, so a browser
@@ -91,7 +93,7 @@ def cut_clip(
         raise NoFootageError(f"no recorded segment covers {start:.3f}..{end:.3f}")
     partial = output.with_name(f".{output.name}.{uuid.uuid4().hex}.partial")
     try:
-        info = _remux(chosen, start, end, partial, output, progress)
+        info = _remux(chosen, start, end, partial, output, progress, container_format)
         os.replace(partial, output)
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -214,9 +216,10 @@ class _ClipWriter:
     that each gets its duration (the MP4 muxer needs it for the sample table).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, container_format: str = "mp4") -> None:
+        options = {"movflags": "+faststart"} if container_format == "mp4" else {}
         self.container: OutputContainer = av.open(
-            str(path), "w", format="mp4", options={"movflags": "+faststart"}
+            str(path), "w", format=container_format, options=options
         )
         self.stream: Stream | None = None
         self.origin = 0.0  # wall-clock time of the clip's first frame
@@ -321,8 +324,9 @@ def _remux(
     partial: Path,
     output: Path,
     progress: Progress | None,
+    container_format: str,
 ) -> ClipInfo:
-    writer = _ClipWriter(partial)
+    writer = _ClipWriter(partial, container_format)
     reporter = _ProgressReporter(progress)
     try:
         for path, segment_start in chosen:

@@ -5,14 +5,24 @@ from __future__ import annotations
 
 from litestar import Router
 
-from api.omnisight import auth, cameras, detection, events, system, users
+from api.omnisight import (
+    auth,
+    cameras,
+    detection,
+    events,
+    live_webrtc,
+    media,
+    recordings,
+    system,
+    users,
+)
 from api.omnisight.errors import EXCEPTION_HANDLERS
 from api.omnisight.ws import ws, ws_lifespan
 
 router = Router(
     path="/api/v1",
     route_handlers=[auth.router, users.router, system.router, cameras.router, detection.router,
-                    events.router, ws],
+                    events.router, recordings.router, media.router, live_webrtc.router, ws],
     exception_handlers=EXCEPTION_HANDLERS,
 )
 

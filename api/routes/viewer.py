@@ -54,6 +54,7 @@ PAGE = _load("viewer.html", "text/html")
 ASSETS = {
     "viewer.js": _load("viewer.js", "text/javascript"),
     "viewer.css": _load("viewer.css", "text/css"),
+    "recordings.js": _load("recordings.js", "text/javascript"),
 }
 
 

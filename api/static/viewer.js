@@ -10,6 +10,9 @@
   'use strict';
 
   const $ = (id) => document.getElementById(id);
+  // The recordings panel's factory (recordings.js): taken off `window`, given our helpers.
+  const makeRecordings = window.vasRecordingsPanel;
+  delete window.vasRecordingsPanel;
 
   const HEALTH_EVERY_MS = 2000;
   // Bounds our own waits, so that a lost answer cannot leave a button disabled forever.
@@ -23,6 +26,7 @@
   let selected = null; // the stream shown: {id, cameraId, healthUrl, state, timer, polling}
   let whep = null; // the live WHEP session: {streamId, pc, location}
   const busy = new Set(); // actions in flight: a second click is ignored until done (guide §7)
+  let recordings = null; // the recordings panel (recordings.js), made at sign-in
   const blobUrls = new Map(); // element id -> object URL, revoked when replaced
 
   // --- messages ---------------------------------------------------------------------------
@@ -477,9 +481,11 @@
       polling: false,
     };
     pollHealth().catch(showError);
+    recordings?.show(stream.camera_id).catch(showError);
   }
 
   function unselect() {
+    recordings?.hide();
     if (selected) clearInterval(selected.timer);
     selected = null;
     updateControls();
@@ -585,6 +591,7 @@
   }
 
   async function enterWorkspace() {
+    recordings = makeRecordings({ api, apiBlob, act, say, scopes: session.scopes });
     $('signed-in-as').textContent = session.clientId;
     $('scopes').textContent = `(${session.scopes.join(', ')})`;
     $('sign-in-panel').hidden = true;

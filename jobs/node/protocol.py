@@ -99,13 +99,30 @@ class WhepPatch(Message, frozen=True):
     sdpfrag: str
 
 
+class OfferSession(Message, frozen=True):
+    """Start a server-offer WebRTC session (OmniSight): the node makes the SDP offer."""
+
+    stream_id: uuid.UUID
+    session_id: uuid.UUID
+    client_id: str
+
+
+class AnswerSession(Message, frozen=True):
+    """The viewer's SDP answer to a server-offer session."""
+
+    stream_id: uuid.UUID
+    session_id: uuid.UUID
+    answer_sdp: str
+
+
 class LiveSnapshot(Message, frozen=True):
     """Make a snapshot row's JPEG from the stream's GOP cache (not waited for)."""
 
     snapshot_id: uuid.UUID
 
 
-ViewerRequest = Consume | Connect | AddCandidate | CloseConsumer | WhepOffer | WhepPatch
+ViewerRequest = (Consume | Connect | AddCandidate | CloseConsumer | WhepOffer | WhepPatch
+                 | OfferSession | AnswerSession)
 
 
 class DetectFrame(Message, frozen=True):
@@ -178,6 +195,12 @@ class Done(Message, frozen=True):
 
 class WhepAnswer(Message, frozen=True):
     answer: str
+
+
+class SessionOffer(Message, frozen=True):
+    """A server-offer session's SDP offer."""
+
+    offer: str
 
 
 class Probed(Message, frozen=True):

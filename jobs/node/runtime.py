@@ -28,13 +28,16 @@ from jobs.node.detection import StreamDetection
 from jobs.node.pipeline import IngestFactory, StreamPipeline, codec_config, rtsp_ingest
 from jobs.node.protocol import (
     AddCandidate,
+    AnswerSession,
     CloseConsumer,
     Connect,
     Connected,
     Consume,
     Consumed,
     Done,
+    OfferSession,
     Pong,
+    SessionOffer,
     Started,
     Stopped,
     ViewerRequest,
@@ -165,7 +168,7 @@ class MediaNodeRuntime:
 
     async def viewer(
         self, request: ViewerRequest
-    ) -> Consumed | Connected | Done | WhepAnswer:
+    ) -> Consumed | Connected | Done | WhepAnswer | SessionOffer:
         """A consumer or WHEP request for a stream this node runs (409 when it runs none)."""
         viewers = self.viewers(request.stream_id)
         if viewers is None:
@@ -184,6 +187,10 @@ class MediaNodeRuntime:
                 return await viewers.whep_offer(request.session_id, request.offer_sdp)
             case WhepPatch():
                 return await viewers.whep_patch(request.session_id, request.sdpfrag)
+            case OfferSession():
+                return await viewers.offer_session(request.session_id, request.client_id)
+            case AnswerSession():
+                return await viewers.answer_session(request.session_id, request.answer_sdp)
 
     async def tick(self) -> None:
         """Heartbeat work: renew leases, drop pipelines we no longer own, report metrics,

@@ -13,7 +13,7 @@ from typing import Any
 from core.consumers import ConsumerService, ConsumerState
 from core.errors import Conflict, InvalidInput, NotFound
 from core.settings import MediaSettings
-from jobs.node.protocol import Connected, Consumed, Done, WhepAnswer
+from jobs.node.protocol import Connected, Consumed, Done, SessionOffer, WhepAnswer
 from jobs.node.tasks import TaskSet
 from media.gop_cache import GopCache
 from media.webrtc import (
@@ -21,6 +21,7 @@ from media.webrtc import (
     ConsumerTransport,
     InvalidRemoteParameters,
     Router,
+    ServerOfferSession,
     TransportStateError,
     WebRtcSettings,
     WhepSession,
@@ -33,6 +34,8 @@ logger = logging.getLogger(__name__)
 # viewer has its first frames.
 WHEP_POLL_S = 0.01
 WHEP_POLLS = 3000
+# A server offer that no answer follows within this long is closed (its fan-out seat too).
+ANSWER_TIMEOUT_S = 30.0
 
 
 def webrtc_settings(media: MediaSettings) -> WebRtcSettings:
@@ -113,6 +116,34 @@ class StreamViewers:
             await session.add_candidates(sdpfrag)
         except (InvalidRemoteParameters, TransportStateError) as exc:
             raise InvalidInput(str(exc)) from None
+        return Done()
+
+    async def offer_session(self, session_id: uuid.UUID, client_id: str) -> SessionOffer:
+        """A server-offer session (OmniSight live WebRTC): its SDP offer."""
+        session, offer = await self.router.create_offer_session(str(session_id))
+        await self._consumers.add(session_id, self.stream_id, client_id, ConsumerState.NEW,
+                                  f"webrtc-{session_id}")
+        self._tasks.spawn(self._expire_unanswered(session))
+        return SessionOffer(offer=offer)
+
+    async def _expire_unanswered(self, session: ServerOfferSession) -> None:
+        await asyncio.sleep(ANSWER_TIMEOUT_S)
+        if not session.answered:
+            logger.info("server-offer session %s: no answer, closing", session.id)
+            await session.close()
+
+    async def answer_session(self, session_id: uuid.UUID, answer_sdp: str) -> Done:
+        session = self.router.offer_session(str(session_id))
+        if session is None:
+            raise NotFound(f"WebRTC session {session_id} not found")
+        try:
+            await session.accept(answer_sdp)
+        except (InvalidRemoteParameters, CapabilityMismatch) as exc:
+            raise InvalidInput(f"SDP answer: {exc}") from None
+        except TransportStateError as exc:
+            raise Conflict(str(exc)) from None
+        await self._consumers.set_state(session_id, ConsumerState.CONNECTING)
+        self._tasks.spawn(self._follow_whep(session_id, session))
         return Done()
 
     async def report(self) -> None:

@@ -25,6 +25,7 @@ from media.webrtc.errors import (
 from media.webrtc.fanout import Fanout
 from media.webrtc.packet_track import PacketTrack
 from media.webrtc.router import Router
+from media.webrtc.server_offer import ServerOfferSession
 from media.webrtc.settings import WebRtcSettings
 from media.webrtc.whep import WhepSession
 
@@ -38,6 +39,7 @@ __all__ = [
     "PacketTrack",
     "PortRangeExhausted",
     "Router",
+    "ServerOfferSession",
     "TransportStateError",
     "WebRtcError",
     "WebRtcSettings",

@@ -1,5 +1,5 @@
 """A stream's Router, as mediasoup's `Router` is one: it owns the stream's fan-out, its
-consumer transports and its WHEP sessions, and closes them with itself.
+consumer transports, its WHEP and server-offer sessions, and closes them with itself.
 
 The media node keeps one Router per stream and only mirrors what happens into its rows:
 `on_close(consumer_id, kind)` says when a consumer ("transport") or a WHEP session
@@ -20,6 +20,7 @@ from media.webrtc.capabilities import (
 )
 from media.webrtc.consumer_transport import ConsumerTransport
 from media.webrtc.fanout import Fanout, SnapshotSource
+from media.webrtc.server_offer import ServerOfferSession
 from media.webrtc.settings import WebRtcSettings
 from media.webrtc.whep import WhepSession
 
@@ -97,6 +98,26 @@ class Router:
         session.on_close = lambda _: self._forget(session_id, "whep")
         self._whep[session_id] = session
         return session, answer
+
+    async def create_offer_session(self, session_id: str) -> tuple[ServerOfferSession, str]:
+        """A server-offer session (the viewer answers): (the session, the SDP offer)."""
+        self._check_open()
+        session = ServerOfferSession(
+            fanout=self.fanout, settings=self.settings, profile_level_id=self.profile_level_id,
+            session_id=session_id,
+        )
+        try:
+            offer = await session.offer()
+        except BaseException:
+            await session.close()
+            raise
+        session.on_close = lambda _: self._forget(session_id, "webrtc")
+        self._whep[session_id] = session
+        return session, offer
+
+    def offer_session(self, session_id: str) -> ServerOfferSession | None:
+        session = self._whep.get(session_id)
+        return session if isinstance(session, ServerOfferSession) else None
 
     def consumer(self, consumer_id: str) -> ConsumerTransport | None:
         return self._transports.get(consumer_id)

@@ -22,10 +22,7 @@ import redis
 from core import notify
 from core.clock import utcnow
 from core.recordings import RecordingIndex
-from core.retention import apply_retention
 from core.settings import Settings
-from core.system_settings import StorageSettings
-from core.tables import HlsSegment
 from tests.conftest import bearer
 from tests.omnisight.conftest import BASE
 
@@ -67,43 +64,6 @@ def percent_for(root: Path, keep_bytes_removed: int) -> int:
     """A maxUsage that the disk exceeds by about `keep_bytes_removed` bytes."""
     total, used, _ = shutil.disk_usage(root)
     return int(100 * (used - keep_bytes_removed) / total)
-
-
-@pytest.mark.usefixtures("app")
-async def test_above_max_usage_the_oldest_recordings_go_first(settings: Settings):
-    ages = [timedelta(minutes=10 * (COUNT - n)) for n in range(COUNT)]  # oldest first
-    index, files = await write_segments(settings, ages)
-    max_usage = percent_for(index.root, 3 * SEGMENT)
-    total = shutil.disk_usage(index.root).total
-    outcome = await apply_retention(index, StorageSettings(
-        recordings_path=str(index.root), max_usage=max_usage, retention_days=7,
-        auto_cleanup=True))
-    gone = [not path.exists() for path in files]
-    removed = sum(gone)
-    assert 1 <= removed < COUNT, gone
-    assert gone == [True] * removed + [False] * (COUNT - removed)  # a prefix: oldest first
-    assert outcome.for_space == removed and outcome.expired == 0
-    assert shutil.disk_usage(index.root).used <= total * max_usage // 100
-    assert not outcome.above_limit
-    rows = await HlsSegment.select(HlsSegment.filename).order_by(HlsSegment.start_at)
-    assert [r["filename"] for r in rows] == [p.name for p in files[removed:]]
-
-
-@pytest.mark.usefixtures("app")
-async def test_retention_days_and_auto_cleanup_off(settings: Settings):
-    ages = [timedelta(days=4), timedelta(days=3), timedelta(hours=47), timedelta(hours=1)]
-    index, files = await write_segments(settings, ages)
-    storage = StorageSettings(recordings_path=str(index.root), max_usage=1, retention_days=2,
-                              auto_cleanup=False)
-    off = await apply_retention(index, storage)
-    assert (off.expired, off.for_space) == (0, 0) and off.above_limit
-    assert all(path.exists() for path in files)
-    assert await HlsSegment.count() == len(files)
-
-    on = await apply_retention(index, StorageSettings(
-        recordings_path=str(index.root), max_usage=100, retention_days=2, auto_cleanup=True))
-    assert (on.expired, on.for_space) == (2, 0)
-    assert [path.exists() for path in files] == [False, False, True, True]
 
 
 async def test_the_scheduled_job_applies_the_settings_and_warns_when_full(

@@ -1,0 +1,102 @@
+"""A server-offer WebRTC session (the OmniSight document's `GET /cameras/:id/live/webrtc`):
+the server offers a sendonly H.264 video section, the viewer's plain `RTCPeerConnection`
+answers. The reverse of WHEP, on the same plain aiortc peer connection, the same fan-out
+(GOP-cache start) and the same announced candidates.
+
+aiortc only knows its own encoder's H.264 profiles (42001f, 42e01f). The offer names the
+camera's profile instead (so that a browser answers for what it will really receive); the
+answer is mapped back to aiortc's payload types to be applied, and the negotiated codec then
+carries the camera's parameters again, as `WhepSession` does.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiortc import RTCRtpCodecParameters, RTCRtpSender, RTCSessionDescription
+from aiortc.rtcrtpparameters import RTCRtcpFeedback
+from aiortc.sdp import SessionDescription
+
+from media.webrtc.capabilities import router_rtp_capabilities
+from media.webrtc.errors import (
+    CapabilityMismatch,
+    InvalidRemoteParameters,
+    TransportStateError,
+)
+from media.webrtc.gathering import gather_announced
+from media.webrtc.whep import WhepSession
+
+_PROFILE = re.compile(r"^(a=fmtp:(\d+) .*?profile-level-id=)([0-9a-fA-F]{6})", re.MULTILINE)
+
+
+class ServerOfferSession(WhepSession):
+    """One viewer: `offer()` once, then `accept(answer_sdp)`, then `close()` (inherited, as
+    are `state` and the close on ICE failure)."""
+
+    _aiortc_profiles: dict[str, str]  # offered payload type -> aiortc's profile-level-id
+
+    @property
+    def answered(self) -> bool:
+        """Whether the viewer's answer was applied."""
+        return self._pc.signalingState == "stable" and self._track is not None
+
+    async def offer(self) -> str:
+        """The SDP offer (sendonly H.264, candidates included)."""
+        if self._track is not None:
+            raise TransportStateError("the session already has an offer")
+        self._track = self._fanout.subscribe()
+        transceiver = self._pc.addTransceiver(self._track, direction="sendonly")
+        transceiver.setCodecPreferences([
+            c for c in RTCRtpSender.getCapabilities("video").codecs
+            if c.mimeType.lower() == "video/h264"
+        ])
+        offer = await self._pc.createOffer()
+        for ice in {t.sender.transport.transport for t in self._pc.getTransceivers()}:
+            if not ice._connection._local_candidates_start:
+                await gather_announced(ice._connection, self._settings)
+        await self._pc.setLocalDescription(offer)
+        self._aiortc_profiles = {m[1]: m[2] for m in _PROFILE.findall(
+            self._pc.localDescription.sdp)}
+        profile = self._camera_codec()["parameters"]["profile-level-id"]
+        return _PROFILE.sub(lambda m: f"{m[1]}{profile}", str(self._pc.localDescription.sdp))
+
+    async def accept(self, answer_sdp: str) -> None:
+        """Apply the viewer's answer; media flows once ICE and DTLS connect."""
+        if self._track is None or self._pc.signalingState != "have-local-offer":
+            raise TransportStateError("no offer is waiting for an answer")
+        try:
+            parsed = SessionDescription.parse(answer_sdp)
+        except Exception as exc:  # aiortc raises assorted errors on bad SDP
+            raise InvalidRemoteParameters(f"unparsable SDP answer: {exc}") from None
+        video = [m for m in parsed.media if m.kind == "video"]
+        if len(video) != 1 or video[0].direction not in ("recvonly", "sendrecv"):
+            raise InvalidRemoteParameters("the answer needs exactly one receiving video section")
+        chosen = [c for c in video[0].rtp.codecs if c.mimeType.lower() == "video/h264"
+                  and str(c.payloadType) in self._aiortc_profiles]
+        if not chosen:
+            raise CapabilityMismatch("the answer accepts none of the offered H.264 formats")
+        # Back to aiortc's own profile ids, so that aiortc's codec matching accepts it.
+        mapped = _PROFILE.sub(lambda m: f"{m[1]}{self._aiortc_profiles.get(m[2], m[3])}",
+                              answer_sdp)
+        try:
+            await self._pc.setRemoteDescription(RTCSessionDescription(mapped, "answer"))
+        except (ValueError, AssertionError) as exc:
+            raise InvalidRemoteParameters(f"unusable SDP answer: {exc}") from None
+        except Exception as exc:
+            raise CapabilityMismatch(f"no H.264 in common: {exc}") from None
+        camera = self._camera_codec()
+        supported = {(fb["type"], fb.get("parameter")) for fb in camera["rtcpFeedback"]}
+        first = chosen[0]
+        for transceiver in self._pc.getTransceivers():
+            # Forward the camera's H.264 as it is, under the payload type the viewer took.
+            transceiver._codecs = [RTCRtpCodecParameters(
+                mimeType="video/H264", clockRate=90000, payloadType=first.payloadType,
+                rtcpFeedback=[RTCRtcpFeedback(type=fb.type, parameter=fb.parameter)
+                              for fb in first.rtcpFeedback
+                              if (fb.type, fb.parameter) in supported],
+                parameters=dict(camera["parameters"]))]
+
+    def _camera_codec(self) -> dict[str, Any]:
+        codec: dict[str, Any] = router_rtp_capabilities(self._profile_level_id)["codecs"][0]
+        return codec
