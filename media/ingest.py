@@ -38,6 +38,10 @@ class IngestState(StrEnum):
     STOPPED = "stopped"
 
 
+# A camera that returns must be picked up within seconds (peers such as MediaMTX retry a
+# lost source every 5 s); attempts are cheap, so the wait between them stays short.
+BACKOFF_MAX_SECONDS = 4.0
+
 StateCallback = Callable[[IngestState, str | None], None]
 Loop = asyncio.AbstractEventLoop
 
@@ -50,8 +54,11 @@ class RtspIngest:
     never go backwards, even across reconnects.
 
     ``on_state(state, message)`` runs on the event loop that called ``start``/``open``.
-    After the source drops, reconnection is tried after 1 s, then 2, 4, ... up to 30 s
-    between attempts; once the source is back the ingest reports ``LIVE`` by itself.
+    After the source drops, reconnection is tried after 1 s, then 2 s, then every 4 s
+    (``backoff_max``) while it stays away; once the source is back the ingest reports
+    ``LIVE`` by itself. Every successful connection resets the back-off, so each outage
+    starts again at 1 s: a camera that returns is picked up within one ``backoff_max``
+    plus its open time, however often it has dropped before.
     """
 
     def __init__(
@@ -64,7 +71,7 @@ class RtspIngest:
         gop_cache: GopCache | None = None,
         on_state: StateCallback | None = None,
         backoff_initial: float = 1.0,
-        backoff_max: float = 30.0,
+        backoff_max: float = BACKOFF_MAX_SECONDS,
         name: str | None = None,
     ) -> None:
         self.url = url
@@ -229,15 +236,15 @@ class RtspIngest:
                     with contextlib.suppress(SourceError):  # already reported by _connect
                         opened = self._connect(None)
                 if opened is not None:
-                    delivered, reason = self._pump_until_drop(opened)
+                    # Connected: this outage is over, the next one starts afresh.
+                    backoff = self.backoff_initial
+                    _delivered, reason = self._pump_until_drop(opened)
                     opened = None
                     if self._stopping.is_set():
                         return
                     self.gop_cache.clear()  # its GOP predates the drop: nobody may start there
                     self.metrics.on_down(reason)
                     self._set_state(IngestState.ERROR, reason)
-                    if delivered:
-                        backoff = self.backoff_initial  # it was healthy: start afresh
                 if self._stopping.wait(backoff):
                     return
                 backoff = min(backoff * 2, self.backoff_max)
