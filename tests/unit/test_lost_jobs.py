@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+from core.captures import stale_jobs
 from core.clock import utcnow
 from core.stream_states import StreamState
 from core.tables import Bookmark, Snapshot, Stream
-from core.captures import stale_jobs
 from jobs.housekeeping import close_abandoned_starts
 
 
