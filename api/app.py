@@ -31,6 +31,7 @@ from api.routes import (
     whep,
 )
 from api.state import Services
+from core.camera_urls import policy_for
 from core.captures import BookmarkService, CaptureFiles, SnapshotService
 from core.clients import ClientService, admin_banner, ensure_admin
 from core.consumers import ConsumerService
@@ -73,7 +74,8 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             engine=engine,
             redis=redis,
             clients=ClientService(settings.auth, throttle),
-            devices=DeviceService(CredentialBox(settings.auth.credentials_key)),
+            devices=DeviceService(CredentialBox(settings.auth.credentials_key),
+                                  policy_for(settings)),
             streams=streams,
             consumers=consumers,
             nodes=nodes,

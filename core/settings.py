@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from core.camera_urls import IpNetwork, parse_networks
 from core.errors import ConfigError
 
 
@@ -77,6 +78,14 @@ class AuthSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CameraSettings:
+    """Where cameras may be (`core.camera_urls`): the camera subnets, or any address."""
+
+    networks: tuple[IpNetwork, ...] = ()
+    any_network: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class MediaSettings:
     """Media-node capacity and the WebRTC addresses and ports it announces."""
 
@@ -107,6 +116,7 @@ class Settings:
     redis: RedisSettings
     auth: AuthSettings
     media: MediaSettings
+    cameras: CameraSettings = CameraSettings()
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:
@@ -188,6 +198,16 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if v1_auth not in ("optional", "required"):
         raise ConfigError(f"VAS_V1_AUTH must be 'optional' or 'required', got {v1_auth!r}")
 
+    host = env.get("VAS_HOST") or "127.0.0.1"
+    networks, any_network = _camera_networks(env, production)
+    if production and v1_auth != "required" and not _bool(env, "VAS_V1_OPEN_ON_LAN", False):
+        exposed = [h.strip() for h in host.split(",") if h.strip() not in LOOPBACK_HOSTS]
+        if exposed:
+            raise ConfigError(
+                f"VAS_HOST={host} is not loopback, and the V1 device routes are open without a "
+                "token: set VAS_V1_AUTH=required (or VAS_V1_OPEN_ON_LAN=true on purpose)"
+            )
+
     port_min = _int(env, "VAS_WEBRTC_PORT_MIN", 40000, 1024, 65535)
     port_max = _int(env, "VAS_WEBRTC_PORT_MAX", 40999, 1024, 65535)
     if port_max < port_min:
@@ -197,7 +217,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
 
     return Settings(
         server=ServerSettings(
-            host=env.get("VAS_HOST") or "127.0.0.1",
+            host=host,
             port=_int(env, "VAS_PORT", 8000, 1, 65535),
             env=vas_env,
             data_dir=data_dir,
@@ -234,7 +254,28 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             / 1000,
             job_stale_s=_int(env, "VAS_JOB_STALE_MS", 120_000, 1000, 3_600_000) / 1000,
         ),
+        cameras=CameraSettings(networks=networks, any_network=any_network),
     )
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+def _camera_networks(env: dict[str, str], production: bool) -> tuple[tuple[IpNetwork, ...], bool]:
+    """VAS_CAMERA_NETWORKS: empty means any address in development and is refused in
+    production, where the camera subnets (or `any`, on purpose) must be named."""
+    raw = env.get("VAS_CAMERA_NETWORKS", "").strip()
+    if not raw:
+        if production:
+            raise ConfigError(
+                "VAS_ENV=production needs VAS_CAMERA_NETWORKS: the camera subnets as CIDRs "
+                "(e.g. 10.20.0.0/16,192.168.1.0/24), or 'any' to allow every address on purpose"
+            )
+        return (), True
+    networks, any_network = parse_networks(raw)
+    if not networks and not any_network:
+        raise ConfigError("VAS_CAMERA_NETWORKS names no network")
+    return networks, any_network
 
 
 @lru_cache(maxsize=1)

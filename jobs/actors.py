@@ -18,6 +18,7 @@ from core.errors import VasError
 from core.nodes import NodeRegistry
 from core.recordings import RecordingIndex
 from jobs.broker import DEFAULT_QUEUE, MEDIA_START_QUEUE
+from jobs.camera_guard import camera_resolver
 from jobs.captures import Captures
 from jobs.context import current
 from jobs.node.protocol import (
@@ -110,7 +111,8 @@ def validate_rtsp(request: Any) -> Any:
     validate = decode(request, Validate)
     return encode(probe_rtsp(validate.url, validate.transport,
                              settings.media.rtsp_open_timeout_s,
-                             settings.media.rtsp_read_timeout_s))
+                             settings.media.rtsp_read_timeout_s,
+                             resolve=camera_resolver(settings)))
 
 
 def purge_recordings() -> int:

@@ -43,6 +43,9 @@ class IngestState(StrEnum):
 BACKOFF_MAX_SECONDS = 4.0
 
 StateCallback = Callable[[IngestState, str | None], None]
+# Called before every connection attempt with the configured URL; returns the URL to open
+# (e.g. pinned to a checked address) or raises SourceError (e.g. SourceRefused) to skip it.
+Resolver = Callable[[str], str]
 Loop = asyncio.AbstractEventLoop
 
 
@@ -73,8 +76,10 @@ class RtspIngest:
         backoff_initial: float = 1.0,
         backoff_max: float = BACKOFF_MAX_SECONDS,
         name: str | None = None,
+        resolve: Resolver | None = None,
     ) -> None:
         self.url = url
+        self.resolve = resolve
         self.settings = RtspSettings(
             transport=transport, open_timeout=open_timeout, read_timeout=read_timeout
         )
@@ -216,7 +221,8 @@ class RtspIngest:
     def _connect(self, timeout: float | None) -> OpenedSource:
         self._set_state(IngestState.CONNECTING, None)
         try:
-            opened = open_source(self.url, self.settings, timeout)
+            url = self.resolve(self.url) if self.resolve is not None else self.url
+            opened = open_source(url, self.settings, timeout)
         except SourceError as exc:
             self.metrics.on_down(str(exc))
             self._set_state(IngestState.ERROR, str(exc))

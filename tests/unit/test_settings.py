@@ -57,7 +57,7 @@ def test_production_with_everything_set(tmp_path):
     settings = load_settings({
         "VAS_DATA_DIR": str(tmp_path), "VAS_ENV": "production", "JWT_SECRET_KEY": "k" * 40,
         "VAS_CREDENTIALS_KEY": "c" * 40, "DATABASE_URL": "postgresql://h/d",
-        "REDIS_URL": "redis://h:6379/0",
+        "REDIS_URL": "redis://h:6379/0", "VAS_CAMERA_NETWORKS": "10.20.0.0/16",
     })
     assert settings.server.production
     assert list(tmp_path.iterdir()) == []
