@@ -108,6 +108,9 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
     return lifespan
 
 
+MAX_BODY_BYTES = 1024 * 1024
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the API for `settings` (default: from the environment)."""
     settings = settings or get_settings()
@@ -139,6 +142,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[_lifespan(settings), omnisight.ws_lifespan(settings)],
         openapi_config=openapi,
         logging_config=None,  # every VAS process logs through core.logs
+        # Every body is JSON or an SDP offer; anything larger is refused with 413 before
+        # it is read (Litestar checks Content-Length, then counts a chunked body).
+        request_max_body_size=MAX_BODY_BYTES,
         debug=False,
     )
     document_errors(app)
