@@ -101,6 +101,7 @@ class MediaSettings:
     hls_retention_h: int
     webrtc_silence_s: float
     job_stale_s: float
+    max_consumers_per_stream: int = 100
 
     def recordings_dir(self, data_dir: Path) -> Path:
         """Where HLS segments live: `<data dir>/recordings/hot/<stream id>/`."""
@@ -253,6 +254,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             webrtc_silence_s=_int(env, "VAS_WEBRTC_SILENCE_TIMEOUT_MS", 30_000, 500, 600_000)
             / 1000,
             job_stale_s=_int(env, "VAS_JOB_STALE_MS", 120_000, 1000, 3_600_000) / 1000,
+            max_consumers_per_stream=_int(env, "VAS_MAX_CONSUMERS_PER_STREAM", 100, 1, 10_000),
         ),
         cameras=CameraSettings(networks=networks, any_network=any_network),
     )
