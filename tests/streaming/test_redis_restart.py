@@ -1,7 +1,12 @@
 """Fault drill, short version: Redis restarts under a LIVE stream (a redis-server the test
 starts itself). While it is gone the API answers 503 in the guide's shape for what needs
 the queue, the stream keeps streaming and recording; a bookmark asked for just before the
-outage completes after it, and everything works again once Redis is back."""
+outage completes after it, and everything works again once Redis is back.
+
+The test's Redis keeps no data (no RDB, no AOF), the worst case: a restart loses every
+queued message. The bookmark then comes back through the worker's housekeeping, which
+re-enqueues a job that showed no life for VAS_JOB_STALE_MS (2 min by default, 4 s here so
+the drill stays short)."""
 
 from __future__ import annotations
 
@@ -34,7 +39,7 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 @pytest.fixture
 def settings_env(settings_env: dict[str, str], redis_server: RedisServer) -> dict[str, str]:
-    return {**settings_env, "REDIS_URL": redis_server.url}
+    return {**settings_env, "REDIS_URL": redis_server.url, "VAS_JOB_STALE_MS": "4000"}
 
 
 async def _segments(stream_id: str) -> int:
