@@ -6,17 +6,23 @@ STAMP  := $(VENV)/.installed
 DEV    := $(VENV)/.installed-dev
 PIP    := $(BIN)/pip install --quiet --disable-pip-version-check
 
-.PHONY: up test lint test-deps install clean notebooks perf
+.PHONY: up test lint test-deps install clean notebooks perf lock
 
-# The product alone for `make up`; the test and notebook tools on top for the rest.
-$(STAMP): pyproject.toml
+# The product alone for `make up`; the test and notebook tools on top for the rest. Both
+# install the exact versions CI tested from the lock files, then VAS itself without
+# resolving anything again (`make lock` re-resolves them from pyproject.toml).
+LOCK     := requirements.lock
+DEV_LOCK := requirements-dev.lock
+
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) --upgrade pip
-	$(PIP) -e .
+	$(PIP) -r $(LOCK)
+	$(PIP) --no-deps -e .
 	touch $(STAMP)
 
-$(DEV): $(STAMP)
-	$(PIP) -e '.[dev]'
+$(DEV): $(STAMP) $(DEV_LOCK)
+	$(PIP) -r $(DEV_LOCK)
 	touch $(DEV)
 
 install: $(DEV)
@@ -45,6 +51,16 @@ test: $(DEV) test-deps lint
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+## Re-resolve both lock files from pyproject.toml with uv (into the venv), newest allowed
+## releases; run `make test` on the result before committing it. The product's lock holds
+## for every Python 3.11 (the image's is Debian's 3.11.2); the dev lock for 3.11.7 (CI's).
+lock: $(STAMP)
+	$(PIP) 'uv>=0.9,<1'
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --custom-compile-command "make lock" \
+		--annotation-style line -o $(LOCK)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11.7 --custom-compile-command "make lock" \
+		--annotation-style line -o $(DEV_LOCK)
 
 ## Timing targets (first frame p50 and the like): not part of `make test`; the figures and
 ## the benchmarks that produce them are in docs/performance.md.

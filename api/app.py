@@ -35,6 +35,7 @@ from api.routes import (
 )
 from api.state import Services
 from core import notify
+from core.camera_urls import policy_for
 from core.captures import BookmarkService, CaptureFiles, SnapshotService
 from core.clients import ClientService, admin_banner, ensure_admin
 from core.clock import utcnow
@@ -84,7 +85,7 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         system_settings = SystemSettingsService(
             settings.media.recordings_dir(settings.server.data_dir)
         )
-        devices = DeviceService(CredentialBox(settings.auth.credentials_key))
+        devices = DeviceService(CredentialBox(settings.auth.credentials_key), policy_for(settings))
         app.state.services = Services(
             settings=settings,
             engine=engine,
@@ -132,6 +133,9 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
     return lifespan
 
 
+MAX_BODY_BYTES = 1024 * 1024
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the API for `settings` (default: from the environment)."""
     settings = settings or get_settings()
@@ -165,6 +169,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[_lifespan(settings), omnisight.ws_lifespan(settings)],
         openapi_config=openapi,
         logging_config=None,  # every VAS process logs through core.logs
+        # Every body is JSON or an SDP offer; anything larger is refused with 413 before
+        # it is read (Litestar checks Content-Length, then counts a chunked body).
+        request_max_body_size=MAX_BODY_BYTES,
         debug=False,
     )
     app.state.metrics = metrics

@@ -1,17 +1,41 @@
-"""Serving stored files, with single HTTP Range requests (players seek in clips)."""
+"""Serving stored files, with single HTTP Range requests (players seek in clips).
+
+Bodies are streamed in bounded chunks, never read whole: a 10-minute clip asked for with
+`Range: bytes=0-` costs the API one chunk of memory, not the clip.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from litestar import Request, Response
-from litestar.response import File
+from litestar.response import File, Stream
 
 from core.errors import NotFound
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+CHUNK_BYTES = 64 * 1024
+
+
+async def _byte_range(path: Path, start: int, length: int) -> AsyncIterator[bytes]:
+    """`length` bytes of `path` from `start`, one bounded chunk at a time (reads off the
+    event loop). Stops early if the file shrank meanwhile."""
+    fh = await asyncio.to_thread(path.open, "rb")
+    try:
+        await asyncio.to_thread(fh.seek, start)
+        left = length
+        while left > 0:
+            chunk = await asyncio.to_thread(fh.read, min(CHUNK_BYTES, left))
+            if not chunk:
+                return
+            left -= len(chunk)
+            yield chunk
+    finally:
+        await asyncio.to_thread(fh.close)
 
 
 def serve_file(request: Request[Any, Any, Any], path: Path, media_type: str,
@@ -33,9 +57,8 @@ def serve_file(request: Request[Any, Any, Any], path: Path, media_type: str,
     if start >= size or start > end:
         return Response({"detail": f"Range not satisfiable (file is {size} bytes)"},
                         status_code=416, headers={"Content-Range": f"bytes */{size}"})
-    with path.open("rb") as fh:
-        fh.seek(start)
-        data = fh.read(end - start + 1)
-    return Response(data, status_code=206, media_type=media_type, headers={
-        "Content-Range": f"bytes {start}-{end}/{size}", "Accept-Ranges": "bytes",
-        "Content-Disposition": f'inline; filename="{filename}"'})
+    length = end - start + 1
+    return Stream(_byte_range(path, start, length), status_code=206, media_type=media_type,
+                  headers={"Content-Range": f"bytes {start}-{end}/{size}",
+                           "Content-Length": str(length), "Accept-Ranges": "bytes",
+                           "Content-Disposition": f'inline; filename="{filename}"'})

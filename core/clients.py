@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import secrets
 import time
@@ -13,6 +14,7 @@ from typing import Any
 from core.clock import utcnow
 from core.credentials import hash_secret, token_digest, verify_secret
 from core.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from core.passwords import needs_rehash
 from core.settings import AuthSettings
 from core.tables import ApiClient
 from core.throttle import LoginThrottle
@@ -43,7 +45,7 @@ ADMIN_SCOPE = "admin"
 ALL_SCOPES = (*SCOPES, ADMIN_SCOPE)
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
 # Verified against when the client id is unknown, so both paths cost the same time.
-_DUMMY_HASH = hash_secret(secrets.token_urlsafe(16))
+_DUMMY_HASH = functools.cache(lambda: hash_secret(secrets.token_urlsafe(16)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,12 +143,16 @@ class ClientService:
         row = await ApiClient.select().where(ApiClient.client_id == client_id).first().output(
             load_json=True
         )
-        stored = row["secret_hash"] if row else _DUMMY_HASH
+        stored = row["secret_hash"] if row else await asyncio.to_thread(_DUMMY_HASH)
         valid = await asyncio.to_thread(verify_secret, client_secret, stored)
         if row is None or not valid:
             await self._throttle.failed(client_id)
             raise Unauthorized("Invalid client credentials")
         await self._throttle.succeeded(client_id)
+        if needs_rehash(stored):  # a scrypt hash of an earlier release, or old parameters
+            rehashed = await asyncio.to_thread(hash_secret, client_secret)
+            await ApiClient.update({ApiClient.secret_hash: rehashed}).where(
+                (ApiClient.client_id == client_id) & (ApiClient.secret_hash == stored))
         return await self._issue(client_id, list(row["scopes"]))
 
     async def refresh(self, refresh_token: str) -> IssuedTokens:

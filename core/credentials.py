@@ -1,4 +1,4 @@
-"""Secrets at rest: salted client-secret hashes, encrypted camera passwords, masked URLs."""
+"""Secrets at rest: client-secret hashes (argon2id), encrypted camera passwords, masked URLs."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from cryptography.fernet import Fernet, InvalidToken
 
 from core.errors import InvalidInput
+from core.passwords import hash_password, verify_password
 
 MASK = "******"
+# The scheme of client secrets before argon2id: still verified, rehashed at the next login.
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 # user:password@ inside any URL-ish text, for log lines and error messages.
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:@/\s]*):[^@/\s]*@")
@@ -22,15 +24,27 @@ _URL_TOKEN = re.compile(r"(?P<key>[?&;](?:access_|refresh_)?token=)[^&#\s\"']+",
 
 
 def hash_secret(secret: str) -> str:
-    """A salted scrypt hash, self-describing so the parameters can change later."""
+    """An argon2id hash (as user passwords): the admin's secret may be chosen by a person."""
+    return hash_password(secret)
+
+
+def verify_secret(secret: str, stored: str) -> bool:
+    """Check `secret` against an argon2id hash, or a scrypt hash of an earlier release."""
+    if stored.startswith("$argon2"):
+        return verify_password(secret, stored)
+    return _verify_scrypt(secret, stored)
+
+
+def legacy_scrypt_hash(secret: str) -> str:
+    """The earlier releases' scheme (scrypt, N=2^14), kept to test the upgrade path."""
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(secret.encode(), salt=salt, dklen=32, **_SCRYPT)
     b64 = base64.urlsafe_b64encode
     return f"scrypt${_SCRYPT['n']}${b64(salt).decode()}${b64(digest).decode()}"
 
 
-def verify_secret(secret: str, stored: str) -> bool:
-    """Constant-time comparison of `secret` against a `hash_secret` value."""
+def _verify_scrypt(secret: str, stored: str) -> bool:
+    """Constant-time comparison of `secret` against a `legacy_scrypt_hash` value."""
     try:
         scheme, n, salt, digest = stored.split("$")
         if scheme != "scrypt":

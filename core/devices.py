@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import uuid
@@ -11,6 +12,7 @@ from enum import StrEnum
 from typing import Any, Literal
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+from core.camera_urls import CameraPolicy, PinnedUrl, check_camera_url
 from core.clock import utcnow
 from core.credentials import CredentialBox, split_rtsp_url, with_password
 from core.errors import Conflict, InvalidInput, NotFound
@@ -137,8 +139,9 @@ async def _streaming_statuses() -> dict[uuid.UUID, CameraStatus]:
 class DeviceService:
     """Create, read, update and delete cameras; hand out their real URL only to ingest."""
 
-    def __init__(self, box: CredentialBox) -> None:
+    def __init__(self, box: CredentialBox, policy: CameraPolicy | None = None) -> None:
         self._box = box
+        self.policy = policy or CameraPolicy()
 
     async def page(self, skip: int, limit: int) -> list[DeviceRecord]:
         rows: list[dict[str, Any]] = await Device.select().order_by(Device.created_at).offset(
@@ -190,6 +193,7 @@ class DeviceService:
 
     async def create(self, changes: DeviceChanges) -> DeviceRecord:
         values = self._values(changes, None)
+        await self.check_url(values["rtsp_url"])
         device = Device(id=uuid.uuid4(), created_at=utcnow(), is_active=False, **values)
         await device.save()
         return await self.get(device.id)
@@ -197,6 +201,8 @@ class DeviceService:
     async def update(self, device_id: uuid.UUID, changes: DeviceChanges) -> DeviceRecord:
         current = await self.get(device_id)
         values = self._values(changes, current)
+        if "rtsp_url" in values:
+            await self.check_url(values["rtsp_url"])
         if values:
             values["updated_at"] = utcnow()
             await Device.update(values).where(Device.id == device_id)
@@ -211,6 +217,11 @@ class DeviceService:
         ):
             raise Conflict("Device has an active stream; stop it before deleting the device")
         await Device.delete().where(Device.id == device_id)
+
+    async def check_url(self, url: str) -> PinnedUrl:
+        """The camera URL guard (`core.camera_urls`): `CameraUrlRefused` (400) with the
+        reason, or the URL pinned to the address it resolved to. Connects to nothing."""
+        return await asyncio.to_thread(check_camera_url, url, self.policy)
 
     def public_url(self, row: DeviceRecord) -> str:
         """The URL as responses and logs show it: password masked."""

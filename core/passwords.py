@@ -60,6 +60,15 @@ def verify_password(password: str, stored: str) -> bool:
         return False
 
 
+def needs_rehash(stored: str) -> bool:
+    """True when `stored` is not an argon2id hash with today's parameters (rehash it at the
+    next successful sign-in)."""
+    try:
+        return not stored.startswith("$argon2id$") or _HASHER.check_needs_rehash(stored)
+    except (InvalidHashError, ValueError):
+        return True
+
+
 def generate_password() -> str:
     """A random password for the bootstrap admin (shown once)."""
     return secrets.token_urlsafe(18)

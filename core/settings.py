@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from core.camera_urls import IpNetwork, parse_networks
 from core.errors import ConfigError
 
 
@@ -83,6 +84,14 @@ class AuthSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CameraSettings:
+    """Where cameras may be (`core.camera_urls`): the camera subnets, or any address."""
+
+    networks: tuple[IpNetwork, ...] = ()
+    any_network: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class MediaSettings:
     """Media-node capacity and the WebRTC addresses and ports it announces."""
 
@@ -101,6 +110,7 @@ class MediaSettings:
     detect_queue_max: int = 100  # a node skips (and counts) frames past this `detect` depth
     worker_queues: tuple[str, ...] = ("default", "detect")  # what `vas worker` serves
     detector_model: str | None = None  # VAS_DETECTOR_MODEL: an ONNX model, else HOG
+    max_consumers_per_stream: int = 100
 
     def recordings_dir(self, data_dir: Path) -> Path:
         """Where HLS segments live: `<data dir>/recordings/hot/<stream id>/`."""
@@ -116,6 +126,7 @@ class Settings:
     redis: RedisSettings
     auth: AuthSettings
     media: MediaSettings
+    cameras: CameraSettings = CameraSettings()
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:
@@ -197,6 +208,16 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if v1_auth not in ("optional", "required"):
         raise ConfigError(f"VAS_V1_AUTH must be 'optional' or 'required', got {v1_auth!r}")
 
+    host = env.get("VAS_HOST") or "127.0.0.1"
+    networks, any_network = _camera_networks(env, production)
+    if production and v1_auth != "required" and not _bool(env, "VAS_V1_OPEN_ON_LAN", False):
+        exposed = [h.strip() for h in host.split(",") if h.strip() not in LOOPBACK_HOSTS]
+        if exposed:
+            raise ConfigError(
+                f"VAS_HOST={host} is not loopback, and the V1 device routes are open without a "
+                "token: set VAS_V1_AUTH=required (or VAS_V1_OPEN_ON_LAN=true on purpose)"
+            )
+
     port_min = _int(env, "VAS_WEBRTC_PORT_MIN", 40000, 1024, 65535)
     port_max = _int(env, "VAS_WEBRTC_PORT_MAX", 40999, 1024, 65535)
     if port_max < port_min:
@@ -206,7 +227,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
 
     return Settings(
         server=ServerSettings(
-            host=env.get("VAS_HOST") or "127.0.0.1",
+            host=host,
             port=_int(env, "VAS_PORT", 8000, 1, 65535),
             env=vas_env,
             data_dir=data_dir,
@@ -250,7 +271,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             detect_queue_max=_int(env, "VAS_DETECT_QUEUE_MAX", 100, 1, 100_000),
             worker_queues=_queues(env.get("VAS_WORKER_QUEUES", "default,detect")),
             detector_model=env.get("VAS_DETECTOR_MODEL") or None,
+            max_consumers_per_stream=_int(env, "VAS_MAX_CONSUMERS_PER_STREAM", 100, 1, 10_000),
         ),
+        cameras=CameraSettings(networks=networks, any_network=any_network),
     )
 
 
@@ -260,6 +283,26 @@ def _queues(value: str) -> tuple[str, ...]:
     if not queues or unknown:
         raise ConfigError("VAS_WORKER_QUEUES must list default and/or detect, comma-separated")
     return queues
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+def _camera_networks(env: dict[str, str], production: bool) -> tuple[tuple[IpNetwork, ...], bool]:
+    """VAS_CAMERA_NETWORKS: empty means any address in development and is refused in
+    production, where the camera subnets (or `any`, on purpose) must be named."""
+    raw = env.get("VAS_CAMERA_NETWORKS", "").strip()
+    if not raw:
+        if production:
+            raise ConfigError(
+                "VAS_ENV=production needs VAS_CAMERA_NETWORKS: the camera subnets as CIDRs "
+                "(e.g. 10.20.0.0/16,192.168.1.0/24), or 'any' to allow every address on purpose"
+            )
+        return (), True
+    networks, any_network = parse_networks(raw)
+    if not networks and not any_network:
+        raise ConfigError("VAS_CAMERA_NETWORKS names no network")
+    return networks, any_network
 
 
 @lru_cache(maxsize=1)

@@ -24,6 +24,7 @@ from core.passwords import (
     dummy_hash,
     generate_password,
     hash_password,
+    needs_rehash,
     verify_password,
 )
 from core.settings import AuthSettings
@@ -222,7 +223,10 @@ class UserService:
             raise Unauthorized("Invalid email or password")
         await self._throttle.succeeded(key)
         now = utcnow()
-        await User.update({User.last_login: now}).where(User.id == row["id"])
+        changes: dict[Any, Any] = {User.last_login: now}
+        if needs_rehash(stored):  # argon2id parameters raised since this hash was made
+            changes[User.password_hash] = await asyncio.to_thread(hash_password, password)
+        await User.update(changes).where(User.id == row["id"])
         session = await self._sessions.open(row["id"])
         user = _record({**row, "last_login": now})
         return self._tokens(user, session.session_id, session.refresh_token)

@@ -24,6 +24,7 @@ from core.recordings import RecordingIndex
 from core.retention import disk_state
 from core.system_settings import SystemSettingsService
 from jobs.broker import DEFAULT_QUEUE, DETECT_QUEUE, MEDIA_START_QUEUE
+from jobs.camera_guard import camera_resolver
 from jobs.captures import Captures
 from jobs.client import DETECT_ACTOR
 from jobs.context import current
@@ -130,7 +131,8 @@ def validate_rtsp(request: Any) -> Any:
     validate = decode(request, Validate)
     return encode(probe_rtsp(validate.url, validate.transport,
                              settings.media.rtsp_open_timeout_s,
-                             settings.media.rtsp_read_timeout_s))
+                             settings.media.rtsp_read_timeout_s,
+                             resolve=camera_resolver(settings)))
 
 
 def purge_recordings() -> int:

@@ -32,7 +32,10 @@ def build_broker(settings: RedisSettings) -> RedisBroker:
     broker = RedisBroker(url=settings.url, namespace=namespace,
                          heartbeat_timeout=settings.heartbeat_timeout_ms,
                          maintenance_chance=settings.maintenance_chance)
-    backend = RedisBackend(url=settings.url, namespace=f"{settings.namespace}:results")
+    # Dramatiq names a result by the MD5 of its namespaced key unless told otherwise: with
+    # prefixed keys every result lives under the deployment's namespace like the rest.
+    backend = RedisBackend(url=settings.url, namespace=f"{settings.namespace}:results",
+                           use_namespace_prefix_keys=True)
     broker.add_middleware(Results(backend=backend, result_ttl=RESULT_TTL_MS))
     dramatiq.set_broker(broker)
     return broker

@@ -103,9 +103,14 @@ async def run_housekeeping(redis: Redis, namespace: str, jobs: JobClient, stale_
                 await workers.beat(worker_id, started_at, period)
             except Exception:
                 logger.exception("worker heartbeat failed")
-        for name, (send, every) in schedule.items():
-            if await redis.set(f"{namespace}:schedule:{name}", "1", ex=every, nx=True):
-                await send()
+        # Every step is guarded: while Redis (or the database) is away the loop must go on,
+        # or lost jobs would never run again once it is back.
+        try:
+            for name, (send, every) in schedule.items():
+                if await redis.set(f"{namespace}:schedule:{name}", "1", ex=every, nx=True):
+                    await send()
+        except Exception as exc:
+            logger.warning("periodic jobs not scheduled this round: %s", exc)
         try:
             rerun = await stale_jobs(stale_s)
             for snapshot_id in rerun["snapshot"]:

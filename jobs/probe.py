@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 
 from jobs.node.protocol import Probed, ProbeFailed, source_failure
 from media.errors import SourceError
@@ -10,13 +11,15 @@ from media.rtsp_source import RtspSettings, Transport, open_source
 
 
 def probe_rtsp(
-    url: str, transport: str, open_timeout: float, read_timeout: float
+    url: str, transport: str, open_timeout: float, read_timeout: float,
+    resolve: Callable[[str], str] | None = None,
 ) -> Probed | ProbeFailed:
-    """Open the camera as ingest would; describe its video or say why it failed."""
+    """Open the camera as ingest would (through the same URL guard, `resolve`); describe
+    its video or say why it failed."""
     mode: Transport = "udp" if transport == "udp" else "tcp"
     settings = RtspSettings(transport=mode, open_timeout=open_timeout, read_timeout=read_timeout)
     try:
-        opened = open_source(url, settings)
+        opened = open_source(resolve(url) if resolve is not None else url, settings)
     except SourceError as exc:
         error = source_failure(exc)
         return ProbeFailed(error_code=error.error_code, error=error.message, detail=error.detail)

@@ -45,6 +45,10 @@ class SourceUnauthorized(SourceError):
     """The source rejected the credentials (RTSP 401/403)."""
 
 
+class SourceRefused(SourceError):
+    """The address may not be opened as a camera; refused before any connection."""
+
+
 class NoVideoStream(SourceError):
     """The source opened but offers no H.264 video stream."""
 

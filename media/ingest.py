@@ -38,9 +38,16 @@ class IngestState(StrEnum):
     STOPPED = "stopped"
 
 
+# A camera that returns must be picked up within seconds (peers such as MediaMTX retry a
+# lost source every 5 s); attempts are cheap, so the wait between them stays short.
+BACKOFF_MAX_SECONDS = 4.0
+
 # (state, failure): the classified reason with ERROR (a timeout, an unreachable or refusing
 # camera, a camera without video, or a plain drop), None otherwise.
 StateCallback = Callable[[IngestState, SourceError | None], None]
+# Called before every connection attempt with the configured URL; returns the URL to open
+# (e.g. pinned to a checked address) or raises SourceError (e.g. SourceRefused) to skip it.
+Resolver = Callable[[str], str]
 Loop = asyncio.AbstractEventLoop
 
 
@@ -53,8 +60,11 @@ class RtspIngest:
 
     ``on_state(state, failure)`` runs on the event loop that called ``start``/``open``;
     ``failure`` says why with ERROR (a :class:`SourceError` of the right kind).
-    After the source drops, reconnection is tried after 1 s, then 2, 4, ... up to 30 s
-    between attempts; once the source is back the ingest reports ``LIVE`` by itself.
+    After the source drops, reconnection is tried after 1 s, then 2 s, then every 4 s
+    (``backoff_max``) while it stays away; once the source is back the ingest reports
+    ``LIVE`` by itself. Every successful connection resets the back-off, so each outage
+    starts again at 1 s: a camera that returns is picked up within one ``backoff_max``
+    plus its open time, however often it has dropped before.
     """
 
     def __init__(
@@ -67,10 +77,12 @@ class RtspIngest:
         gop_cache: GopCache | None = None,
         on_state: StateCallback | None = None,
         backoff_initial: float = 1.0,
-        backoff_max: float = 30.0,
+        backoff_max: float = BACKOFF_MAX_SECONDS,
         name: str | None = None,
+        resolve: Resolver | None = None,
     ) -> None:
         self.url = url
+        self.resolve = resolve
         self.settings = RtspSettings(
             transport=transport, open_timeout=open_timeout, read_timeout=read_timeout
         )
@@ -212,7 +224,8 @@ class RtspIngest:
     def _connect(self, timeout: float | None) -> OpenedSource:
         self._set_state(IngestState.CONNECTING, None)
         try:
-            opened = open_source(self.url, self.settings, timeout)
+            url = self.resolve(self.url) if self.resolve is not None else self.url
+            opened = open_source(url, self.settings, timeout)
         except SourceError as exc:
             self.metrics.on_down(str(exc))
             self._set_state(IngestState.ERROR, exc)
@@ -232,15 +245,15 @@ class RtspIngest:
                     with contextlib.suppress(SourceError):  # already reported by _connect
                         opened = self._connect(None)
                 if opened is not None:
-                    delivered, reason = self._pump_until_drop(opened)
+                    # Connected: this outage is over, the next one starts afresh.
+                    backoff = self.backoff_initial
+                    _delivered, reason = self._pump_until_drop(opened)
                     opened = None
                     if self._stopping.is_set():
                         return
                     self.gop_cache.clear()  # its GOP predates the drop: nobody may start there
                     self.metrics.on_down(str(reason))
                     self._set_state(IngestState.ERROR, reason)
-                    if delivered:
-                        backoff = self.backoff_initial  # it was healthy: start afresh
                 if self._stopping.wait(backoff):
                     return
                 backoff = min(backoff * 2, self.backoff_max)

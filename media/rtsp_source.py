@@ -19,6 +19,11 @@ that accepts TCP and never answers:
   from the SDP's sprop-parameter-sets, so probing more only delays the start (at
   15 fps, 0.18 s to open instead of 0.64 s with probesize 32768 and 2.0 s by default).
   ``analyzeduration=0`` would mean "the default, 5 s" to FFmpeg, hence a small value.
+- ``protocol_whitelist`` is ``rtsp,rtsps,rtp,tcp,udp,tls``: what RTSP needs (TCP
+  interleaved: rtsp+tcp; UDP: rtp+udp beside the rtsp/tcp control connection; rtsps: tls).
+  Checked with FFmpeg 8 / PyAV 18: the test camera opens over TCP and UDP with it, while
+  ``http:``, ``file:`` and the like are refused before anything is read, so a camera URL
+  can never reach a file, a pipe, a playlist or HTTP through FFmpeg.
 - ``fflags=nobuffer`` is not set: it discards the packets read while probing, and with
   ``probesize=32`` that is exactly the first frame, which is often the keyframe a camera
   starts the session with. Measured: first keyframe 0.25 s after the open began without
@@ -45,6 +50,9 @@ from media.h264 import ParameterSets, parameter_sets
 logger = logging.getLogger(__name__)
 
 Transport = Literal["tcp", "udp"]
+
+# Every protocol RTSP needs, and nothing else (see the module docstring).
+PROTOCOL_WHITELIST = "rtsp,rtsps,rtp,tcp,udp,tls"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +89,7 @@ class RtspSettings:
             "probesize": str(self.probesize),
             "analyzeduration": str(self.analyzeduration_us),
             "fpsprobesize": "0",
+            "protocol_whitelist": PROTOCOL_WHITELIST,
         }
 
 

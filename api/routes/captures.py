@@ -64,10 +64,16 @@ async def create_snapshot(
             raise MediaUnavailable("The stream's media node is not available")
     row = await services.snapshots.create(stream.id, data.source, as_utc(data.timestamp),
                                           data.created_by, data.metadata)
-    if owner is not None:
-        await services.jobs.live_snapshot(owner, row.id)
-    else:
-        await services.jobs.historical_snapshot(row.id)
+    try:
+        if owner is not None:
+            await services.jobs.live_snapshot(owner, row.id)
+        else:
+            await services.jobs.historical_snapshot(row.id)
+    except MediaUnavailable:
+        # No job was queued (Redis is away): the request did not happen, leave no row
+        # that would never complete. The caller sees 503 and may retry.
+        await services.snapshots.delete(row.id)
+        raise
     return snapshot_view(row)
 
 
@@ -127,7 +133,11 @@ async def create_bookmark(
     fields = msgspec.structs.asdict(data)
     fields["center_timestamp"] = as_utc(data.center_timestamp)
     row = await services.bookmarks.create(stream.id, fields)
-    await services.jobs.export_bookmark(row.id)
+    try:
+        await services.jobs.export_bookmark(row.id)
+    except MediaUnavailable:
+        await services.bookmarks.delete(row.id)  # as for snapshots: no job, no row
+        raise
     return bookmark_view(row)
 
 

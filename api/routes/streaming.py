@@ -30,7 +30,8 @@ async def start_stream(
     """
     ident = parse_id(device_id, "device_id")
     services = services_of(request.app)
-    await services.devices.get(ident)
+    device = await services.devices.get(ident)
+    await services.devices.check_url(device.rtsp_url)  # 400 before any node connects
     result = await services.control.start(ident)
     producer = await services.streams.producer(result.stream.id)
     return start_view(ident, result.stream, producer, result.reconnect)
@@ -60,7 +61,8 @@ async def validate(
     services = services_of(request.app)
     url, password = split_rtsp_url(data.rtsp_url.strip())
     shown = with_password(url, password, masked=True)
-    outcome = await services.jobs.validate(with_password(url, password, masked=False),
+    pinned = await services.devices.check_url(url)  # 400 with the reason, nothing probed
+    outcome = await services.jobs.validate(with_password(pinned.url, password, masked=False),
                                            data.rtsp_transport or "tcp", VALIDATE_DEADLINE_S)
     if isinstance(outcome, Probed):
         return {

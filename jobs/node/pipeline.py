@@ -16,6 +16,7 @@ from core.recordings import RecordingIndex
 from core.settings import Settings
 from core.stream_states import StreamState
 from core.streams import StreamService, failure_fields
+from jobs.camera_guard import camera_resolver
 from jobs.node.detection import StreamDetection
 from jobs.node.protocol import source_failure, source_lost
 from jobs.node.tasks import TaskSet
@@ -53,7 +54,8 @@ IngestFactory = Callable[[str, Transport, Settings, str], Ingest]
 def rtsp_ingest(url: str, transport: Transport, settings: Settings, name: str) -> Ingest:
     """The real ingest: PyAV on the camera's RTSP URL."""
     return RtspIngest(url, transport=transport, open_timeout=settings.media.rtsp_open_timeout_s,
-                      read_timeout=settings.media.rtsp_read_timeout_s, name=name)
+                      read_timeout=settings.media.rtsp_read_timeout_s, name=name,
+                      resolve=camera_resolver(settings))
 
 
 def codec_config(info: StreamInfo) -> dict[str, Any]:

@@ -53,6 +53,7 @@ class StreamViewers:
         self.stream_id = stream_id
         self.router = Router(gop_cache, webrtc_settings(media), name=f"stream {stream_id}")
         self.router.on_close = self._closed
+        self._max_viewers = media.max_consumers_per_stream
         self._consumers = consumers or ConsumerService()
         self._tasks = TaskSet()
 
@@ -63,6 +64,7 @@ class StreamViewers:
     async def consume(
         self, consumer_id: uuid.UUID, client_id: str, rtp_capabilities: Any
     ) -> Consumed:
+        self._check_room()
         try:
             transport, rtp_parameters = await self.router.create_consumer(
                 str(consumer_id), rtp_capabilities, cname=f"vas-{self.stream_id.hex[:8]}")
@@ -99,6 +101,7 @@ class StreamViewers:
         return Done()
 
     async def whep_offer(self, session_id: uuid.UUID, offer_sdp: str) -> WhepAnswer:
+        self._check_room()
         try:
             session, answer = await self.router.create_whep_session(str(session_id), offer_sdp)
         except (InvalidRemoteParameters, CapabilityMismatch) as exc:
@@ -157,6 +160,12 @@ class StreamViewers:
         await self._tasks.join()
 
     # -- internals -----------------------------------------------------------------
+
+    def _check_room(self) -> None:
+        """VAS_MAX_CONSUMERS_PER_STREAM: consumers and WHEP sessions together (409 beyond)."""
+        if self.router.count >= self._max_viewers:
+            raise Conflict(f"Stream has reached its limit of {self._max_viewers} viewers "
+                           "(VAS_MAX_CONSUMERS_PER_STREAM); close one first")
 
     def _transport(self, consumer_id: uuid.UUID) -> ConsumerTransport:
         transport = self.router.consumer(str(consumer_id))

@@ -57,9 +57,33 @@ async def test_secret_is_shown_once_and_stored_only_as_a_salted_hash(client, adm
     rows = await ApiClient.select(ApiClient.client_id, ApiClient.secret_hash)
     stored = next(r["secret_hash"] for r in rows if r["client_id"] == created["client_id"])
     assert created["client_secret"] not in stored
-    assert stored.startswith("scrypt$")
+    assert stored.startswith("$argon2id$")
     other = next(r["secret_hash"] for r in rows if r["client_id"] == "admin")
-    assert stored.split("$")[2] != other.split("$")[2], "each hash has its own salt"
+    assert stored.split("$")[4] != other.split("$")[4], "each hash has its own salt"
+
+
+async def test_a_scrypt_secret_of_an_earlier_release_still_signs_in_and_is_rehashed(
+    client, admin_token
+):
+    from core.credentials import legacy_scrypt_hash
+    from core.tables import ApiClient
+
+    created = await _register(client, admin_token, ["streams:read"])
+    creds = {"client_id": created["client_id"], "client_secret": created["client_secret"]}
+    await ApiClient.update({ApiClient.secret_hash: legacy_scrypt_hash(created["client_secret"])}
+                           ).where(ApiClient.client_id == created["client_id"])
+
+    wrong = await client.post("/v2/auth/token", json={**creds, "client_secret": "nope"})
+    assert wrong.status_code == 401
+    row = await ApiClient.select(ApiClient.secret_hash).where(
+        ApiClient.client_id == created["client_id"]).first()
+    assert row["secret_hash"].startswith("scrypt$"), "a failed login changes nothing"
+
+    assert (await client.post("/v2/auth/token", json=creds)).status_code == 200
+    row = await ApiClient.select(ApiClient.secret_hash).where(
+        ApiClient.client_id == created["client_id"]).first()
+    assert row["secret_hash"].startswith("$argon2id$")
+    assert (await client.post("/v2/auth/token", json=creds)).status_code == 200
 
 
 async def test_wrong_secret_and_unknown_client_are_401_with_the_guide_body(client, admin_token):

@@ -251,3 +251,33 @@ async def test_rejected_credentials_are_classified_and_masked() -> None:
         info = await ingest.open(timeout=5)
         await ingest.stop()
         assert info.width == 640
+
+
+async def test_returning_camera_is_live_again_within_seconds_after_every_outage(
+    camera: TestCamera,
+) -> None:
+    """The issue's sequence (drops of 2, 6, 15, then 3 s, with streaming between) on the
+    default back-off: after every return the ingest is LIVE again within 10 s, by itself."""
+    ingest = RtspIngest(camera.url)  # default back-off, as the media node builds it
+    sink = Collector()
+    ingest.add_sink(sink)
+    await ingest.open()
+    returns: list[float] = []
+    try:
+        for outage in (2.0, 6.0, 15.0, 3.0, 2.0):
+            before = len(sink.taken())
+            await sink.wait_for(before + 30)  # streaming between the drops
+            camera.stop()
+            async with asyncio.timeout(15):
+                await ingest.wait_for_state(IngestState.ERROR)
+            await asyncio.sleep(outage)  # the outage itself: the camera is away
+            camera.start()  # same port
+            back_at = time.monotonic()
+            async with asyncio.timeout(10):  # the contract: LIVE within 10 s of the return
+                await ingest.wait_for_state(IngestState.LIVE)
+            returns.append(time.monotonic() - back_at)
+            await sink.wait_for(len(sink.taken()) + 15)  # and packets flow again
+    finally:
+        await ingest.stop()
+    print("live again after each return (s):", [f"{delay:.2f}" for delay in returns])
+    assert ingest.metrics.stats().reconnects >= 5

@@ -112,3 +112,39 @@ async def test_stopping_the_stream_closes_its_viewers(runtime, new_stream):
     rows = await consumers.of_stream(stream_id)
     assert sorted(r.id for r in rows) == sorted(ids)
     assert all(r.state is ConsumerState.CLOSED for r in rows)
+
+
+async def test_viewers_beyond_the_stream_limit_are_refused_with_conflict(
+    database, cameras, new_stream
+):
+    """VAS_MAX_CONSUMERS_PER_STREAM counts consumers and WHEP sessions together; a refused
+    request leaves no row, and a closed viewer makes room again."""
+    import dataclasses
+
+    from jobs.node.runtime import MediaNodeRuntime
+
+    limited = dataclasses.replace(
+        database, media=dataclasses.replace(database.media, max_consumers_per_stream=2))
+    node = MediaNodeRuntime(limited, "node-limited", ingest_factory=cameras)
+    try:
+        stream_id = await new_stream()
+        await node.start(stream_id)
+        caps = _client_caps(node.viewers(stream_id).router.profile_level_id)
+        admitted = []
+        for _ in range(2):
+            consumer_id = uuid.uuid4()
+            await _across(node, Consume(stream_id=stream_id, consumer_id=consumer_id,
+                                        client_id="ruth", rtp_capabilities=caps), Consumed)
+            admitted.append(consumer_id)
+        with pytest.raises(Conflict, match="limit of 2 viewers"):
+            await _across(node, Consume(stream_id=stream_id, consumer_id=uuid.uuid4(),
+                                        client_id="ruth", rtp_capabilities=caps), Consumed)
+        with pytest.raises(Conflict, match="VAS_MAX_CONSUMERS_PER_STREAM"):
+            await _across(node, WhepOffer(stream_id=stream_id, session_id=uuid.uuid4(),
+                                          offer_sdp="v=0"), Done)
+        assert len(await consumers.of_stream(stream_id)) == 2
+        await _across(node, CloseConsumer(stream_id=stream_id, consumer_id=admitted[0]), Done)
+        await _across(node, Consume(stream_id=stream_id, consumer_id=uuid.uuid4(),
+                                    client_id="ruth", rtp_capabilities=caps), Consumed)
+    finally:
+        await node.shutdown()

@@ -140,7 +140,7 @@ async def test_closed_registration_leaves_account_creation_to_admins(settings_en
         assert by_user.status_code == 403 and error_of(by_user)["code"] == "FORBIDDEN"
     production = load_settings({**settings_env, "VAS_ENV": "production", "JWT_SECRET_KEY": "k" * 40,
                                 "DATABASE_URL": "postgresql://x@127.0.0.1/x",
-                                "VAS_CREDENTIALS_KEY": "c" * 40})
+                                "VAS_CREDENTIALS_KEY": "c" * 40, "VAS_CAMERA_NETWORKS": "any"})
     assert production.auth.open_registration is False
     assert settings.auth.open_registration is True
 

@@ -9,6 +9,7 @@ import pytest
 from core.credentials import (
     CredentialBox,
     hash_secret,
+    legacy_scrypt_hash,
     mask_text,
     split_rtsp_url,
     verify_secret,
@@ -25,6 +26,19 @@ def test_hash_is_salted_and_verifies():
     assert not verify_secret("s3cret!", first)
     assert not verify_secret("s3cret", "md5$x$y$z")
     assert not verify_secret("s3cret", "garbage")
+
+
+def test_secrets_are_argon2id_and_scrypt_hashes_of_earlier_releases_still_verify():
+    from core.passwords import needs_rehash
+
+    stored = hash_secret("chosen by a person")
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert not needs_rehash(stored)
+    legacy = legacy_scrypt_hash("chosen by a person")
+    assert legacy.startswith("scrypt$16384$")
+    assert verify_secret("chosen by a person", legacy)
+    assert not verify_secret("chosen by a person?", legacy)
+    assert needs_rehash(legacy) and needs_rehash("garbage")
 
 
 def test_sealed_password_opens_only_with_the_same_key():

@@ -57,7 +57,7 @@ def test_production_with_everything_set(tmp_path):
     settings = load_settings({
         "VAS_DATA_DIR": str(tmp_path), "VAS_ENV": "production", "JWT_SECRET_KEY": "k" * 40,
         "VAS_CREDENTIALS_KEY": "c" * 40, "DATABASE_URL": "postgresql://h/d",
-        "REDIS_URL": "redis://h:6379/0",
+        "REDIS_URL": "redis://h:6379/0", "VAS_CAMERA_NETWORKS": "10.20.0.0/16",
     })
     assert settings.server.production
     assert list(tmp_path.iterdir()) == []
@@ -73,6 +73,7 @@ def test_every_media_and_auth_default_is_the_documented_one(tmp_path):
     assert (media.port_min, media.port_max) == (40000, 40999)
     assert media.hls_segment_s == 6.0 and media.hls_retention_h == 168
     assert media.webrtc_silence_s == 30.0 and media.job_stale_s == 120.0
+    assert media.max_consumers_per_stream == 100
     assert (auth.access_ttl_s, auth.refresh_ttl_s) == (3600, 7 * 24 * 3600)
     assert (auth.max_failed_logins, auth.failed_login_window_s) == (5, 300)
     assert auth.admin_client_id == "admin" and not auth.v1_auth_required
