@@ -150,14 +150,6 @@ def parse_id(text: str, kind: str) -> uuid.UUID:
                        details={"resourceType": kind, "resourceId": text[:64]}) from None
 
 
-def events_of_recording(session: SessionRecord) -> list[dict[str, Any]]:
-    """The detection events inside a recording, as OmniSight event summaries.
-
-    Empty until detection lands: the detection change fills this one function.
-    """
-    return []
-
-
 class RecordingSessionService:
     """The one home of `vas_recording_session` and `vas_recording_segment`."""
 

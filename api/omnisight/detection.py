@@ -14,6 +14,7 @@ from api.omnisight.schemas import DetectionSettingsBody
 from api.omnisight.views import SystemSettingsUpdatedView
 from api.state import services_of
 from core.errors import NotFound
+from core.recording_sessions import parse_id
 
 
 async def _camera(request: Request[Any, Any, Any], camera_id: uuid.UUID) -> None:
@@ -44,29 +45,31 @@ async def update_detection_settings(
             "settings": settings.as_document()}
 
 
-@get("/cameras/{camera_id:uuid}/detection", **omni_scoped("detection:read"))
+@get("/cameras/{camera_id:str}/detection", **omni_scoped("detection:read"))
 async def get_camera_detection(
-    request: Request[Any, Any, Any], camera_id: FromPath[uuid.UUID]
+    request: Request[Any, Any, Any], camera_id: FromPath[str]
 ) -> dict[str, Any]:
     """The settings the camera runs with: its own fields over the global settings."""
-    await _camera(request, camera_id)
+    ident = parse_id(camera_id, "Camera")
+    await _camera(request, ident)
     settings = await services_of(request.app).detection_settings.camera_settings(
-        camera_id, fresh=True)
-    return {"cameraId": str(camera_id), **settings.as_document()}
+        ident, fresh=True)
+    return {"cameraId": str(ident), **settings.as_document()}
 
 
-@put("/cameras/{camera_id:uuid}/detection", status_code=200, **omni_scoped("detection:write"))
+@put("/cameras/{camera_id:str}/detection", status_code=200, **omni_scoped("detection:write"))
 async def update_camera_detection(
-    request: Request[Any, Any, Any], camera_id: FromPath[uuid.UUID],
+    request: Request[Any, Any, Any], camera_id: FromPath[str],
     data: JSONBody[DetectionSettingsBody]
 ) -> SystemSettingsUpdatedView:
     """Set the camera's own fields to the body (admin); a field left out follows the global
     settings. Takes effect on the running camera within one interval."""
-    await _camera(request, camera_id)
+    ident = parse_id(camera_id, "Camera")
+    await _camera(request, ident)
     sent: Any = await request.json()
-    settings = await services_of(request.app).detection_settings.update_camera(camera_id, sent)
+    settings = await services_of(request.app).detection_settings.update_camera(ident, sent)
     return {"message": "Camera detection settings updated successfully",
-            "settings": {"cameraId": str(camera_id), **settings.as_document()}}
+            "settings": {"cameraId": str(ident), **settings.as_document()}}
 
 
 router = Router(path="/", route_handlers=[

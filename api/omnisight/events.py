@@ -20,6 +20,7 @@ from core.clock import as_utc, iso_ms, utcnow
 from core.devices import DeviceRecord
 from core.errors import InvalidInput, NotFound
 from core.events import EventFilter, EventRecord, check_type
+from core.recording_sessions import parse_id
 
 Page = Annotated[int, QueryParameter(ge=1, le=1_000_000)]
 Limit = Annotated[int, QueryParameter(ge=1, le=100)]
@@ -103,29 +104,31 @@ async def list_events(
     return await event_page(services_of(request.app), where, page, limit)
 
 
-@get("/cameras/{camera_id:uuid}/events", **omni_scoped("events:read"))
+@get("/cameras/{camera_id:str}/events", **omni_scoped("events:read"))
 async def camera_events(
-    request: Request[Any, Any, Any], camera_id: FromPath[uuid.UUID],
+    request: Request[Any, Any, Any], camera_id: FromPath[str],
     type: Annotated[str | None, QueryParameter(query="type")] = None,
     start_time: StartTime = None,
     end_time: EndTime = None,
     page: Page = 1, limit: Limit = 10,
 ) -> dict[str, Any]:
     """One camera's events (404 for an unknown camera)."""
+    ident = parse_id(camera_id, "Camera")
     services = services_of(request.app)
-    await _camera(services, camera_id)
-    where = EventFilter(camera_id, None, type, as_utc(start_time), as_utc(end_time))
+    await _camera(services, ident)
+    where = EventFilter(ident, None, type, as_utc(start_time), as_utc(end_time))
     return await event_page(services, where, page, limit)
 
 
-@get("/events/{event_id:uuid}", **omni_scoped("events:read"))
+@get("/events/{event_id:str}", **omni_scoped("events:read"))
 async def get_event(
-    request: Request[Any, Any, Any], event_id: FromPath[uuid.UUID]
+    request: Request[Any, Any, Any], event_id: FromPath[str]
 ) -> dict[str, Any]:
     """One event with its camera, the recorded segment that holds its moment and its
     detected objects (boxes in pixels of the camera frame)."""
+    ident = parse_id(event_id, "Event")
     services = services_of(request.app)
-    event = await services.events.get(event_id)
+    event = await services.events.get(ident)
     try:
         device = await services.devices.get(event.camera_id)
         camera: dict[str, Any] | None = {"id": str(device.id), "name": device.name,
@@ -174,15 +177,16 @@ async def create_event(request: Request[Any, Any, Any],
     return {**event_view(event, device.name), "details": event.details}
 
 
-@get("/media/thumbnails/events/{event_id:uuid}", **omni_scoped("events:read"))
+@get("/media/thumbnails/events/{event_id:str}", **omni_scoped("events:read"))
 async def event_thumbnail(request: Request[Any, Any, Any],
-                          event_id: FromPath[uuid.UUID]) -> Response[Any]:
+                          event_id: FromPath[str]) -> Response[Any]:
     """The JPEG of the frame that opened the event (640 px wide, no boxes drawn)."""
+    ident = parse_id(event_id, "Event")
     services = services_of(request.app)
-    event = await services.events.get(event_id)
+    event = await services.events.get(ident)
     if not event.thumbnail:
-        raise NotFound(f"Event {event_id} has no thumbnail",
-                       details={"resourceType": "Thumbnail", "resourceId": str(event_id)})
+        raise NotFound(f"Event {ident} has no thumbnail",
+                       details={"resourceType": "Thumbnail", "resourceId": str(ident)})
     return serve_file(request, services.events.thumbnail_path(event.id), "image/jpeg",
                       f"event_{event.id}.jpg")
 

@@ -54,14 +54,6 @@ async def segment_thumbnail(request: Request[Any, Any, Any],
     return serve_file(request, path, "image/jpeg", path.name)
 
 
-@get("/media/thumbnails/events/{event_id:str}", **omni_scoped("events:read"), responses=ERRORS)
-async def event_thumbnail(request: Request[Any, Any, Any], event_id: FromPath[str]) -> None:
-    """An event's thumbnail: there are no events until detection lands, so always 404."""
-    ident = parse_id(event_id, "Event")
-    raise NotFound(f"Event {ident} not found",
-                   details={"resourceType": "Event", "resourceId": str(ident)})
-
-
 async def _live_stream(services: Services, camera_id: str) -> StreamRecord:
     camera = parse_id(camera_id, "Camera")
     await services.devices.get(camera)
@@ -125,6 +117,6 @@ async def live_hls_segment(request: Request[Any, Any, Any], camera_id: FromPath[
 
 
 router = Router(path="/", route_handlers=[
-    segment_video, segment_thumbnail, event_thumbnail, camera_snapshot, live_hls,
+    segment_video, segment_thumbnail, camera_snapshot, live_hls,
     live_hls_segment,
 ], tags=["OmniSight: media"])

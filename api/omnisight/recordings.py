@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Request, Router, delete, get, post
 from litestar.params import FromPath, QueryParameter
 
+from api.omnisight.events import event_page, thumbnail_path
 from api.omnisight.guards import omni_scoped
 from api.omnisight.recording_views import (
     page_view,
@@ -24,13 +26,14 @@ from api.omnisight.recording_views import (
 )
 from api.omnisight.responses import error_responses
 from api.state import Services, services_of
-from core.clock import as_utc
+from core.clock import as_utc, iso_ms
 from core.devices import DeviceRecord
 from core.errors import InvalidInput, NotFound
+from core.events import EventFilter
 from core.recording_sessions import (
     STATUSES,
     SessionFilter,
-    events_of_recording,
+    SessionRecord,
     parse_id,
     resolve_settings,
     stream_resolution,
@@ -38,8 +41,8 @@ from core.recording_sessions import (
 )
 
 READ, WRITE = "recordings:read", "recordings:write"
-EVENT_TYPES = ("motion", "person", "vehicle", "animal", "custom")
 DETAIL_SEGMENTS = 100  # the rest through GET /recordings/:id/segments
+DETAIL_EVENTS = 100  # the rest through GET /recordings/:id/events
 Page = Annotated[int, QueryParameter(ge=1, le=1_000_000)]
 Limit = Annotated[int, QueryParameter(ge=1, le=100)]
 
@@ -92,8 +95,11 @@ async def get_recording(request: Request[Any, Any, Any],
     await services.recording_sessions.sync()
     record = await services.recording_sessions.get(parse_id(recording_id, "Recording"))
     segments, _ = await services.recording_sessions.segments(record.id, 1, DETAIL_SEGMENTS)
+    events, _ = await services.events.page(_inside(record), 1, DETAIL_EVENTS)
+    summaries = [{"id": str(e.id), "timestamp": iso_ms(e.start_at), "type": e.type,
+                  "thumbnailPath": thumbnail_path(e)} for e in events]
     return recording_detail_view(record, await _camera(services, record.camera_id), segments,
-                                 events_of_recording(record))
+                                 summaries)
 
 
 @get("/recordings/{recording_id:str}/segments", **omni_scoped(READ), responses=ERRORS)
@@ -111,17 +117,16 @@ async def list_recording_events(
     event_type: Annotated[str | None, QueryParameter(name="type", max_length=16)] = None,
     page: Page = 1, limit: Limit = 10,
 ) -> dict[str, Any]:
-    """Detection events inside a recording, paginated like `GET /events` (none until
-    detection lands)."""
-    if event_type is not None and event_type not in EVENT_TYPES:
-        raise InvalidInput(f"type must be one of: {', '.join(EVENT_TYPES)}",
-                           details={"field": "type"})
-    record = await services_of(request.app).recording_sessions.get(
-        parse_id(recording_id, "Recording"))
-    events = [e for e in events_of_recording(record)
-              if event_type is None or e.get("type") == event_type]
-    return page_view("events", events[(page - 1) * limit: page * limit], len(events), page,
-                     limit)
+    """Detection events inside a recording (its camera's events that began between its start
+    and its end), paginated like `GET /events`."""
+    services = services_of(request.app)
+    record = await services.recording_sessions.get(parse_id(recording_id, "Recording"))
+    return await event_page(services, replace(_inside(record), type=event_type), page, limit)
+
+
+def _inside(record: SessionRecord) -> EventFilter:
+    """The events of a recording: its camera's, begun between its start and its end."""
+    return EventFilter(camera_id=record.camera_id, start=record.start, end=record.end)
 
 
 @post("/cameras/{camera_id:str}/recordings/start", status_code=201, **omni_scoped(WRITE),
