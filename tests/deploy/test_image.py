@@ -49,7 +49,7 @@ def test_the_image_runs_vas_as_a_non_root_user_with_a_healthcheck(image):
     assert "/opt/vas/healthcheck.py" in " ".join(inspected["Healthcheck"]["Test"])
 
     usage = podman("run", "--rm", "--network", "none", image, "--help").stdout
-    assert "{up,api,worker,media-node}" in usage
+    assert "{up,api,worker,media-node,detector}" in usage
     probe = podman("run", "--rm", "--network", "none", "--entrypoint", "python", image, "-c",
                    "import os, shutil; print(os.getuid(), os.access('/var/lib/vas', os.W_OK),"
                    " shutil.which('gcc'), shutil.which('apt-get') is not None)").stdout.split()
