@@ -94,8 +94,12 @@ def _omnisight_statuses(path: str, method: str, operation: Operation) -> set[int
             statuses.add(403)  # an admin role without users:admin; registration closed
         if path.endswith("/login"):
             statuses.add(429)
-    if path.endswith("/stream/start"):
+    if method in ("post", "put", "patch", "delete"):
+        statuses.add(404)  # a body may name a resource (a camera) that does not exist
+    if path.endswith(("/stream/start", "/recordings/start")):
         statuses |= {502, 503, 504}  # the camera refused, nothing answered, it timed out
+    if path.endswith("/snapshot") or "/live/" in path:
+        statuses.add(503)  # the stream's media node did not answer in time
     return statuses
 
 
