@@ -109,9 +109,15 @@ def _document_omnisight(path: str, item: Any) -> None:
         if operation is None:
             continue
         responses = operation.responses = dict(operation.responses or {})
-        for status in sorted(_omnisight_statuses(path, method, operation)):
+        statuses = _omnisight_statuses(path, method, operation)
+        # Statuses a route documented itself keep their description, with the one schema.
+        statuses |= {int(code) for code in responses if code.isdigit() and int(code) >= 400}
+        for status in sorted(statuses):
+            known = responses.get(str(status))
+            description = (known.description if isinstance(known, OpenAPIResponse)
+                           else REASONS.get(status, "Error"))
             responses[str(status)] = OpenAPIResponse(
-                description=REASONS[status],
+                description=description,
                 content={"application/json": OpenAPIMediaType(schema=OMNISIGHT_ERROR)},
             )
 
