@@ -14,7 +14,7 @@ import pytest
 
 from core.settings import load_settings
 from jobs.camera_guard import camera_resolver
-from media.errors import SourceRefused
+from media.errors import SourceError, SourceRefused
 from media.ingest import IngestState, RtspIngest
 from media.rtsp_source import RtspSettings
 from tests.camera import SilentRtspServer, TestCamera
@@ -68,7 +68,7 @@ async def test_every_reconnect_asks_the_guard_again(tmp_path: Path) -> None:
             checks.append(url)
             raise SourceRefused("rtsp_url refused: 10.9.9.9 is outside VAS_CAMERA_NETWORKS")
 
-        errors: list[str | None] = []
+        errors: list[SourceError | None] = []
         ingest = RtspIngest(server.url, resolve=resolve, backoff_initial=0.1, backoff_max=0.2,
                             on_state=lambda s, m: errors.append(m) if s is IngestState.ERROR
                             else None)
@@ -81,7 +81,8 @@ async def test_every_reconnect_asks_the_guard_again(tmp_path: Path) -> None:
             await ingest.stop()
         assert server.connection_count == 0
     assert all(url == server.url for url in checks)
-    assert errors and all(m and "outside VAS_CAMERA_NETWORKS" in m for m in errors)
+    assert errors and all(isinstance(m, SourceRefused) and "outside VAS_CAMERA_NETWORKS" in str(m)
+                          for m in errors)
 
 
 async def test_ffmpeg_opens_nothing_but_rtsp(tmp_path: Path) -> None:
