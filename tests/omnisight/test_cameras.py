@@ -23,7 +23,7 @@ PASSWORD = "s3cret-Pa55-" + uuid.uuid4().hex[:8]
 
 DOC_CREATE = {
     "name": "Living Room Camera",
-    "rtspUrl": "rtsp://example.com/stream3",
+    "rtspUrl": "rtsp://192.0.2.103/stream3",
     "username": "admin",
     "password": PASSWORD,
     "ipAddress": "192.168.1.102",
@@ -47,7 +47,7 @@ async def test_create_get_update_delete_with_the_documents_bodies(client, admin_
     assert response.status_code == 201, response.text
     created = response.json()
     assert set(created) == CREATED_KEYS
-    assert created["rtspUrl"] == "rtsp://example.com/stream3"
+    assert created["rtspUrl"] == "rtsp://192.0.2.103/stream3"
     assert (created["status"], created["ipAddress"], created["location"], created["model"]) == (
         "offline", "192.168.1.102", "Living Room", "Generic RTSP Camera")
     assert created["settings"] == {"resolution": "1080p", "framerate": 30}
@@ -64,7 +64,7 @@ async def test_create_get_update_delete_with_the_documents_bodies(client, admin_
     row = await Device.select().where(Device.id == uuid.UUID(created["id"])).first()
     assert PASSWORD not in str(row) and row["rtsp_secret"]
 
-    update = {"name": "Living Room Camera Updated", "rtspUrl": "rtsp://example.com/stream3_updated",
+    update = {"name": "Living Room Camera Updated", "rtspUrl": "rtsp://192.0.2.103/stream3_updated",
               "username": "admin", "password": "newpassword123", "location": "Living Room Corner",
               "settings": {"resolution": "720p", "framerate": 15}}
     changed = await client.put(f"{BASE}/cameras/{created['id']}", json=update, headers=headers)
@@ -72,7 +72,7 @@ async def test_create_get_update_delete_with_the_documents_bodies(client, admin_
     body = changed.json()
     assert set(body) == UPDATED_KEYS
     assert body["name"] == update["name"] and body["location"] == "Living Room Corner"
-    assert body["rtspUrl"] == "rtsp://example.com/stream3_updated"
+    assert body["rtspUrl"] == "rtsp://192.0.2.103/stream3_updated"
     assert body["settings"] == {"resolution": "720p", "framerate": 15}
     assert body["ipAddress"] == "192.168.1.102" and body["model"] == "Generic RTSP Camera"
 
@@ -82,7 +82,7 @@ async def test_create_get_update_delete_with_the_documents_bodies(client, admin_
     assert renamed.status_code == 200
     again = (await client.get(f"{BASE}/cameras/{created['id']}", headers=headers)).json()
     assert again["name"] == "Den" and again["password"] == "******"
-    assert again["rtspUrl"] == "rtsp://example.com/stream3_updated"
+    assert again["rtspUrl"] == "rtsp://192.0.2.103/stream3_updated"
 
     deleted = await client.delete(f"{BASE}/cameras/{created['id']}", headers=headers)
     assert deleted.status_code == 200
@@ -112,7 +112,7 @@ async def test_password_appears_only_masked_and_only_on_get_by_id(client, admin_
         assert PASSWORD not in text
     # The V1 view shows the one device with its password masked in the URL.
     device = (await client.get(f"/api/v1/devices/{camera['id']}")).json()
-    assert device["rtsp_url"] == "rtsp://admin:******@example.com/stream3"
+    assert device["rtsp_url"] == "rtsp://admin:******@192.0.2.103/stream3"
 
 
 async def test_ip_address_defaults_to_the_urls_host_and_defaults_are_empty(client, admin_user):
