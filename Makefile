@@ -65,4 +65,4 @@ lock: $(STAMP)
 ## Timing targets (first frame p50 and the like): not part of `make test`; the figures and
 ## the benchmarks that produce them are in docs/performance.md.
 perf: $(DEV) test-deps
-	$(BIN)/python -m pytest -m perf
+	$(BIN)/python -m pytest -m perf -n 0  # one at a time: timings
