@@ -173,7 +173,10 @@ async def test_the_guide_flow_answers_the_guide_shapes(client: httpx.AsyncClient
         SHAPES["endpoints"].check(row["endpoints"], "GET /v2/streams[].endpoints")
     stream = (await client.get(f"/v2/streams/{stream_id}", headers=auth)).json()
     SHAPES["stream"].check(stream, "GET /v2/streams/{id}")
-    assert set(stream["codec_config"]) == {"video"}
+    # VAS adds what WebRTC is served, the transcode setting and what is recorded
+    # (docs/codecs.md); `video` stays the guide's: what the camera sends.
+    assert set(stream["codec_config"]) == {"video", "webrtc", "transcode", "recording"}
+    assert stream["codec_config"]["webrtc"]["transcoded"] is False
     SHAPES["codec_video"].check(stream["codec_config"]["video"], "codec_config.video")
     assert stream["codec_config"]["video"]["codec"] == "H264"
     assert stream["codec_config"]["video"]["payloadType"] == 96
