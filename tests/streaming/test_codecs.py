@@ -108,7 +108,7 @@ async def test_h265_camera_recorded_as_h265_and_watched_as_h264(
     assert clip and (clip[0].width, clip[0].height) == (640, 360)
 
 
-async def test_transcode_never_refuses_webrtc_with_the_reason(
+async def test_transcode_never_refuses_webrtc_and_always_scales_h264(
         client, admin_token, media_node, start_camera):
     camera = start_camera(codec="h265", **CAMERA)
     stream_id = await _start(client, camera.url, transcode="never")
@@ -124,6 +124,18 @@ async def test_transcode_never_refuses_webrtc_with_the_reason(
     assert whep.status_code == 400, whep.text
     # Recording is not affected.
     assert len(await _segment(client, headers, stream_id)) > 0
+
+    # `always` with a size: an H.264 camera is served scaled, recorded as it is.
+    h264 = start_camera(**CAMERA)
+    scaled = await _start(client, h264.url, transcode="always", transcode_width=320,
+                          transcode_kbps=300)
+    config = (await client.get(f"/v2/streams/{scaled}", headers=headers)).json()[
+        "codec_config"]
+    assert config["video"]["codec"] == "H264" and config["video"]["width"] == 640
+    assert config["webrtc"]["transcoded"] is True and config["webrtc"]["width"] == 320
+    assert config["webrtc"]["kbps"] == 300 and config["recording"]["codec"] == "H264"
+    frames = await _watch(client, admin_token, scaled, 5)
+    assert [f.image.shape for f in frames] == [(180, 320, 3)] * 5
 
 
 async def test_mjpeg_camera_recorded_and_watched_as_h264(
