@@ -18,19 +18,28 @@ from tests.camera import CameraProfile
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def h265_device(vas_stack: dict[str, Any]) -> Iterator[str]:
-    """An H.265 camera in the stack's namespace, registered; its device id."""
-    camera = NetnsCamera(vas_stack["netns"], CameraProfile(codec="h265", gop=15))
+def _device(stack: dict[str, Any], codec: str) -> Iterator[str]:
+    """A camera sending ``codec`` in the stack's namespace, registered; its device id."""
+    camera = NetnsCamera(stack["netns"], CameraProfile(codec=codec, gop=15))
     camera.start()
     try:
-        with vas_stack["vas"].client() as http:
+        with stack["vas"].client() as http:
             device = http.post("/api/v1/devices",
-                               json={"name": "H.265 Camera", "rtsp_url": camera.url})
+                               json={"name": f"{codec} camera", "rtsp_url": camera.url})
             assert device.status_code == 201, device.text
         yield str(device.json()["id"])
     finally:
         camera.stop()
+
+
+@pytest.fixture(scope="module")
+def h265_device(vas_stack: dict[str, Any]) -> Iterator[str]:
+    yield from _device(vas_stack, "h265")
+
+
+@pytest.fixture(scope="module")
+def mjpeg_device(vas_stack: dict[str, Any]) -> Iterator[str]:
+    yield from _device(vas_stack, "mjpeg")
 
 
 def _transcoder(stack: dict[str, Any], stream_id: str) -> dict[str, Any]:
@@ -80,3 +89,23 @@ def test_h265_camera_decodes_in_chromium_over_the_guide_flow_and_whep(
     stopped = _until(lambda: (lambda t: t if not t["running"] else None)(
         _transcoder(vas_stack, stream_id)), "the transcoder stopped", 10)
     assert stopped["starts"] == 1 and stopped["frames_out"] > 30
+
+
+def test_mjpeg_camera_decodes_in_chromium_over_whep(
+    vas_stack: dict[str, Any], mjpeg_device: str, page: Page  # noqa: F811
+) -> None:
+    with vas_stack["vas"].client() as http:
+        started = http.post(f"/api/v1/devices/{mjpeg_device}/start-stream")
+    assert started.status_code == 200, started.text
+    stream_id = started.json()["v2_stream_id"]
+    url = f"{vas_stack['vas'].page_origin}/v2/streams/{stream_id}/whep"
+    session = page.evaluate("(a) => vasWhep.start(a)",
+                            {"url": url, "token": vas_stack["token"], "trickle": False})
+    assert session["status"] == 201, session
+    first = page.evaluate("([h, o]) => vasWhep.waitForFrames(h, o)",
+                          [session["handle"], {"frames": 15, "timeoutMs": 20000}], timeout=30)
+    _assert_progress(page, "(h) => vasWhep.progress(h)", session["handle"])
+    assert page.evaluate("(h) => vasWhep.stop(h)", session["handle"]) in (200, 204)
+    # MJPEG is recorded from the transcoder's H.264: it keeps running without viewers.
+    assert _transcoder(vas_stack, stream_id)["running"] is True
+    print(f"MJPEG over WHEP: {first}")
