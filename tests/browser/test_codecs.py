@@ -13,6 +13,7 @@ import pytest
 from tests.browser.conftest import NetnsCamera
 from tests.browser.harness import Page
 from tests.browser.test_guide_flow import _assert_progress, page  # noqa: F401
+from tests.browser.test_live_webrtc import PROGRESS, START, STOP
 from tests.camera import CameraProfile
 
 pytestmark = pytest.mark.slow
@@ -109,3 +110,21 @@ def test_mjpeg_camera_decodes_in_chromium_over_whep(
     # MJPEG is recorded from the transcoder's H.264: it keeps running without viewers.
     assert _transcoder(vas_stack, stream_id)["running"] is True
     print(f"MJPEG over WHEP: {first}")
+
+
+def test_h265_camera_over_the_omnisight_server_offer(
+    vas_stack: dict[str, Any], h265_device: str, page: Page  # noqa: F811
+) -> None:
+    token = vas_stack["token"]
+    with vas_stack["vas"].client() as http:
+        started = http.post(f"/api/v1/devices/{h265_device}/start-stream")
+    assert started.status_code == 200, started.text
+    stream_id = started.json()["v2_stream_id"]
+    base = f"{vas_stack['vas'].page_origin}/api/v1/cameras/{h265_device}/live/webrtc"
+    session = page.evaluate(START, {"base": base, "token": token}, timeout=30)
+    assert session["answerStatus"] == 204, session
+    progress = _until(lambda: (lambda p: p if p["framesDecoded"] >= 15 and p["width"] else None)(
+        page.evaluate(PROGRESS)), "15 frames decoded", 20)
+    assert (progress["width"], progress["height"]) == (640, 360)
+    assert page.evaluate(STOP) == 204
+    _until(lambda: not _transcoder(vas_stack, stream_id)["running"], "the transcoder stopped", 10)
