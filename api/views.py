@@ -82,6 +82,7 @@ class HealthView(TypedDict):
     metrics: MetricsView
     last_error: str | None
     checked_at: str | None
+    codecs: dict[str, Any]  # VAS: what is ingested, served over WebRTC, and the transcoder
 
 
 class ProducersView(TypedDict):
@@ -284,6 +285,21 @@ def health_view(row: StreamRecord, fresh_s: float, now: datetime | None = None) 
         },
         "last_error": row.last_error,
         "checked_at": iso(row.checked_at),
+        "codecs": codecs_view(row),
+    }
+
+
+def codecs_view(row: StreamRecord) -> dict[str, Any]:
+    """Health's `codecs`: the camera's codec, what WebRTC is served (None: refused, with
+    `webrtc_refusal`), and the transcoder as last reported (None: the stream has none)."""
+    config = row.codec_config or {}
+    video = config.get("video") or {}
+    return {
+        "ingested": video.get("codec"),
+        "webrtc": config.get("webrtc"),
+        "webrtc_refusal": row.webrtc_refusal,
+        "transcode": config.get("transcode"),
+        "transcoder": (row.metrics or {}).get("transcoder"),
     }
 
 

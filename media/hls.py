@@ -198,7 +198,8 @@ class HlsRecorder:
         path = self.directory / f"seg_{sequence}.ts"
         container = av.open(str(path), "w", format="mpegts")
         width, height = _picture_size(keyframe)
-        stream = container.add_mux_stream("h264", width=width, height=height)
+        # Passthrough in every codec: H.265 goes into MPEG-TS as H.264 does (docs/codecs.md).
+        stream = container.add_mux_stream(keyframe.codec, width=width, height=height)
         stream.time_base = keyframe.time_base
         self._segment = _OpenSegment(
             sequence=sequence,
@@ -251,7 +252,10 @@ class HlsRecorder:
 
 
 def _picture_size(keyframe: MediaPacket) -> tuple[int, int]:
-    """Width and height from the keyframe's in-band SPS (the ingest guarantees one)."""
+    """Width and height from the keyframe's in-band SPS (the ingest guarantees one); 0, 0
+    for H.265, whose size the MPEG-TS muxer does not need."""
+    if keyframe.codec != "h264":
+        return 0, 0
     for nal in split_annexb(keyframe.data):
         if nal_type(nal) == NAL_SPS:
             try:

@@ -231,7 +231,9 @@ class RtspIngest:
             self._set_state(IngestState.ERROR, exc)
             raise
         self._stream_info = opened.info
-        self._conditioner.new_connection(opened.info.parameter_sets, opened.info.fps)
+        info = opened.info
+        self._conditioner.new_connection(info.parameter_sets, info.fps, info.codec,
+                                         info.extradata)
         self.metrics.set_frame_rate(opened.info.fps)
         self.metrics.on_live()
         self._set_state(IngestState.LIVE, None)

@@ -17,6 +17,7 @@ from core.settings import Settings
 from core.stream_states import StreamState
 from core.streams import StreamService, failure_fields
 from jobs.camera_guard import camera_resolver
+from jobs.node.codecs import FFMPEG_NAMES, TranscodePolicy, VideoPlan, codec_config, plan_video
 from jobs.node.detection import StreamDetection
 from jobs.node.protocol import source_failure, source_lost
 from jobs.node.tasks import TaskSet
@@ -28,6 +29,7 @@ from media.ingest import IngestState, RtspIngest, StateCallback
 from media.metrics import IngestMetrics
 from media.packet import PacketSink
 from media.rtsp_source import StreamInfo, Transport
+from media.transcode import VideoTranscoder
 
 logger = logging.getLogger(__name__)
 
@@ -58,18 +60,6 @@ def rtsp_ingest(url: str, transport: Transport, settings: Settings, name: str) -
                       resolve=camera_resolver(settings))
 
 
-def codec_config(info: StreamInfo) -> dict[str, Any]:
-    """`codec_config` of the stream detail, from what the camera really sends."""
-    return {"video": {
-        "codec": "H264",
-        "profile": info.profile_level_id,
-        "payloadType": 96,
-        "width": info.width,
-        "height": info.height,
-        "fps": info.fps,
-    }}
-
-
 class StreamPipeline:
     """Ingest, recording and viewers of one stream, supervised on the node's event loop."""
 
@@ -84,11 +74,16 @@ class StreamPipeline:
         streams: StreamService | None = None,
         ingest_factory: IngestFactory = rtsp_ingest,
         detection: StreamDetection | None = None,
+        transcode: TranscodePolicy | None = None,
     ) -> None:
         self.stream_id = stream_id
+        self.policy = transcode or TranscodePolicy()
+        self.plan: VideoPlan | None = None
+        self.transcoder: VideoTranscoder | None = None
         self.detection = detection
         self._media = settings.media
         self.viewers: StreamViewers
+        self._wired = False
         self._streams = streams or StreamService()
         self._index = index
         self._tasks = TaskSet()
@@ -104,15 +99,49 @@ class StreamPipeline:
         )
 
     def _attach(self) -> None:
-        """Recorder and WebRTC fan-out as sinks of the ingest (the GOP cache comes first)."""
+        """Recorder and detection start; the rest waits for the camera's codec (`_wire`)."""
         self._loop = asyncio.get_running_loop()
-        self.viewers = StreamViewers(self.stream_id, self.ingest.gop_cache, self._media)
         self.recorder.start()
-        self.ingest.add_sink(self.recorder)
-        self.ingest.add_sink(self.viewers.router.fanout)
         if self.detection is not None:  # decodes on a thread of its own, only when enabled
             self.detection.start()
             self.ingest.add_sink(self.detection)
+
+    def _wire(self, codec: str, width: int, height: int, fps: float | None,
+              profile: str | None) -> None:
+        """Recorder and WebRTC fan-out as sinks of the ingest (the GOP cache comes first),
+        directly or through the transcoder, as the device's `transcode` setting and the
+        camera's codec say (jobs.node.codecs). Synchronous: called right after the open,
+        before the ingest thread delivers its first packet."""
+        self.plan = plan = plan_video(codec, width, height, profile, self.policy)
+        if plan.transcode:
+            transcoder = VideoTranscoder(self.ingest.gop_cache, self.policy.settings, fps=fps,
+                                         name=f"stream {self.stream_id}")
+            self.transcoder = transcoder
+            self.viewers = StreamViewers(self.stream_id, transcoder.gop_cache, self._media,
+                                         on_demand=self._on_demand)
+            transcoder.sinks.append(self.viewers.router.fanout)
+            if plan.always_on:  # MJPEG: what is recorded is the transcoder's H.264
+                transcoder.sinks.append(self.recorder)
+                transcoder.start()
+            self.ingest.add_sink(transcoder)
+        else:
+            self.viewers = StreamViewers(self.stream_id, self.ingest.gop_cache, self._media)
+            self.ingest.add_sink(self.viewers.router.fanout)
+        if not plan.always_on:
+            self.ingest.add_sink(self.recorder)
+        self.viewers.refusal = plan.refusal
+        self.viewers.router.profile_level_id = plan.served_profile
+        self._wired = True
+
+    def _on_demand(self, viewers: int) -> None:
+        """StreamViewers' count of WebRTC viewers: the transcoder runs while there are any."""
+        transcoder, plan = self.transcoder, self.plan
+        if transcoder is None or plan is None or plan.always_on or self.stopped.is_set():
+            return
+        if viewers > 0:
+            transcoder.start()
+        else:
+            transcoder.stop()
 
     async def open(self) -> StreamInfo:
         """First open, for start-stream: raises the guide's error when the camera fails."""
@@ -120,22 +149,35 @@ class StreamPipeline:
         try:
             info = await self.ingest.open()
         except SourceError as exc:
-            await self.viewers.close_all()
             await self.recorder.stop()
+            if self.detection is not None:
+                await self.detection.stop()
             raise source_failure(exc) from None
-        self.viewers.router.profile_level_id = info.profile_level_id
+        self._wire(info.codec, info.width, info.height, info.fps, info.profile_level_id)
         return info
 
-    def start(self, profile_level_id: str | None) -> None:
-        """Start without a first open (taking over a stream): the ingest retries on its own."""
+    def codec_config(self, info: StreamInfo) -> dict[str, Any]:
+        """The stream's `codec_config`: what is ingested, recorded and served."""
+        assert self.plan is not None
+        return codec_config(info, self.plan, self.policy)
+
+    def start(self, config: dict[str, Any] | None) -> None:
+        """Start without a first open (taking over a stream): the ingest retries on its own;
+        the codec is the one the stream had (its `codec_config`)."""
         self._attach()
-        self.viewers.router.profile_level_id = profile_level_id
+        video = (config or {}).get("video") or {}
+        codec = FFMPEG_NAMES.get(str(video.get("codec") or "H264"), "h264")
+        self._wire(codec, int(video.get("width") or 0), int(video.get("height") or 0),
+                   video.get("fps"), video.get("profile"))
         self.ingest.start()
 
     async def stop(self) -> None:
         """Stop viewers, ingest and recording; the last partial segment is indexed."""
         self.stopped.set()
-        await self.viewers.close_all()
+        if self._wired:
+            await self.viewers.close_all()
+        if self.transcoder is not None:
+            self.transcoder.stop()
         await self.ingest.stop()
         if self.detection is not None:
             await self.detection.stop()
@@ -151,7 +193,8 @@ class StreamPipeline:
             "jitter_ms": round(stats.jitter_ms, 2),
             "reconnects": stats.reconnects,
             "recorder_dropped": self.recorder.dropped,
-            "viewers": self.viewers.count,
+            "viewers": self.viewers.count if self._wired else 0,
+            "transcoder": self.transcoder.stats() if self.transcoder is not None else None,
             "detection": self.detection.stats() if self.detection is not None else None,
             # When the camera last sent a packet (OmniSight `lastSeen`).
             "last_packet_at": iso_ms(stats.last_packet_at),
