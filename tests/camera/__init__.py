@@ -159,7 +159,7 @@ class TestCamera:
         """PID of the server process, if started."""
         return self._process.pid if self._process is not None else None
 
-    def start(self, timeout: float = 10.0) -> None:
+    def start(self, timeout: float = 30.0) -> None:
         """Launch the server and return once it listens; raise CameraStartError if not."""
         if self.running:
             raise RuntimeError("camera already running")
