@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
@@ -77,3 +78,19 @@ async def close_database(engine: Engine[Any]) -> None:
 async def ping(engine: Engine[Any]) -> None:
     """Raise unless the database answers a trivial query."""
     await engine.run_ddl("SELECT 1")
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """True for the errors of a database that is away: refused or cut connections, a server
+    shutting down or starting up (the API answers 503, the media node retries)."""
+    if isinstance(exc, TimeoutError):
+        return False
+    return isinstance(exc, (
+        OSError,  # refused, reset
+        asyncpg.PostgresConnectionError,  # class 08
+        asyncpg.CannotConnectNowError,
+        asyncpg.AdminShutdownError,
+        asyncpg.CrashShutdownError,
+        asyncpg.ConnectionDoesNotExistError,
+        asyncpg.InterfaceError,  # "connection is closed"
+    ))
