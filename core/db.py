@@ -83,10 +83,12 @@ async def ping(engine: Engine[Any]) -> None:
 def database_unreachable(exc: BaseException) -> bool:
     """True for the errors of a database that is away: refused or cut connections, a server
     shutting down or starting up (the API answers 503, the media node retries)."""
-    if isinstance(exc, TimeoutError):
-        return False
+    if isinstance(exc, OSError) and not isinstance(exc, ConnectionError):
+        # A file error is no outage; asyncio reports a refused host name of several
+        # addresses as a plain OSError "Multiple exceptions: [Errno 111] Connect call failed".
+        return "Connect call failed" in str(exc)
     return isinstance(exc, (
-        OSError,  # refused, reset
+        ConnectionError,  # refused, reset, aborted
         asyncpg.PostgresConnectionError,  # class 08
         asyncpg.CannotConnectNowError,
         asyncpg.AdminShutdownError,
