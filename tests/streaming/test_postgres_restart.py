@@ -95,7 +95,7 @@ async def test_postgres_restart_under_a_live_stream(
 
         async def ready(path: str) -> bool:
             body = (await client.get(path, headers=headers)).json()
-            assert body["status"] != "failed", body
+            assert body["status"] != "failed", (path, body.get("error"), body.get("attempts"))
             return bool(body["status"] == "ready")
 
         await until(lambda: ready(f"/v2/bookmarks/{bookmark.json()['id']}"), "the bookmark", 90)
