@@ -81,6 +81,8 @@ async def test_soak(client: httpx.AsyncClient, admin_token: str, start_process: 
           f"{min(v.frames for v in viewers)} to {max(v.frames for v in viewers)}; re-attaches "
           f"{reattached}; stuck viewers {len(stuck)}; open consumers {len(consumers)}/{VIEWERS}; "
           f"errors logged {len(logged)}")
+    for line in logged[:10]:
+        print(f"soak: node logged: {line}")
     assert growth < 0.05, rss
     assert abs(threads[-1] - threads[0]) <= 2 and abs(fds[-1] - fds[0]) <= 4, (threads, fds)
     assert stuck == [] and consumers == ["CONNECTED"] * VIEWERS, (stuck, consumers)
