@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from tests.vas_fixtures import add_device
 from vas_client import StreamConsumer, VasClient
 
 SILENT_S = 3.0  # no frame this long while the stream is LIVE: look at the transport
@@ -26,6 +27,15 @@ def in_process_client(client: httpx.AsyncClient, token: str) -> VasClient:
     vas._http = client
     vas._access, vas._expires_at = token, time.monotonic() + 24 * 3600
     return vas
+
+
+async def live_stream(client: httpx.AsyncClient, start_camera: Any) -> tuple[Any, str]:
+    """A small test camera (320x240, 15 fps, 1 s GOP) started as a stream: (camera, id)."""
+    camera = start_camera(width=320, height=240, fps=15, gop=15)
+    device_id = await add_device(client, camera.url)
+    started = await client.post(f"/api/v1/devices/{device_id}/start-stream", timeout=40)
+    assert started.status_code == 200, started.text
+    return camera, str(started.json()["v2_stream_id"])
 
 
 def usage(pid: int) -> tuple[int, int, int]:

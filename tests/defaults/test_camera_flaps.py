@@ -18,8 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import bearer
-from tests.drill_viewers import in_process_client, slope, stuck, usage, watching
-from tests.vas_fixtures import add_device
+from tests.drill_viewers import in_process_client, live_stream, slope, stuck, usage, watching
 
 SHORT_OUTAGES_S = (2.0, 4.0, 3.0, 6.0, 2.0, 5.0, 3.0, 6.0, 2.0, 4.0)
 LONG_OUTAGES_S = (2.0, 30.0, 5.0, 15.0, 3.0, 8.0, 2.0, 20.0, 4.0, 11.0)
@@ -35,11 +34,7 @@ async def test_a_flapping_camera_is_live_again_after_every_return_while_viewers_
     client: httpx.AsyncClient, admin_token: str, media_node: Any, start_camera: Any
 ) -> None:
     headers = bearer(admin_token)
-    camera = start_camera(width=320, height=240, fps=15, gop=15)
-    device_id = await add_device(client, camera.url)
-    started = await client.post(f"/api/v1/devices/{device_id}/start-stream", timeout=40)
-    assert started.status_code == 200, started.text
-    stream_id = started.json()["v2_stream_id"]
+    camera, stream_id = await live_stream(client, start_camera)
     health = f"/v2/streams/{stream_id}/health"
 
     async def wait_state(state: str, seconds: float) -> float:

@@ -22,7 +22,8 @@ import redis
 from core.notify import channel
 from core.tables import HlsSegment
 from tests.conftest import bearer
-from tests.vas_fixtures import add_device, until
+from tests.drill_viewers import live_stream
+from tests.vas_fixtures import until
 
 pytestmark = pytest.mark.slow
 
@@ -63,11 +64,7 @@ async def test_full_disk_stops_recording_cleanly_and_it_resumes(
     recordings_volume: Path, settings_env: dict[str, str],
 ) -> None:
     headers = bearer(admin_token)
-    camera = start_camera(width=320, height=240, fps=15, gop=15)
-    device_id = await add_device(client, camera.url)
-    started = await client.post(f"/api/v1/devices/{device_id}/start-stream", timeout=40)
-    assert started.status_code == 200, started.text
-    stream_id = started.json()["v2_stream_id"]
+    _, stream_id = await live_stream(client, start_camera)
     health = f"/v2/streams/{stream_id}/health"
     directory = recordings_volume / stream_id
 

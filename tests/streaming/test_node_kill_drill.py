@@ -18,8 +18,8 @@ import pytest
 
 from core.tables import HlsSegment, Stream
 from tests.conftest import bearer
-from tests.drill_viewers import in_process_client, watching
-from tests.vas_fixtures import add_device, until
+from tests.drill_viewers import in_process_client, live_stream, watching
+from tests.vas_fixtures import until
 
 pytestmark = pytest.mark.slow
 
@@ -42,11 +42,7 @@ async def test_node_killed_during_viewers_and_a_clip(client, admin_token, start_
                                                     start_camera, settings) -> None:
     headers = bearer(admin_token)
     nodes = [start_process("media-node", "registered") for _ in range(2)]
-    camera = start_camera(width=320, height=240, fps=15, gop=15)
-    device_id = await add_device(client, camera.url)
-    started = await client.post(f"/api/v1/devices/{device_id}/start-stream", timeout=40)
-    assert started.status_code == 200, started.text
-    stream_id = started.json()["v2_stream_id"]
+    _, stream_id = await live_stream(client, start_camera)
     sid = uuid.UUID(stream_id)
 
     async def recorded() -> bool:
@@ -93,7 +89,9 @@ async def test_node_killed_during_viewers_and_a_clip(client, admin_token, start_
     video = (await client.get(clip["video_url"], headers=headers)).content
     with av.open(io.BytesIO(video)) as container:
         frames = sum(1 for _ in container.decode(video=0))
-    assert frames >= 15 * 3, frames  # a real clip around the kill (its gap not recorded)
+    # A real clip of what was recorded: the dead node's open segment (up to 6 s) and the
+    # takeover are not, so how much of the 10 s asked depends on when the kill fell.
+    assert frames >= 15, frames
     print(f"node kill: LIVE on the other node after {back:.1f} s; viewers' frames again after "
           f"{[round(f, 1) for f in frames_again]} s; clip {frames} frames")
 

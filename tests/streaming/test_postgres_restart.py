@@ -17,9 +17,9 @@ import pytest
 
 from core.tables import HlsSegment
 from tests.conftest import bearer
-from tests.drill_viewers import in_process_client, watching
+from tests.drill_viewers import in_process_client, live_stream, watching
 from tests.postgres_server import PostgresServer
-from tests.vas_fixtures import add_device, until
+from tests.vas_fixtures import until
 
 pytestmark = pytest.mark.slow
 
@@ -43,11 +43,7 @@ async def test_postgres_restart_under_a_live_stream(
     start_camera: Any, pg_server: PostgresServer, settings: Any,
 ) -> None:
     headers = bearer(admin_token)
-    camera = start_camera(width=320, height=240, fps=15, gop=15)
-    device_id = await add_device(client, camera.url)
-    started = await client.post(f"/api/v1/devices/{device_id}/start-stream", timeout=40)
-    assert started.status_code == 200, started.text
-    stream_id = started.json()["v2_stream_id"]
+    _, stream_id = await live_stream(client, start_camera)
     stream = f"/v2/streams/{stream_id}"
     directory = settings.media.recordings_dir(settings.server.data_dir) / stream_id
 
