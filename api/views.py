@@ -272,10 +272,15 @@ def health_view(row: StreamRecord, fresh_s: float, now: datetime | None = None) 
     metrics = row.metrics or {}
     measured = row.checked_at is not None and (
         (now or utcnow()) - row.checked_at).total_seconds() <= fresh_s
+    # A LIVE stream whose recording fails (disk full) streams on, but is not healthy.
+    recording_error = metrics.get("recording_error") if measured else None
+    last_error = row.last_error
+    if last_error is None and recording_error:
+        last_error = f"RECORDING_FAILED: {recording_error}"
     return {
         "stream_id": str(row.id),
         "state": row.state.value,
-        "is_healthy": row.state is StreamState.LIVE and row.last_error is None and measured,
+        "is_healthy": row.state is StreamState.LIVE and last_error is None and measured,
         "uptime_seconds": uptime_seconds(row),
         "metrics": {
             "bitrate_kbps": float(metrics.get("bitrate_kbps", 0.0)),
@@ -283,7 +288,7 @@ def health_view(row: StreamRecord, fresh_s: float, now: datetime | None = None) 
             "packet_loss": float(metrics.get("packet_loss", 0.0)),
             "jitter_ms": float(metrics.get("jitter_ms", 0.0)),
         },
-        "last_error": row.last_error,
+        "last_error": last_error,
         "checked_at": iso(row.checked_at),
         "codecs": codecs_view(row),
     }

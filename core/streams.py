@@ -117,6 +117,12 @@ class StreamService:
         # status; every process that changes stream states passes one.
         self._notifier = notifier
 
+    async def announce(self, message: dict[str, Any]) -> None:
+        """Publish a live message (e.g. a `system_notification`) if this service has a
+        notifier; best-effort like every live message."""
+        if self._notifier is not None:
+            await self._notifier.send(message)
+
     async def get(self, stream_id: uuid.UUID) -> StreamRecord:
         row: dict[str, Any] | None = await Stream.select().where(Stream.id == stream_id).first(
         ).output(load_json=True)
