@@ -33,6 +33,7 @@ from typing import Any
 import pylibsrtp
 from aiortc import RTCDtlsTransport, RTCRtpSender, RTCRtpTransceiver
 from aiortc.clock import current_ntp_time
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.rtp import (
     RTCP_PSFB_FIR,
@@ -153,9 +154,12 @@ class LeanSender(RTCRtpSender):
     # RTP
 
     def _destination(self) -> tuple[Any, tuple[str, int]] | None:
-        """The selected pair's datagram transport and the viewer's address."""
+        """The selected pair's datagram transport and the viewer's address, while DTLS
+        is up (aiortc's `_send_rtp` refuses to send otherwise, too)."""
+        if self.transport._state is not DtlsState.CONNECTED:
+            return None
         pair = self.transport.transport._connection._nominated.get(1)
-        if pair is None or pair.protocol.transport is None:
+        if pair is None or pair.protocol.transport is None or pair.protocol.transport.is_closing():
             return None
         return pair.protocol.transport, pair.remote_addr
 

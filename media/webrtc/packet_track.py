@@ -196,7 +196,14 @@ class PacketTrack(MediaStreamTrack):
 
     def _deliver(self, frame: RtpFrame) -> None:
         assert self._sink is not None
-        if self._sink.send_frame(frame):
+        try:
+            sent = self._sink.send_frame(frame)
+        except Exception:
+            # Never let one viewer's failure (libsrtp, say) stop the fan-out to the others.
+            logger.exception("consumer %s: sending failed, ending it", self.id)
+            self.stop()
+            return
+        if sent:
             self.sent_packets += 1
             return
         # The viewer's socket is backed up: skip to the next keyframe.
