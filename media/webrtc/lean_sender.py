@@ -16,7 +16,8 @@ transport's `_tx_srtp` (the pylibsrtp `Session` keyed by the DTLS-SRTP exporter,
 `allow_repeat_tx`, so a retransmission is the stored protected packet sent again),
 `_register_rtp_sender`/`_unregister_rtp_sender` (RTCP routing by SSRC), the ICE
 transport's `_connection._nominated` (the selected pair's socket and address), and
-`RTCRtpTransceiver`'s `__sender` slot.
+`RTCRtpTransceiver`'s `__sender` slot; of pylibsrtp 1.0 (locked in requirements.lock),
+its cffi binding and the `Session`'s `srtp_t`.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ from aiortc.rtp import (
     RtcpSourceInfo,
     RtcpSrPacket,
 )
+from pylibsrtp._binding import ffi as _ffi  # type: ignore[import-not-found]
+from pylibsrtp._binding import lib as _lib
 
 from media.webrtc.packet_track import PacketTrack
 from media.webrtc.rtp_frame import RtpFrame
@@ -65,6 +68,10 @@ HISTORY_SIZE = 512
 MAX_BUFFERED_BYTES = 512 * 1024
 
 _HEADER = struct.Struct("!BBHII")
+# One packet: header, extensions and payload (aiortc's payloads are at most 1300 bytes) and
+# room for libsrtp's trailer.
+BUFFER_SIZE = 1500
+_srtp_protect = _lib.srtp_protect
 
 
 class LeanSender(RTCRtpSender):
@@ -91,6 +98,10 @@ class LeanSender(RTCRtpSender):
         self._abs_id = 0
         self._cname: str | None = None
         self._srtp: pylibsrtp.Session | None = None
+        self._srtp_t: Any = None
+        self._cdata = _ffi.new("char[]", BUFFER_SIZE)
+        self._buffer = _ffi.buffer(self._cdata)
+        self._length = _ffi.new("int *")
         self._rtcp_task: asyncio.Task[None] | None = None
         self._running = False
         # For sender reports: counters, and the RTP/NTP time of the last frame sent.
@@ -132,6 +143,9 @@ class LeanSender(RTCRtpSender):
                 self._abs_id = ext.id
         self.transport._register_rtp_sender(self, parameters)
         self._srtp = self.transport._tx_srtp
+        # pylibsrtp's `protect()` copies into and out of its own buffer through a Python
+        # wrapper; the lean path calls libsrtp on a buffer of its own instead.
+        self._srtp_t = self._srtp._srtp[0]
         self._running = True
         self._rtcp_task = asyncio.ensure_future(self._run_rtcp())
         self._lean_track.attach(self)
@@ -180,6 +194,8 @@ class LeanSender(RTCRtpSender):
 
         The only per-packet work: header pack, SRTP protect, history slot, sendto. No
         logging, no stats objects, no timers; the two counters feed the sender reports.
+        The packet is assembled in this sender's own buffer, where libsrtp protects it in
+        place, and goes to the socket directly while asyncio holds nothing unsent for it.
         """
         destination = self._destination() if self._running else None
         if destination is None or self._srtp is None:
@@ -187,27 +203,46 @@ class LeanSender(RTCRtpSender):
         udp, addr = destination
         if udp.get_write_buffer_size() > MAX_BUFFERED_BYTES:
             return False
+        send = udp.sendto if udp.get_write_buffer_size() else udp._sock.sendto
         ntp = current_ntp_time()
         extension = self._extension(ntp)
         first = 0x90 if extension else 0x80
         timestamp = (self._ts_origin + frame.pts) & 0xFFFFFFFF
-        pack, protect, sendto, history = _HEADER.pack, self._srtp.protect, udp.sendto, self._history
+        protect, history = self._protect, self._history
         payload_type, ssrc, seq = self._payload_type, self._ssrc, self._seq
         last = len(frame.payloads) - 1
         marker = 0x80 if frame.marker else 0
+        buf, pack_into = self._buffer, _HEADER.pack_into
+        start = 12 + len(extension)
+        buf[12:start] = extension
         octets = 0
         for i, payload in enumerate(frame.payloads):
-            second = payload_type | marker if i == last else payload_type
-            packet = protect(pack(first, second, seq, timestamp, ssrc) + extension + payload)
+            end = start + len(payload)
+            pack_into(buf, 0, first, payload_type | marker if i == last else payload_type,
+                      seq, timestamp, ssrc)
+            buf[start:end] = payload
+            packet = protect(end)
             history[seq % HISTORY_SIZE] = packet
-            sendto(packet, addr)
-            octets += len(payload)
+            try:
+                send(packet, addr)
+            except OSError:  # would block, or an ICMP error: asyncio buffers or reports it
+                send = udp.sendto
+                send(packet, addr)
+            octets += end - start
             seq = (seq + 1) & 0xFFFF
         self._seq = seq
         self.packets_sent += last + 1
         self.octets_sent += octets
         self._last_rtp_ts, self._last_ntp = timestamp, ntp
         return True
+
+    def _protect(self, length: int) -> bytes:
+        """SRTP-protect the first `length` bytes of the buffer in place; the packet."""
+        self._length[0] = length
+        if _srtp_protect(self._srtp_t, self._cdata, self._length):
+            raise pylibsrtp.Error("srtp_protect failed")
+        packet: bytes = self._buffer[0 : self._length[0]]
+        return packet
 
     def _resend(self, sequence_numbers: list[int]) -> None:
         destination = self._destination()
