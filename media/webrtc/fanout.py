@@ -1,10 +1,14 @@
 """Fan-out of one stream's packets to every WebRTC consumer of that stream.
 
 One `Fanout` per stream. The ingest calls `on_packet()` for each access unit, from its own
-thread or from the loop; every consumer has its own bounded `PacketTrack`, so a slow one
-drops to a keyframe on its own without holding the others back. A new consumer starts
-with the GOP cache's snapshot, so its first frame does not wait for the camera's next
-keyframe (PLI cannot ask an RTSP camera for one).
+thread or from the loop. Each packet is packetized into RTP payloads **once**, here
+(`RtpFrame`), and the same frame goes to every consumer's `PacketTrack`, which sends it in
+the same event-loop turn through its `LeanSender` (per viewer: RTP header, SRTP, sendto).
+A slow consumer drops to a keyframe on its own without holding the others back. A new
+consumer starts with the GOP cache's snapshot, so its first frame does not wait for the
+camera's next keyframe (PLI cannot ask an RTSP camera for one: it is answered from the
+GOP cache too). The packetized frames of the current GOP are kept so that neither a
+new consumer nor a PLI packetizes them again.
 """
 
 from __future__ import annotations
@@ -14,7 +18,16 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
-from media.webrtc.packet_track import PacketTrack, make_av_packet, to_90khz
+from media.webrtc.packet_track import PacketKey, PacketTrack, packet_key
+from media.webrtc.rtp_frame import (
+    AUDIO_CLOCK_RATE,
+    VIDEO_CLOCK_RATE,
+    Packetizer,
+    RtpFrame,
+    packetize_h264,
+    packetize_whole,
+    to_clock,
+)
 
 if TYPE_CHECKING:
     from media.packet import MediaPacket
@@ -47,6 +60,8 @@ class Fanout:
         *,
         queue_size: int = DEFAULT_QUEUE_SIZE,
         name: str = "",
+        kind: str = "video",
+        packetize: Packetizer | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
@@ -54,6 +69,12 @@ class Fanout:
         self._queue_size = queue_size
         self._name = name
         self._tracks: set[PacketTrack] = set()
+        #: "video" (H.264 by default) or "audio" (one payload per frame by default).
+        self.kind = kind
+        self._clock_rate = VIDEO_CLOCK_RATE if kind == "video" else AUDIO_CLOCK_RATE
+        self._packetize = packetize or (packetize_h264 if kind == "video" else packetize_whole)
+        # The packetized frames of the current GOP, by packet identity.
+        self._gop_frames: dict[PacketKey, RtpFrame] = {}
         self._closed = False
         #: Packets received from the ingest.
         self.packets_in = 0
@@ -88,19 +109,40 @@ class Fanout:
         self.packets_in += 1
         if not self._tracks or self._closed:
             return
-        pts90 = to_90khz(pkt.pts, pkt.time_base)
-        # One av.Packet for all consumers whose timeline is the source's (the usual case).
-        shared = make_av_packet(pkt.data, pts90, pkt.is_keyframe)
+        key = packet_key(pkt)
+        frame = self._gop_frames.get(key) or self._frame(pkt)
+        if pkt.is_keyframe:
+            self._gop_frames = {}
+        self._gop_frames[key] = frame
+        # One frame for all consumers (each adds only its RTP headers); the consumers
+        # send it now, so the whole fan-out of a packet is this one loop callback.
         for track in tuple(self._tracks):
-            track.push(pkt, shared, pts90)
+            track.push(pkt, frame)
+
+    def _frame(self, pkt: MediaPacket) -> RtpFrame:
+        return RtpFrame(pkt.data, self._packetize(pkt.data),
+                        to_clock(pkt.pts, pkt.time_base, self._clock_rate),
+                        pkt.is_keyframe, self.kind == "video")
+
+    def snapshot_frames(self) -> list[tuple[PacketKey, RtpFrame]]:
+        """The GOP cache's snapshot, packetized (each packet once per GOP)."""
+        if self._gop_cache is None:
+            return []
+        cached = self._gop_frames
+        frames = [(k, cached.get(k) or self._frame(p))
+                  for p in self._gop_cache.snapshot() for k in (packet_key(p),)]
+        self._gop_frames = dict(frames)
+        return frames
 
     def subscribe(self, *, queue_size: int | None = None) -> PacketTrack:
         """A new consumer track, primed with the GOP cache; call on the loop."""
         if self._closed:
             raise RuntimeError("the fan-out is closed")
-        track = PacketTrack(queue_size or self._queue_size, on_stop=self._unsubscribe)
+        track = PacketTrack(queue_size or self._queue_size, on_stop=self._unsubscribe,
+                            snapshot=self.snapshot_frames, kind=self.kind,
+                            clock_rate=self._clock_rate)
         if self._gop_cache is not None:
-            track.prime(self._gop_cache.snapshot())
+            track.prime(self.snapshot_frames())
         self._tracks.add(track)
         logger.debug(
             "%s: consumer %s subscribed (%d primed, %d consumers)",
@@ -145,3 +187,4 @@ class Fanout:
         for track in tuple(self._tracks):
             track.stop()
         self._tracks.clear()
+        self._gop_frames = {}
