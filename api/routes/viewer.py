@@ -55,6 +55,8 @@ ASSETS = {
     "viewer.js": _load("viewer.js", "text/javascript"),
     "viewer.css": _load("viewer.css", "text/css"),
     "recordings.js": _load("recordings.js", "text/javascript"),
+    "events.js": _load("events.js", "text/javascript"),
+    "detection.js": _load("detection.js", "text/javascript"),
 }
 
 

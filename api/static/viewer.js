@@ -12,7 +12,11 @@
   const $ = (id) => document.getElementById(id);
   // The recordings panel's factory (recordings.js): taken off `window`, given our helpers.
   const makeRecordings = window.vasRecordingsPanel;
+  const makeEvents = window.vasEventsPanel;
+  const makeDetection = window.vasDetectionEditor;
   delete window.vasRecordingsPanel;
+  delete window.vasEventsPanel;
+  delete window.vasDetectionEditor;
 
   const HEALTH_EVERY_MS = 2000;
   // Bounds our own waits, so that a lost answer cannot leave a button disabled forever.
@@ -27,6 +31,8 @@
   let whep = null; // the live WHEP session: {streamId, pc, location}
   const busy = new Set(); // actions in flight: a second click is ignored until done (guide §7)
   let recordings = null; // the recordings panel (recordings.js), made at sign-in
+  let events = null; // the events panel (events.js), made at sign-in
+  let detection = null; // the detection settings editor (detection.js), made at sign-in
   const blobUrls = new Map(); // element id -> object URL, revoked when replaced
 
   // --- messages ---------------------------------------------------------------------------
@@ -212,6 +218,10 @@
     // may run because a refresh just failed.
     await leave({ retry: false }).catch(() => {});
     unselect();
+    events?.stop();
+    detection?.stop();
+    events = null;
+    detection = null;
     if (session.user) {
       // End the user's session on the server too: its refresh token stops working.
       await postJson('/api/v1/auth/logout', { refreshToken: session.refreshToken }).catch(() => {});
@@ -592,12 +602,16 @@
 
   async function enterWorkspace() {
     recordings = makeRecordings({ api, apiBlob, act, say, scopes: session.scopes });
+    const accessToken = () => session?.accessToken;
+    events = makeEvents({ api, apiBlob, act, say, scopes: session.scopes, accessToken, recordings });
+    detection = makeDetection({ api, apiBlob, act, say, scopes: session.scopes });
     $('signed-in-as').textContent = session.clientId;
     $('scopes').textContent = `(${session.scopes.join(', ')})`;
     $('sign-in-panel').hidden = true;
     $('session-panel').hidden = false;
     $('workspace').hidden = false;
     await reloadLists();
+    await Promise.all([events.start(), detection.start()]);
     say('Signed in. Start a device or watch a live stream.');
   }
 
