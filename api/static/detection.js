@@ -153,6 +153,10 @@
     }
 
     async function open(id) {
+      if (!id) {
+        say('Choose a camera first.');
+        return;
+      }
       cameraId = id;
       $('detection-form').hidden = false;
       $('detection-form').dataset.cameraId = id;

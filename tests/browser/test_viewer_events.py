@@ -81,6 +81,8 @@ def test_a_live_event_is_shown_filtered_and_plays_its_recording(
     stack: dict[str, Any], page: Page
 ) -> None:
     device = stack["device_id"]
+    _wait(page, f"document.querySelector('#events-camera option[value=\"{device}\"]')",
+          "the camera listed in the filter")
     recording = _api(stack, "POST", f"/cameras/{device}/recordings/start",
                      json={"settings": {"segmentDuration": 10, "format": "mp4"}})
     _wait(page, "document.getElementById('events-panel').dataset.live === 'subscribed'",
@@ -129,10 +131,15 @@ def test_a_live_event_is_shown_filtered_and_plays_its_recording(
     _wait(page, f"""const d = document.getElementById('recording-detail');
         return !d.hidden && d.dataset.recordingId === {recording['id']!r};""",
           "the event's recording opened")
-    played = _wait(page, """const v = document.getElementById('segment-video');
-        return v.dataset.segmentId && v.currentTime > 0 && !v.paused
-               && { segment: v.dataset.segmentId, offset: Number(v.dataset.offset),
-                    time: v.currentTime };""", "the recording playing at the moment", 45)
+    try:
+        played = _wait(page, """const v = document.getElementById('segment-video');
+            return v.dataset.segmentId && v.currentTime > 0 && !v.paused
+                   && { segment: v.dataset.segmentId, offset: Number(v.dataset.offset),
+                        time: v.currentTime };""", "the recording playing at the moment", 45)
+    except AssertionError as error:
+        segments = _api(stack, "GET", f"/recordings/{recording['id']}/segments")
+        event = _api(stack, "GET", f"/events/{event_id}")
+        raise AssertionError(f"{error}; event {event}; segments {segments}") from None
     linked = _api(stack, "GET", f"/events/{event_id}")
     assert linked["segment"] is not None and played["segment"] == linked["segment"]["id"]
     offset = _when(linked["timestamp"]) - _when(linked["segment"]["startTime"])
@@ -142,6 +149,8 @@ def test_a_live_event_is_shown_filtered_and_plays_its_recording(
 
 def test_regions_drawn_over_the_snapshot_are_saved(stack: dict[str, Any], page: Page) -> None:
     device = stack["device_id"]
+    _wait(page, f"document.querySelector('#detection-camera option[value=\"{device}\"]')",
+          "the camera listed in the editor")
     _type(page, "detection-camera", device)
     _click(page, "detection-load")
     _wait(page, "document.getElementById('region-area').dataset.snapshot === 'ready'",
