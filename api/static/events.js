@@ -95,6 +95,7 @@
         img.alt = `${entry.summary.type} event`;
         const url = URL.createObjectURL(await apiBlob(BASE + entry.summary.thumbnailPath));
         urls.add(url);
+        entry.url = url;
         img.src = url;
         figure.prepend(img);
         await img.decode().catch(() => {});
@@ -117,7 +118,13 @@
     function render() {
       const sorted = [...events.values()].sort(
         (a, b) => Date.parse(b.summary.timestamp) - Date.parse(a.summary.timestamp));
-      for (const entry of sorted.slice(SHOWN)) events.delete(entry.summary.id);
+      for (const entry of sorted.slice(SHOWN)) {
+        events.delete(entry.summary.id);
+        if (entry.url) {
+          URL.revokeObjectURL(entry.url);
+          urls.delete(entry.url);
+        }
+      }
       const shown = sorted.slice(0, SHOWN).filter((entry) => matches(entry.summary));
       $('events-list').replaceChildren(...shown.map((entry) => entry.element));
       $('events-count').textContent = `${shown.length} shown`;
