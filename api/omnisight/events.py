@@ -81,6 +81,8 @@ async def _names(services: Services, events: list[EventRecord]) -> dict[uuid.UUI
 async def recordings_of(services: Services, events: list[EventRecord]
                         ) -> dict[uuid.UUID, SessionRecord]:
     """Event id -> the recording that holds its moment (computed when read, never stored)."""
+    if not events:
+        return {}
     sessions = services.recording_sessions
     await sessions.sync()
     held = await sessions.holding((e.camera_id, e.start_at) for e in events)
