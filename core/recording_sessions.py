@@ -355,7 +355,9 @@ class RecordingSessionService:
         return found
 
     async def segment_at(self, record: SessionRecord, moment: datetime) -> SegmentRecord | None:
-        """The segment of `record` that holds `moment` (None until it is written)."""
+        """The segment of `record` that holds `moment` (None until it is written). A moment
+        of a manual recording before its first keyframe (where its first segment begins) is
+        given the first segment."""
         if record.kind == "continuous":
             row = await HlsSegment.select().where(
                 (HlsSegment.stream_id == record.stream_id) & (HlsSegment.start_at <= moment)
@@ -363,9 +365,11 @@ class RecordingSessionService:
             return None if row is None else SegmentRecord.of_hls(
                 record.id, row, await self._resolution(record))
         row = await RecordingSegment.select().where(
-            (RecordingSegment.session_id == record.id) & (RecordingSegment.start_at <= moment)
-            & (RecordingSegment.end_at >= moment)).order_by(RecordingSegment.sequence).first()
-        return None if row is None else segment_record(row)
+            (RecordingSegment.session_id == record.id) & (RecordingSegment.end_at >= moment)
+        ).order_by(RecordingSegment.sequence).first()
+        if row is None or (as_utc(row["start_at"]) > moment and row["sequence"] != 1):
+            return None  # not written yet
+        return segment_record(row)
 
 
 def holder(rows: list[dict[str, Any]], camera: uuid.UUID, at: datetime

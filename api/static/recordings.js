@@ -184,7 +184,11 @@
       if (!pending || !current || current.recording.id !== pending.id) return;
       const { moment } = pending;
       markMoment(moment);
-      const segment = current.segments.find((s) => ms(s.startTime) <= moment && moment <= ms(s.endTime));
+      // The segment holding the moment; before the first keyframe (where the first segment
+      // begins), the first one, as GET /events/:id answers.
+      const first = current.segments[0];
+      const segment = current.segments.find((s) => ms(s.startTime) <= moment && moment <= ms(s.endTime))
+        ?? (current.recording.type === 'manual' && first && moment < ms(first.startTime) ? first : undefined);
       if (!segment) {
         if (current.recording.segmentsComplete && current.segments.length < SEGMENT_LIMIT) {
           pending = null;

@@ -6,6 +6,7 @@ recording at that moment; regions drawn over the camera's snapshot and saved are
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -73,6 +74,14 @@ def _api(stack: dict[str, Any], method: str, path: str, **kwargs: Any) -> Any:
     return response.json()
 
 
+def _recorded(stack: dict[str, Any], recording: str, seconds: float) -> None:
+    """Until the recording has run for `seconds`."""
+    deadline = time.monotonic() + 30
+    while _api(stack, "GET", f"/recordings/{recording}")["duration"] < seconds:
+        assert time.monotonic() < deadline, f"recording {recording} shorter than {seconds} s"
+        time.sleep(0.2)
+
+
 def _when(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
@@ -87,6 +96,8 @@ def test_a_live_event_is_shown_filtered_and_plays_its_recording(
                      json={"settings": {"segmentDuration": 10, "format": "mp4"}})
     _wait(page, "document.getElementById('events-panel').dataset.live === 'subscribed'",
           "WebSocket subscribed to the cameras", 20)
+    # The event must fall well inside the recording (its first segment starts at a keyframe).
+    _recorded(stack, recording["id"], 2.0)
     assert page.evaluate("() => document.querySelectorAll('#events-list .event').length") == 0
 
     stack["camera"].set_motion(True)
@@ -126,6 +137,8 @@ def test_a_live_event_is_shown_filtered_and_plays_its_recording(
     _wait(page, f"document.getElementById('event-{event_id}')", "shown for motion, its camera")
 
     # A click plays the recording at the event's moment (once that segment is written).
+    _recorded(stack, recording["id"],
+              _when(detail["timestamp"]) - _when(recording["startTime"]) + 2.0)
     _api(stack, "POST", f"/recordings/{recording['id']}/stop")
     page.evaluate(f"() => document.getElementById('event-{event_id}').click()")
     _wait(page, f"""const d = document.getElementById('recording-detail');

@@ -59,12 +59,13 @@ async def test_events_link_to_the_recording_and_segment_that_hold_their_moment(
     # a manual recording inside it [t0+2min, t0+4min] with two one-minute segments.
     await _session(camera, stream, stream, "continuous", t0 - timedelta(minutes=10),
                    t0 + timedelta(minutes=10))
-    await _session(camera, manual, stream, "manual", t0 + timedelta(minutes=2),
+    # (It starts 1 s before its first keyframe, where its first segment begins.)
+    await _session(camera, manual, stream, "manual", t0 + timedelta(minutes=2, seconds=-1),
                    t0 + timedelta(minutes=4))
     index = RecordingIndex(settings.media.recordings_dir(settings.server.data_dir))
     await index.add(stream, 4, "seg_4.ts", t0 - timedelta(seconds=2), t0 + timedelta(seconds=4),
                      6.0, 1000, False)
-    await _manual_segment(manual, 1, t0 + timedelta(minutes=2), 60)
+    first = await _manual_segment(manual, 1, t0 + timedelta(minutes=2), 60)
     second = await _manual_segment(manual, 2, t0 + timedelta(minutes=3), 60)
 
     async def detected(kind: str, at: datetime, cam: str = camera) -> str:
@@ -75,6 +76,7 @@ async def test_events_link_to_the_recording_and_segment_that_hold_their_moment(
 
     in_continuous = await detected("person", t0)
     in_manual = await detected("motion", t0 + timedelta(minutes=3, seconds=30))
+    before_keyframe = await detected("person", t0 + timedelta(minutes=2, seconds=-0.5))
     no_segment = await detected("motion", t0 + timedelta(minutes=8))
     on_other_camera = await detected("motion", t0, other)
     outside = (await client.post(f"{BASE}/events", headers=headers, json={
@@ -99,6 +101,9 @@ async def test_events_link_to_the_recording_and_segment_that_hold_their_moment(
     assert detail["segmentId"] == str(second)
     assert detail["segment"]["filePath"] == f"/api/v1/media/segments/{second}"
 
+    detail = await _get(client, headers, f"/events/{before_keyframe}")
+    assert detail["recordingId"] == str(manual) and detail["segmentId"] == str(first)
+
     detail = await _get(client, headers, f"/events/{no_segment}")
     assert detail["recordingId"] == str(stream) and detail["segment"] is None
     detail = await _get(client, headers, f"/events/{outside}")
@@ -109,8 +114,8 @@ async def test_events_link_to_the_recording_and_segment_that_hold_their_moment(
     def ids(page: dict[str, Any]) -> set[str]:
         return {e["id"] for e in page["events"]}
 
-    for recording, held in ((manual, {in_manual}),
-                            (stream, {in_continuous, in_manual, no_segment})):
+    for recording, held in ((manual, {in_manual, before_keyframe}),
+                            (stream, {in_continuous, in_manual, before_keyframe, no_segment})):
         by_filter = await _get(client, headers, "/events", recordingId=str(recording))
         by_route = await _get(client, headers, f"/recordings/{recording}/events")
         assert ids(by_filter) == ids(by_route) == held, recording
@@ -120,9 +125,9 @@ async def test_events_link_to_the_recording_and_segment_that_hold_their_moment(
     everything = await _get(client, headers, "/events", limit=100)
     links = {e["id"]: e["recordingId"] for e in everything["events"]}
     assert links == {in_continuous: str(stream), in_manual: str(manual), no_segment: str(stream),
-                     on_other_camera: None, outside: None}
+                     before_keyframe: str(manual), on_other_camera: None, outside: None}
     typed = await _get(client, headers, "/events", recordingId=str(stream), type="person")
-    assert ids(typed) == {in_continuous}
+    assert ids(typed) == {in_continuous, before_keyframe}
     assert (await _get(client, headers, "/events", recordingId=str(uuid.uuid4())))["total"] == 0
     assert (await _get(client, headers, "/events", recordingId=str(stream),
                        cameraId=other))["total"] == 0
