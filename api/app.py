@@ -85,7 +85,9 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         system_settings = SystemSettingsService(
             settings.media.recordings_dir(settings.server.data_dir)
         )
-        devices = DeviceService(CredentialBox(settings.auth.credentials_key), policy_for(settings))
+        detection_settings = DetectionSettingsService(system_settings)
+        devices = DeviceService(CredentialBox(settings.auth.credentials_key), policy_for(settings),
+                                on_delete=(detection_settings.forget_camera,))
         app.state.services = Services(
             settings=settings,
             engine=engine,
@@ -105,7 +107,7 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
                 settings.auth.failed_login_window_s, subject="account",
             )),
             system_settings=system_settings,
-            detection_settings=DetectionSettingsService(system_settings),
+            detection_settings=detection_settings,
             events=EventService(settings.server.data_dir),
             system_status=SystemStatusService(
                 utcnow(), devices, streams, nodes,
