@@ -84,6 +84,8 @@ class Cluster:
         deadline = time.monotonic() + 60
         while ready not in member.process.output:
             if member.process.proc.poll() is not None or time.monotonic() > deadline:
+                if member.process.proc.poll() is None:
+                    member.process.interrupt()
                 raise RuntimeError(f"{name} did not start:\n{member.process.output[-3000:]}")
             time.sleep(0.05)
         member.cpu_at_start = member.last_cpu = cpu_seconds(member.pid)

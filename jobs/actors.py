@@ -29,6 +29,7 @@ from jobs.captures import Captures
 from jobs.client import DETECT_ACTOR
 from jobs.context import current
 from jobs.detection import detection_worker
+from jobs.metrics import cpu_spent
 from jobs.node.protocol import (
     DetectFrame,
     Handover,
@@ -193,7 +194,8 @@ def prune_media_nodes() -> int:
 def detect_frame(request: Any) -> None:
     """On a detection worker: run the object detector on a node's frame, merge into events."""
     ctx = current()
-    detection_worker(ctx).handle(decode(request, DetectFrame))
+    with cpu_spent("detection", "worker"):
+        detection_worker(ctx).handle(decode(request, DetectFrame))
 
 
 def _retry_when_full(retries: int, exc: BaseException) -> bool:
