@@ -45,6 +45,7 @@ class Member:
     last_cpu: float = 0.0  # the newest reading (a killed process can no longer be read)
     started_at: float = field(default_factory=time.monotonic)
     lives: list[tuple[float, float]] = field(default_factory=list)  # (cpu s, wall s) of ended runs
+    earlier: list[str] = field(default_factory=list)  # the log of its ended runs
 
     @property
     def pid(self) -> int:
@@ -113,6 +114,7 @@ class Cluster:
         """Start a stopped media node again under the same id, keeping its CPU account."""
         member.lives.append((member.last_cpu - member.cpu_at_start,
                              time.monotonic() - member.started_at))
+        member.earlier += [*member.process.lines, "---- restarted ----"]
         fresh = self._start("media-node", member.name, "registered", VAS_NODE_ID=member.name)
         member.process, member.metrics_port = fresh.process, fresh.metrics_port
         member.cpu_at_start = member.last_cpu = fresh.cpu_at_start

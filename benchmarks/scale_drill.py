@@ -205,7 +205,8 @@ class Drill:
         restarted_at = time.monotonic()
         self.cluster.restart(victim)  # its StatefulSet pod comes back under the same id
         registered = time.monotonic() - restarted_at
-        back = await self._moved(stranded, None, signalled_at, signalled_wall, window + 40)
+        back = await self._moved(stranded, None, signalled_at, signalled_wall,
+                                 time.monotonic() - signalled_at + 40)
         back = {s: t - (restarted_at - signalled_at) for s, t in back.items()}
         progress(f"{victim.name} restarted ({registered:.1f} s to register); "
                  f"{len(back)}/{len(stranded)} streams without room back")
@@ -264,12 +265,19 @@ class Drill:
             sampler.cancel()
             for viewer in self.viewers:
                 viewer.task.cancel()
-            await asyncio.gather(*(v.task for v in self.viewers), return_exceptions=True)
+            # A viewer's clean-up (a DELETE, aiortc's transports) must not hold the report.
+            await asyncio.wait([v.task for v in self.viewers] or [sampler], timeout=15)
 
     def close(self) -> None:
         for camera in self.cameras.values():
             camera.stop()
         self.cluster.close()
+        if self.args.logs:  # each process's log, for the timestamps of a hand-over
+            logs = Path(self.args.logs)
+            logs.mkdir(parents=True, exist_ok=True)
+            for member in self.cluster.members:
+                lines = [*member.earlier, *member.process.lines]
+                (logs / f"{member.name}.log").write_text("\n".join(lines) + "\n")
 
 
 def _seconds(values: list[float]) -> str:
@@ -326,6 +334,7 @@ def main() -> int:
     parser.add_argument("--capacity", type=int, default=12)
     parser.add_argument("--cameras", type=int, default=40)
     parser.add_argument("--viewers", type=int, default=20)
+    parser.add_argument("--logs", help="write each process's log into this directory")
     args = parser.parse_args()
     print(f"scale drill {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, run {uuid.uuid4().hex[:6]}")
     with tempfile.TemporaryDirectory(prefix="vas-scale-drill-") as workdir:

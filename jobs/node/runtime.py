@@ -145,17 +145,25 @@ class MediaNodeRuntime:
         """Restart a stream whose node stopped renewing its lease; True when we took it."""
         if self.draining or stream_id in self.pipelines or stream_id in self._starting:
             return False
-        if not self.has_capacity() or not await self.leases.claim(stream_id):
+        if not self.has_capacity():
             return False
-        stream = await self.streams.get(stream_id)
-        logger.warning("taking over stream %s (was on %s)", stream_id, stream.node_id)
-        await self.consumers.close_all(stream_id)  # their transports died with the node
-        if stream.state in (StreamState.LIVE, StreamState.ERROR):
-            with contextlib.suppress(Conflict):
-                await self.streams.transition(stream_id, StreamState.INITIALIZING,
-                                              last_error="media node lost; restarting")
-        pipeline = await self._pipeline_for(stream)
-        self.pipelines[stream_id] = pipeline
+        # Held from the claim until the pipeline is in place: a hand-over and the heartbeat
+        # may offer the same stream at once, and only one of them may start it.
+        self._starting.add(stream_id)
+        try:
+            if not await self.leases.claim(stream_id):
+                return False
+            stream = await self.streams.get(stream_id)
+            logger.warning("taking over stream %s (was on %s)", stream_id, stream.node_id)
+            await self.consumers.close_all(stream_id)  # their transports died with the node
+            if stream.state in (StreamState.LIVE, StreamState.ERROR):
+                with contextlib.suppress(Conflict):
+                    await self.streams.transition(stream_id, StreamState.INITIALIZING,
+                                                  last_error="media node lost; restarting")
+            pipeline = await self._pipeline_for(stream)
+            self.pipelines[stream_id] = pipeline
+        finally:
+            self._starting.discard(stream_id)
         pipeline.start(stream.profile_level_id)
         return True
 
