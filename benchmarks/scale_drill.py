@@ -25,7 +25,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
+import sys
 import tempfile
 import time
 import uuid
@@ -347,4 +349,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    code = main()
+    sys.stdout.flush()
+    # Viewers whose aiortc receiver never stops (their RTCP task waits forever) leave threads
+    # behind that would keep the interpreter from exiting; everything VAS is stopped by now.
+    os._exit(code)
