@@ -63,15 +63,16 @@ class Viewer:
 
     async def _run(self) -> None:
         while True:
+            attached_at = time.monotonic()
             try:
                 async with StreamConsumer(self.client, self.stream_id,
                                           local_ip="127.0.0.1") as consumer:
-                    await self._watch(consumer)
+                    await self._watch(consumer, attached_at)
             except Exception:  # not running yet: the guide's client retries
                 await asyncio.sleep(0.5)
 
-    async def _watch(self, consumer: StreamConsumer) -> None:
-        reader = asyncio.ensure_future(self._read(consumer))
+    async def _watch(self, consumer: StreamConsumer, attached_at: float) -> None:
+        reader = asyncio.ensure_future(self._read(consumer, attached_at))
         moved = asyncio.ensure_future(self.moved.wait())
         done, _ = await asyncio.wait({reader, moved}, return_when=asyncio.FIRST_COMPLETED)
         reader.cancel()
@@ -80,10 +81,11 @@ class Viewer:
             self.ended += 1
         self.moved.clear()
 
-    async def _read(self, consumer: StreamConsumer) -> None:
+    async def _read(self, consumer: StreamConsumer, attached_at: float) -> None:
         async for _ in consumer.frames():
             self.frames += 1
-            if self.since is not None:
+            # Only a consumer attached after the signal counts (not frames still buffered).
+            if self.since is not None and attached_at > self.since:
                 self.back_after.append(time.monotonic() - self.since)
                 self.since = None
 

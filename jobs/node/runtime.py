@@ -221,15 +221,15 @@ class MediaNodeRuntime:
     async def adopt(self, stream_ids: list[uuid.UUID]) -> int:
         """Take over the streams of a node that handed them over (or stopped renewing) while
         there is room; the number taken. Peers race by `StreamLeases.claim`: one wins."""
-        taken = 0
-        for stream_id in stream_ids:
-            if not self.has_capacity():
-                break
-            try:
-                taken += await self.take_over(stream_id)
-            except Exception:  # one stream's failure must not keep the others from moving
-                logger.exception("could not take over stream %s", stream_id)
-        return taken
+        # All at once: each take-over is a few database round trips before its ingest
+        # starts, and one after another they added up to seconds for a full node's streams.
+        # Seats are counted before the first await (`_starting`), so the capacity holds.
+        results = await asyncio.gather(*(self.take_over(s) for s in stream_ids),
+                                       return_exceptions=True)
+        for stream_id, result in zip(stream_ids, results, strict=True):
+            if isinstance(result, BaseException):  # one failure must not keep the others
+                logger.error("could not take over stream %s: %r", stream_id, result)
+        return sum(1 for r in results if r is True)
 
     async def resume(self) -> int:
         """At start: the streams still recorded under our node id (a restarted StatefulSet
