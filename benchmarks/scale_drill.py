@@ -59,17 +59,22 @@ class Viewer:
         self.since: float | None = None  # the signal that moved the stream (monotonic)
         self.back_after: list[float] = []  # signal → first frame after re-attaching
         self.ended = 0  # transports the node closed
+        self._closing: set[asyncio.Future[None]] = set()
         self.task = asyncio.ensure_future(self._run())
 
     async def _run(self) -> None:
         while True:
             attached_at = time.monotonic()
+            consumer = StreamConsumer(self.client, self.stream_id, local_ip="127.0.0.1")
             try:
-                async with StreamConsumer(self.client, self.stream_id,
-                                          local_ip="127.0.0.1") as consumer:
-                    await self._watch(consumer, attached_at)
+                await consumer.start()
+                await self._watch(consumer, attached_at)
             except Exception:  # not running yet: the guide's client retries
                 await asyncio.sleep(0.5)
+            finally:
+                # Not waited for: aiortc's receiver can take a minute to stop (docs/scale-out.md)
+                # and a client attaches again without waiting for the old one to close.
+                self._closing.add(asyncio.ensure_future(consumer.close()))
 
     async def _watch(self, consumer: StreamConsumer, attached_at: float) -> None:
         reader = asyncio.ensure_future(self._read(consumer, attached_at))
