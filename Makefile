@@ -8,6 +8,11 @@ PIP    := $(BIN)/pip install --quiet --disable-pip-version-check
 
 .PHONY: up test lint test-deps install clean notebooks perf lock
 
+# Some machines (CI's among them) set PYTHONDONTWRITEBYTECODE: then every VAS process and
+# every pytest worker compiles all of its sources again (and pytest re-rewrites the asserts
+# of its plugins). Byte-code caches are written here.
+unexport PYTHONDONTWRITEBYTECODE
+
 # The product alone for `make up`; the test and notebook tools on top for the rest. Both
 # install the exact versions CI tested from the lock files, then VAS itself without
 # resolving anything again (`make lock` re-resolves them from pyproject.toml).
@@ -65,4 +70,4 @@ lock: $(STAMP)
 ## Timing targets (first frame p50 and the like): not part of `make test`; the figures and
 ## the benchmarks that produce them are in docs/performance.md.
 perf: $(DEV) test-deps
-	$(BIN)/python -m pytest -m perf
+	$(BIN)/python -m pytest -m perf -n 0  # one at a time: timings

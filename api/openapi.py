@@ -14,6 +14,7 @@ from typing import Any
 from litestar import Litestar
 from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.openapi.spec import (
+    OpenAPI,
     OpenAPIMediaType,
     OpenAPIResponse,
     OpenAPIType,
@@ -122,9 +123,30 @@ def _document_omnisight(path: str, item: Any) -> None:
             )
 
 
+class _DocumentedOpenAPIPlugin(OpenAPIPlugin):
+    """Litestar's OpenAPI plugin, adding the error answers when it builds the document.
+
+    The document is built on its first request (/schema, a schemathesis run), not at
+    start-up: building it costs as much as the rest of `create_app`, for every API process.
+    """
+
+    __slots__ = ()
+
+    def provide_openapi(self) -> OpenAPI:
+        fresh = self._openapi is None
+        openapi = super().provide_openapi()
+        if fresh:
+            _document(openapi)
+        return openapi
+
+
 def document_errors(app: Litestar) -> None:
-    """Add the error answers of both families to every operation of `app`'s document."""
-    openapi = app.plugins.get(OpenAPIPlugin).provide_openapi()
+    """Add the error answers of both families to every operation of `app`'s document,
+    when the document is built."""
+    app.plugins.get(OpenAPIPlugin).__class__ = _DocumentedOpenAPIPlugin
+
+
+def _document(openapi: OpenAPI) -> None:
     for path, item in (openapi.paths or {}).items():
         if path.startswith("/api/v1/") and not path.startswith("/api/v1/devices"):
             _document_omnisight(path, item)

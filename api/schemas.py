@@ -38,6 +38,11 @@ class DeviceCreateBody(msgspec.Struct):
     description: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
     location: Text255 | None = None
     rtsp_transport: Annotated[str, msgspec.Meta(pattern="^(tcp|udp)$")] | None = None
+    # WebRTC transcoding of the camera's video (docs/codecs.md); kept in the device's settings.
+    transcode: Annotated[str, msgspec.Meta(pattern="^(auto|always|never)$")] | None = None
+    transcode_width: Annotated[int, msgspec.Meta(ge=16, le=7680)] | None = None
+    transcode_height: Annotated[int, msgspec.Meta(ge=16, le=4320)] | None = None
+    transcode_kbps: Annotated[int, msgspec.Meta(ge=100, le=50_000)] | None = None
 
 
 class DeviceUpdateBody(msgspec.Struct):
@@ -48,6 +53,11 @@ class DeviceUpdateBody(msgspec.Struct):
     description: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
     location: Text255 | None = None
     rtsp_transport: Annotated[str, msgspec.Meta(pattern="^(tcp|udp)$")] | None = None
+    # WebRTC transcoding of the camera's video (docs/codecs.md); kept in the device's settings.
+    transcode: Annotated[str, msgspec.Meta(pattern="^(auto|always|never)$")] | None = None
+    transcode_width: Annotated[int, msgspec.Meta(ge=16, le=7680)] | None = None
+    transcode_height: Annotated[int, msgspec.Meta(ge=16, le=4320)] | None = None
+    transcode_kbps: Annotated[int, msgspec.Meta(ge=100, le=50_000)] | None = None
 
 
 class ValidateBody(msgspec.Struct):
@@ -117,3 +127,10 @@ class BookmarkUpdateBody(msgspec.Struct):
     event_type: str | msgspec.UnsetType | None = msgspec.UNSET
     tags: Annotated[list[str], msgspec.Meta(max_length=32)] | msgspec.UnsetType = msgspec.UNSET
     metadata: Metadata | msgspec.UnsetType | None = msgspec.UNSET
+
+
+def transcode_settings(data: DeviceCreateBody | DeviceUpdateBody) -> dict[str, Any]:
+    """The transcode fields given in a device body, as device settings."""
+    given = {"transcode": data.transcode, "transcode_width": data.transcode_width,
+             "transcode_height": data.transcode_height, "transcode_kbps": data.transcode_kbps}
+    return {key: value for key, value in given.items() if value is not None}

@@ -82,6 +82,7 @@ class HealthView(TypedDict):
     metrics: MetricsView
     last_error: str | None
     checked_at: str | None
+    codecs: dict[str, Any]  # VAS: what is ingested, served over WebRTC, and the transcoder
 
 
 class ProducersView(TypedDict):
@@ -271,10 +272,15 @@ def health_view(row: StreamRecord, fresh_s: float, now: datetime | None = None) 
     metrics = row.metrics or {}
     measured = row.checked_at is not None and (
         (now or utcnow()) - row.checked_at).total_seconds() <= fresh_s
+    # A LIVE stream whose recording fails (disk full) streams on, but is not healthy.
+    recording_error = metrics.get("recording_error") if measured else None
+    last_error = row.last_error
+    if last_error is None and recording_error:
+        last_error = f"RECORDING_FAILED: {recording_error}"
     return {
         "stream_id": str(row.id),
         "state": row.state.value,
-        "is_healthy": row.state is StreamState.LIVE and row.last_error is None and measured,
+        "is_healthy": row.state is StreamState.LIVE and last_error is None and measured,
         "uptime_seconds": uptime_seconds(row),
         "metrics": {
             "bitrate_kbps": float(metrics.get("bitrate_kbps", 0.0)),
@@ -282,8 +288,23 @@ def health_view(row: StreamRecord, fresh_s: float, now: datetime | None = None) 
             "packet_loss": float(metrics.get("packet_loss", 0.0)),
             "jitter_ms": float(metrics.get("jitter_ms", 0.0)),
         },
-        "last_error": row.last_error,
+        "last_error": last_error,
         "checked_at": iso(row.checked_at),
+        "codecs": codecs_view(row),
+    }
+
+
+def codecs_view(row: StreamRecord) -> dict[str, Any]:
+    """Health's `codecs`: the camera's codec, what WebRTC is served (None: refused, with
+    `webrtc_refusal`), and the transcoder as last reported (None: the stream has none)."""
+    config = row.codec_config or {}
+    video = config.get("video") or {}
+    return {
+        "ingested": video.get("codec"),
+        "webrtc": config.get("webrtc"),
+        "webrtc_refusal": row.webrtc_refusal,
+        "transcode": config.get("transcode"),
+        "transcoder": (row.metrics or {}).get("transcoder"),
     }
 
 

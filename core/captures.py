@@ -214,6 +214,10 @@ class SnapshotService:
             values[Snapshot.timestamp] = timestamp
         await Snapshot.update(values).where(Snapshot.id == snapshot_id)
 
+    async def touch(self, snapshot_id: uuid.UUID) -> None:
+        """Show that the snapshot's job is alive, so housekeeping does not take it for lost."""
+        await Snapshot.update({Snapshot.updated_at: utcnow()}).where(Snapshot.id == snapshot_id)
+
     async def failed(self, snapshot_id: uuid.UUID, reason: str) -> None:
         await Snapshot.update({Snapshot.status: FAILED, Snapshot.error: reason[:1000],
                                Snapshot.updated_at: utcnow()}).where(Snapshot.id == snapshot_id)

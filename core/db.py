@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
@@ -77,3 +78,21 @@ async def close_database(engine: Engine[Any]) -> None:
 async def ping(engine: Engine[Any]) -> None:
     """Raise unless the database answers a trivial query."""
     await engine.run_ddl("SELECT 1")
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """True for the errors of a database that is away: refused or cut connections, a server
+    shutting down or starting up (the API answers 503, the media node retries)."""
+    if isinstance(exc, OSError) and not isinstance(exc, ConnectionError):
+        # A file error is no outage; asyncio reports a refused host name of several
+        # addresses as a plain OSError "Multiple exceptions: [Errno 111] Connect call failed".
+        return "Connect call failed" in str(exc)
+    return isinstance(exc, (
+        ConnectionError,  # refused, reset, aborted
+        asyncpg.PostgresConnectionError,  # class 08
+        asyncpg.CannotConnectNowError,
+        asyncpg.AdminShutdownError,
+        asyncpg.CrashShutdownError,
+        asyncpg.ConnectionDoesNotExistError,
+        asyncpg.InterfaceError,  # "connection is closed"
+    ))

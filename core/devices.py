@@ -283,7 +283,14 @@ def _with_username(url: str, username: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
 
 
-_CAMERA_SETTINGS = {"resolution": str, "framerate": int}
+_CAMERA_SETTINGS = {"resolution": str, "framerate": int,
+                    # WebRTC transcoding (docs/codecs.md): auto | always | never, and the
+                    # size and bitrate of the transcoded H.264 (with `always`).
+                    "transcode": str, "transcode_width": int, "transcode_height": int,
+                    "transcode_kbps": int}
+TRANSCODE_MODES = ("auto", "always", "never")
+_TRANSCODE_BOUNDS = {"transcode_width": (16, 7680), "transcode_height": (16, 4320),
+                     "transcode_kbps": (100, 50_000)}
 
 
 def _checked(field: str, value: Any) -> Any:
@@ -302,6 +309,13 @@ def _checked(field: str, value: Any) -> Any:
         if isinstance(value.get("framerate"), int) and not 1 <= value["framerate"] <= 240:
             raise InvalidInput("settings.framerate must be 1-240",
                                details={"field": "settings.framerate"})
+        if value.get("transcode") is not None and value["transcode"] not in TRANSCODE_MODES:
+            raise InvalidInput("settings.transcode must be auto, always or never",
+                               details={"field": "settings.transcode"})
+        for key, (low, high) in _TRANSCODE_BOUNDS.items():
+            if isinstance(value.get(key), int) and not low <= value[key] <= high:
+                raise InvalidInput(f"settings.{key} must be {low}-{high}",
+                                   details={"field": f"settings.{key}"})
         if len(str(value.get("resolution") or "")) > 32:
             raise InvalidInput("settings.resolution must be at most 32 characters",
                                details={"field": "settings.resolution"})

@@ -51,10 +51,19 @@ class StreamRecord:
 
     @property
     def profile_level_id(self) -> str | None:
-        """The H.264 profile the camera sends, once known."""
-        video = (self.codec_config or {}).get("video") or {}
-        profile = video.get("profile")
+        """The H.264 profile WebRTC consumers are served (the camera's, or the transcoder's
+        when the stream transcodes), once known."""
+        config = self.codec_config or {}
+        served = config.get("webrtc") if "webrtc" in config else config.get("video")
+        profile = (served or {}).get("profile")
         return str(profile) if profile else None
+
+    @property
+    def webrtc_refusal(self) -> str | None:
+        """Why WebRTC consumers cannot have this stream (a camera codec with transcode
+        'never'), or None."""
+        refusal = (self.codec_config or {}).get("webrtc_refusal")
+        return str(refusal) if refusal else None
 
 
 class ProducerState(StrEnum):
@@ -107,6 +116,12 @@ class StreamService:
         # Publishes `camera_status` when a state change changes the camera's OmniSight
         # status; every process that changes stream states passes one.
         self._notifier = notifier
+
+    async def announce(self, message: dict[str, Any]) -> None:
+        """Publish a live message (e.g. a `system_notification`) if this service has a
+        notifier; best-effort like every live message."""
+        if self._notifier is not None:
+            await self._notifier.send(message)
 
     async def get(self, stream_id: uuid.UUID) -> StreamRecord:
         row: dict[str, Any] | None = await Stream.select().where(Stream.id == stream_id).first(

@@ -182,6 +182,7 @@ class _SegmentReader:
         # From the SPS, as FFmpeg's H.264 parser read it while probing.
         self.width = self._stream.codec_context.width
         self.height = self._stream.codec_context.height
+        self.codec = self._stream.codec_context.name  # h264 or hevc: copied as it is
 
     def packets(self) -> Iterator[_TimedPacket]:
         """The segment's packets in decode order, with their wall-clock times."""
@@ -229,6 +230,7 @@ class _ClipWriter:
         self._max_pts = 0
         self._step = 0  # last positive dts step: a frame's duration, in CLIP_TIME_BASE
         self._segment_size = (0, 0)
+        self._codec = "h264"
         self._segment_shift = 0  # ticks added to the current segment to keep time rising
         self._segment_begins = True
         self._last_dts: int | None = None
@@ -244,7 +246,7 @@ class _ClipWriter:
         """From the first frame's start to the end of the last frame, in seconds."""
         return float((self._max_pts + self._step) * CLIP_TIME_BASE)
 
-    def begin_segment(self, width: int, height: int) -> None:
+    def begin_segment(self, width: int, height: int, codec: str = "h264") -> None:
         """Packets from a new segment follow: check its start against the last packet."""
         if self.started and (width, height) != (self.width, self.height):
             # The MP4 has one sample description; players mostly follow the in-band SPS
@@ -257,6 +259,7 @@ class _ClipWriter:
                 height,
             )
         self._segment_size = (width, height)
+        self._codec = codec
         self._segment_shift = 0
         self._segment_begins = True
 
@@ -265,7 +268,7 @@ class _ClipWriter:
         if self.stream is None:
             self.width, self.height = self._segment_size
             self.stream = self.container.add_mux_stream(
-                "h264", width=self.width, height=self.height
+                self._codec, width=self.width, height=self.height
             )
             self.stream.time_base = CLIP_TIME_BASE
             self.origin = timed.wallclock
@@ -357,7 +360,7 @@ def _copy_segment(
     reporter: _ProgressReporter,
 ) -> None:
     """Write the segment's packets that belong to the clip, stopping at ``end``."""
-    writer.begin_segment(segment.width, segment.height)
+    writer.begin_segment(segment.width, segment.height, segment.codec)
     # Until the clip has begun: the packets since the newest keyframe at or before
     # ``start`` (the opening GOP), committed once one reaches ``start``. Left behind at
     # the segment's end if none does: the recording has a gap there and the clip

@@ -25,14 +25,21 @@ class PacketConditioner:
     """
 
     def __init__(self) -> None:
+        self.codec = "h264"
+        self._hevc_headers = b""  # VPS/SPS/PPS of an H.265 source (its extradata, Annex B)
         self.parameter_sets = ParameterSets()
         self._timeline = ContinuousTimeline()
         self._restart = True
         self._frame_duration = Fraction(1, 30)
         self._held: tuple[bytes, float] | None = None
 
-    def new_connection(self, parameter_sets: ParameterSets, fps: float | None = None) -> None:
-        """A new connection begins; ``parameter_sets`` come from its extradata/SDP."""
+    def new_connection(self, parameter_sets: ParameterSets, fps: float | None = None,
+                       codec: str = "h264", extradata: bytes = b"") -> None:
+        """A new connection begins; ``parameter_sets`` (H.264) or ``extradata`` (H.265, Annex
+        B) come from its SDP."""
+        self.codec = codec
+        if codec == "hevc" and extradata.startswith((b"\0\0\1", b"\0\0\0\1")):
+            self._hevc_headers = extradata
         if parameter_sets.complete:
             self.parameter_sets = parameter_sets
         if fps:
@@ -67,7 +74,13 @@ class PacketConditioner:
         return ready
 
     def _condition_one(self, packet: MediaPacket) -> list[MediaPacket]:
-        if packet.is_keyframe:
+        if self.codec != "h264":
+            # Every MJPEG frame is a picture of its own: a keyframe.
+            keyframe = packet.is_keyframe or self.codec == "mjpeg"
+            packet = replace(packet, codec=self.codec, is_keyframe=keyframe)
+            if packet.is_keyframe:
+                packet = self._with_hevc_headers(packet)
+        elif packet.is_keyframe:
             packet = self._with_parameter_sets(packet)
         elif self._restart:
             return []  # joined mid-GOP: nothing is decodable before the next keyframe
@@ -89,3 +102,20 @@ class PacketConditioner:
         if data is packet.data:
             return packet
         return replace(packet, data=data)
+
+    def _with_hevc_headers(self, packet: MediaPacket) -> MediaPacket:
+        """An H.265 keyframe with VPS/SPS/PPS in front (the SDP's when it has none)."""
+        if not self._hevc_headers or _first_hevc_nal_type(packet.data) == HEVC_NAL_VPS:
+            return packet
+        return replace(packet, data=self._hevc_headers + packet.data)
+
+
+HEVC_NAL_VPS = 32
+
+
+def _first_hevc_nal_type(data: bytes) -> int | None:
+    """The type of the first NAL unit of an Annex B access unit (H.265 header layout)."""
+    start = data.find(b"\0\0\1", 0, 64)
+    if start < 0 or start + 3 >= len(data):
+        return None
+    return (data[start + 3] >> 1) & 0x3F

@@ -8,9 +8,11 @@ closed segment. Playlist rendering lives in ``media.playlist`` and is re-exporte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -58,6 +60,12 @@ class SegmentInfo:
 
 
 SegmentCallback = Callable[[SegmentInfo], None]
+# Called on the recorder thread when writing starts failing (the reason, e.g. "No space
+# left on device") and with None when a segment is written again.
+FailureCallback = Callable[[str | None], None]
+
+# After a failed write, the next attempt waits this long (then starts at a keyframe).
+RETRY_AFTER_FAILURE_S = 2.0
 
 
 @dataclass(slots=True)
@@ -90,10 +98,15 @@ class HlsRecorder:
         start_sequence: int = 0,
         on_segment: SegmentCallback | None = None,
         queue_size: int = 1024,
+        on_failure: FailureCallback | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.target_duration = Fraction(target_duration)
         self.on_segment = on_segment
+        self.on_failure = on_failure
+        self.failure: str | None = None  # why writing fails now (disk full…), None if fine
+        self.lost = 0  # packets not recorded because writing failed
+        self._retry_at = 0.0
         self.next_sequence = start_sequence
         self.dropped = 0
         self._queue: queue.Queue[MediaPacket | None] = queue.Queue(maxsize=queue_size)
@@ -151,14 +164,39 @@ class HlsRecorder:
 
     def _write_loop(self) -> None:
         while (packet := self._queue.get()) is not None:
+            if self.failure is not None and time.monotonic() < self._retry_at:
+                self.lost += 1
+                continue
             try:
                 self._write(packet)
-            except Exception:
+            except Exception as exc:
                 # A failed write (disk full, muxer error) loses this segment, not the
-                # recorder: abandon it and start again at the next keyframe.
-                logger.exception("HLS write failed in %s; abandoning segment", self.directory)
+                # recorder: abandon it (its file is removed, it is never indexed) and try
+                # again at a keyframe after a pause; said once, not for every attempt.
                 self._abandon()
-        self._finish(None)
+                self._retry_at = time.monotonic() + RETRY_AFTER_FAILURE_S
+                self._failed(exc)
+        with contextlib.suppress(Exception):
+            self._finish(None)
+
+    def _failed(self, exc: Exception) -> None:
+        reason = (exc.strerror if isinstance(exc, OSError) and exc.strerror else None) or str(exc)
+        if self.failure == reason:
+            logger.debug("HLS write in %s still failing: %s", self.directory, reason)
+            return
+        logger.warning("HLS recording in %s stopped: %s; retrying every %g s", self.directory,
+                       reason, RETRY_AFTER_FAILURE_S)
+        self.failure = reason
+        if self.on_failure is not None:
+            self.on_failure(reason)
+
+    def _recovered(self) -> None:
+        if self.failure is None:
+            return
+        logger.warning("HLS recording in %s resumed", self.directory)
+        self.failure = None
+        if self.on_failure is not None:
+            self.on_failure(None)
 
     def _write(self, packet: MediaPacket) -> None:
         # The ingest marks reconnects; a long silence without one is treated alike.
@@ -198,7 +236,8 @@ class HlsRecorder:
         path = self.directory / f"seg_{sequence}.ts"
         container = av.open(str(path), "w", format="mpegts")
         width, height = _picture_size(keyframe)
-        stream = container.add_mux_stream("h264", width=width, height=height)
+        # Passthrough in every codec: H.265 goes into MPEG-TS as H.264 does (docs/codecs.md).
+        stream = container.add_mux_stream(keyframe.codec, width=width, height=height)
         stream.time_base = keyframe.time_base
         self._segment = _OpenSegment(
             sequence=sequence,
@@ -218,7 +257,12 @@ class HlsRecorder:
         segment, self._segment = self._segment, None
         if segment is None:
             return
-        segment.container.close()
+        try:
+            segment.container.close()
+        except Exception:
+            segment.path.unlink(missing_ok=True)  # a truncated file is never indexed
+            self._pending_discontinuity = True
+            raise
         end_pts = next_pts if next_pts is not None else segment.last_pts + self._frame_step
         duration = float(end_pts - segment.first_pts)
         start = datetime.fromtimestamp(segment.wallclock_start, UTC)
@@ -233,6 +277,7 @@ class HlsRecorder:
             discontinuity=segment.discontinuity,
         )
         logger.info("HLS segment %s: %.3f s, %d bytes", info.filename, duration, info.size)
+        self._recovered()
         if self.on_segment is not None:
             try:
                 self.on_segment(info)
@@ -251,7 +296,10 @@ class HlsRecorder:
 
 
 def _picture_size(keyframe: MediaPacket) -> tuple[int, int]:
-    """Width and height from the keyframe's in-band SPS (the ingest guarantees one)."""
+    """Width and height from the keyframe's in-band SPS (the ingest guarantees one); 0, 0
+    for H.265, whose size the MPEG-TS muxer does not need."""
+    if keyframe.codec != "h264":
+        return 0, 0
     for nal in split_annexb(keyframe.data):
         if nal_type(nal) == NAL_SPS:
             try:

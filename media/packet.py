@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class MediaPacket:
-    """One compressed video access unit with its timing.
+    """One compressed video access unit with its timing and codec.
 
     ``pts``/``dts`` are in ``time_base`` units; ``wallclock`` is the Unix time (seconds)
     at which the packet arrived from the source. ``discontinuity`` marks the first packet
@@ -36,6 +36,8 @@ class MediaPacket:
     is_keyframe: bool
     wallclock: float
     discontinuity: bool = False
+    #: FFmpeg's name of the video codec: "h264" or "hevc" (see media.rtsp_source).
+    codec: str = "h264"
 
     @classmethod
     def from_av(

@@ -54,6 +54,10 @@ Transport = Literal["tcp", "udp"]
 # Every protocol RTSP needs, and nothing else (see the module docstring).
 PROTOCOL_WHITELIST = "rtsp,rtsps,rtp,tcp,udp,tls"
 
+# The video codecs a camera may send (FFmpeg's names), in order of preference when a camera
+# offers several: H.264, H.265, MJPEG (docs/codecs.md).
+VIDEO_CODECS = ("h264", "hevc", "mjpeg")
+
 
 @dataclass(frozen=True, slots=True)
 class StreamInfo:
@@ -159,14 +163,15 @@ def _open_container(
 
 
 def select_video_stream(container: InputContainer, url: str) -> VideoStream:
-    """The first H.264 video stream; NoVideoStream if there is none."""
+    """The first video stream of a codec VAS takes (H.264 first); NoVideoStream if none."""
     videos = list(container.streams.video)
-    for stream in videos:
-        if stream.codec_context.name == "h264":
-            return stream
+    for codec in VIDEO_CODECS:
+        for stream in videos:
+            if stream.codec_context.name == codec:
+                return stream
     if videos:
         names = ", ".join(stream.codec_context.name for stream in videos)
-        raise NoVideoStream(f"{redact_url(url)}: video is {names}, not H.264")
+        raise NoVideoStream(f"{redact_url(url)}: video is {names}, not H.264, H.265 or MJPEG")
     kinds = ", ".join(stream.type for stream in container.streams) or "no streams"
     raise NoVideoStream(f"{redact_url(url)}: no video stream ({kinds})")
 
@@ -175,11 +180,13 @@ def describe(stream: VideoStream) -> StreamInfo:
     """Build StreamInfo from the demuxer's view, filled in from the SPS where it is silent."""
     context = stream.codec_context
     extradata = bytes(context.extradata or b"")
-    try:
-        sets = parameter_sets(extradata)
-    except BitstreamError:
-        logger.warning("unusable extradata (%d bytes); relying on in-band SPS/PPS", len(extradata))
-        sets = ParameterSets()
+    sets = ParameterSets()
+    if context.name == "h264":
+        try:
+            sets = parameter_sets(extradata)
+        except BitstreamError:
+            logger.warning("unusable extradata (%d bytes); relying on in-band SPS/PPS",
+                           len(extradata))
     sps = sets.sps_info()
     rate = stream.average_rate or stream.guessed_rate
     fps = float(rate) if rate else (sps.frame_rate if sps else None)

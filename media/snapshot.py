@@ -17,6 +17,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import av.error
@@ -87,7 +88,7 @@ def jpeg_from_packets(packets: list[MediaPacket], *, quality: int = 90) -> JpegI
     if start is None:
         raise SnapshotError("no keyframe among the packets: nothing can be decoded")
     gop = packets[start:]
-    decoder = av.CodecContext.create("h264", "r")
+    decoder: Any = av.CodecContext.create(gop[0].codec, "r")  # h264 or hevc
     newest: VideoFrame | None = None
     for packet in [*gop, None]:
         try:

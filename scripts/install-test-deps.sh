@@ -12,8 +12,8 @@ PACKAGES=(
     python3-gst-1.0
     gstreamer1.0-plugins-base   # videotestsrc, opusenc, audiotestsrc
     gstreamer1.0-x              # clockoverlay/textoverlay: Debian ships the Pango plugin here
-    gstreamer1.0-plugins-good   # rtph264pay, rtpopuspay, rtppcmupay
-    gstreamer1.0-plugins-bad    # openh264enc
+    gstreamer1.0-plugins-good   # rtph264pay, rtph265pay, rtpjpegpay, jpegenc, rtpmp4gpay, alawenc, mulawenc, rtppcmapay/rtppcmupay
+    gstreamer1.0-plugins-bad    # openh264enc, x265enc (H.265 camera), voaacenc (AAC camera)
     gstreamer1.0-plugins-ugly   # x264enc
     gstreamer1.0-tools          # gst-inspect-1.0 / gst-launch-1.0 for debugging
     # clockoverlay renders with Pango: without a font the time text is empty boxes.

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import argon2
 import asyncpg
 import httpx
 import pytest
@@ -20,6 +21,7 @@ import redis
 from litestar import Litestar
 
 from api.app import create_app
+from core import passwords
 from core.settings import Settings, load_settings
 from jobs.embedded_redis import EmbeddedRedis
 
@@ -28,6 +30,17 @@ pytest_plugins = ["tests.camera.fixtures", "tests.vas_fixtures"]
 POSTGRES_URL = os.environ.get("VAS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("VAS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ADMIN_SECRET = "test-admin-secret-" + uuid.uuid4().hex
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In this process, argon2id hashes at the library's cheapest parameters (~1 ms instead
+    of ~230 ms of CPU each; every in-process API test hashes the admin's secret and password
+    and signs in), as Django's testing guide advises for password hashers. The VAS processes
+    the tests start, and tests marked `real_password_hashes`, hash with the product's own."""
+    if request.node.get_closest_marker("real_password_hashes") is None:
+        cheap = argon2.PasswordHasher.from_parameters(argon2.profiles.CHEAPEST)
+        monkeypatch.setattr(passwords, "_HASHER", cheap)
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from api.params import parse_id
 from api.schemas import ConnectBody, ConsumeBody, IceCandidateBody
 from api.state import Services, services_of
 from core.consumers import ConsumerRecord, ConsumerState
-from core.errors import Conflict, MediaUnavailable, NotFound
+from core.errors import Conflict, InvalidInput, MediaUnavailable, NotFound
 from core.stream_states import StreamState
 from core.streams import StreamRecord
 from jobs.node.protocol import AddCandidate, CloseConsumer, Connect, Consume
@@ -63,6 +63,8 @@ async def router_capabilities(
     """RTP capabilities for mediasoup-client's `Device.load`, with the stream's H.264 profile."""
     services = services_of(request.app)
     row = await services.streams.get(parse_id(stream_id, "stream_id"))
+    if row.webrtc_refusal:
+        raise InvalidInput(f"This stream cannot be consumed over WebRTC: {row.webrtc_refusal}")
     if not row.profile_level_id:
         raise Conflict(f"Stream is {row.state}; its codec is not known yet")
     return {"rtp_capabilities": router_rtp_capabilities(row.profile_level_id)}

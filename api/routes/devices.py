@@ -9,7 +9,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.auth import scoped_v1
 from api.params import parse_id
-from api.schemas import DeviceCreateBody, DeviceUpdateBody
+from api.schemas import DeviceCreateBody, DeviceUpdateBody, transcode_settings
 from api.state import services_of
 from api.views import DeviceStatusView, DeviceView, device_status_view, device_view
 from core.devices import DeviceChanges
@@ -41,6 +41,7 @@ async def create_device(
     row = await services.devices.create(DeviceChanges(
         name=data.name, description=data.description, rtsp_url=data.rtsp_url,
         location=data.location, rtsp_transport=data.rtsp_transport,
+        settings=transcode_settings(data) or None,
     ))
     return device_view(services.devices, row)
 
@@ -60,9 +61,13 @@ async def update_device(
     """Change the given fields of a camera; fields left out keep their value."""
     ident = parse_id(device_id, "device_id")
     services = services_of(request.app)
+    transcode = transcode_settings(data)
+    settings = None
+    if transcode:  # merged into the camera's other settings
+        settings = {**((await services.devices.get(ident)).settings or {}), **transcode}
     row = await services.devices.update(ident, DeviceChanges(
         name=data.name, description=data.description, rtsp_url=data.rtsp_url,
-        location=data.location, rtsp_transport=data.rtsp_transport,
+        location=data.location, rtsp_transport=data.rtsp_transport, settings=settings,
     ))
     return device_view(services.devices, row)
 

@@ -5,18 +5,22 @@ and recorded segments written to the database."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from core.clock import as_utc, iso_ms, utcnow
+from core.db import database_unreachable
 from core.errors import Conflict
+from core.notify import system_notification
 from core.recordings import RecordingIndex
 from core.settings import Settings
 from core.stream_states import StreamState
 from core.streams import StreamService, failure_fields
 from jobs.camera_guard import camera_resolver
+from jobs.node.codecs import FFMPEG_NAMES, TranscodePolicy, VideoPlan, codec_config, plan_video
 from jobs.node.detection import StreamDetection
 from jobs.node.protocol import source_failure, source_lost
 from jobs.node.tasks import TaskSet
@@ -28,8 +32,12 @@ from media.ingest import IngestState, RtspIngest, StateCallback
 from media.metrics import IngestMetrics
 from media.packet import PacketSink
 from media.rtsp_source import StreamInfo, Transport
+from media.transcode import VideoTranscoder
 
 logger = logging.getLogger(__name__)
+
+INDEX_RETRY_FIRST_S = 0.5
+INDEX_RETRY_MAX_S = 5.0
 
 
 class Ingest(Protocol):
@@ -58,18 +66,6 @@ def rtsp_ingest(url: str, transport: Transport, settings: Settings, name: str) -
                       resolve=camera_resolver(settings))
 
 
-def codec_config(info: StreamInfo) -> dict[str, Any]:
-    """`codec_config` of the stream detail, from what the camera really sends."""
-    return {"video": {
-        "codec": "H264",
-        "profile": info.profile_level_id,
-        "payloadType": 96,
-        "width": info.width,
-        "height": info.height,
-        "fps": info.fps,
-    }}
-
-
 class StreamPipeline:
     """Ingest, recording and viewers of one stream, supervised on the node's event loop."""
 
@@ -84,11 +80,16 @@ class StreamPipeline:
         streams: StreamService | None = None,
         ingest_factory: IngestFactory = rtsp_ingest,
         detection: StreamDetection | None = None,
+        transcode: TranscodePolicy | None = None,
     ) -> None:
         self.stream_id = stream_id
+        self.policy = transcode or TranscodePolicy()
+        self.plan: VideoPlan | None = None
+        self.transcoder: VideoTranscoder | None = None
         self.detection = detection
         self._media = settings.media
         self.viewers: StreamViewers
+        self._wired = False
         self._streams = streams or StreamService()
         self._index = index
         self._tasks = TaskSet()
@@ -101,18 +102,53 @@ class StreamPipeline:
             target_duration=settings.media.hls_segment_s,
             start_sequence=start_sequence,
             on_segment=self._on_segment,
+            on_failure=self._on_recording_failure,
         )
 
     def _attach(self) -> None:
-        """Recorder and WebRTC fan-out as sinks of the ingest (the GOP cache comes first)."""
+        """Recorder and detection start; the rest waits for the camera's codec (`_wire`)."""
         self._loop = asyncio.get_running_loop()
-        self.viewers = StreamViewers(self.stream_id, self.ingest.gop_cache, self._media)
         self.recorder.start()
-        self.ingest.add_sink(self.recorder)
-        self.ingest.add_sink(self.viewers.router.fanout)
         if self.detection is not None:  # decodes on a thread of its own, only when enabled
             self.detection.start()
             self.ingest.add_sink(self.detection)
+
+    def _wire(self, codec: str, width: int, height: int, fps: float | None,
+              profile: str | None) -> None:
+        """Recorder and WebRTC fan-out as sinks of the ingest (the GOP cache comes first),
+        directly or through the transcoder, as the device's `transcode` setting and the
+        camera's codec say (jobs.node.codecs). Synchronous: called right after the open,
+        before the ingest thread delivers its first packet."""
+        self.plan = plan = plan_video(codec, width, height, profile, self.policy)
+        if plan.transcode:
+            transcoder = VideoTranscoder(self.ingest.gop_cache, self.policy.settings, fps=fps,
+                                         name=f"stream {self.stream_id}")
+            self.transcoder = transcoder
+            self.viewers = StreamViewers(self.stream_id, transcoder.gop_cache, self._media,
+                                         on_demand=self._on_demand)
+            transcoder.sinks.append(self.viewers.router.fanout)
+            if plan.always_on:  # MJPEG: what is recorded is the transcoder's H.264
+                transcoder.sinks.append(self.recorder)
+                transcoder.start()
+            self.ingest.add_sink(transcoder)
+        else:
+            self.viewers = StreamViewers(self.stream_id, self.ingest.gop_cache, self._media)
+            self.ingest.add_sink(self.viewers.router.fanout)
+        if not plan.always_on:
+            self.ingest.add_sink(self.recorder)
+        self.viewers.refusal = plan.refusal
+        self.viewers.router.profile_level_id = plan.served_profile
+        self._wired = True
+
+    def _on_demand(self, viewers: int) -> None:
+        """StreamViewers' count of WebRTC viewers: the transcoder runs while there are any."""
+        transcoder, plan = self.transcoder, self.plan
+        if transcoder is None or plan is None or plan.always_on or self.stopped.is_set():
+            return
+        if viewers > 0:
+            transcoder.start()
+        else:
+            transcoder.stop()
 
     async def open(self) -> StreamInfo:
         """First open, for start-stream: raises the guide's error when the camera fails."""
@@ -120,22 +156,35 @@ class StreamPipeline:
         try:
             info = await self.ingest.open()
         except SourceError as exc:
-            await self.viewers.close_all()
             await self.recorder.stop()
+            if self.detection is not None:
+                await self.detection.stop()
             raise source_failure(exc) from None
-        self.viewers.router.profile_level_id = info.profile_level_id
+        self._wire(info.codec, info.width, info.height, info.fps, info.profile_level_id)
         return info
 
-    def start(self, profile_level_id: str | None) -> None:
-        """Start without a first open (taking over a stream): the ingest retries on its own."""
+    def codec_config(self, info: StreamInfo) -> dict[str, Any]:
+        """The stream's `codec_config`: what is ingested, recorded and served."""
+        assert self.plan is not None
+        return codec_config(info, self.plan, self.policy)
+
+    def start(self, config: dict[str, Any] | None) -> None:
+        """Start without a first open (taking over a stream): the ingest retries on its own;
+        the codec is the one the stream had (its `codec_config`)."""
         self._attach()
-        self.viewers.router.profile_level_id = profile_level_id
+        video = (config or {}).get("video") or {}
+        codec = FFMPEG_NAMES.get(str(video.get("codec") or "H264"), "h264")
+        self._wire(codec, int(video.get("width") or 0), int(video.get("height") or 0),
+                   video.get("fps"), video.get("profile"))
         self.ingest.start()
 
     async def stop(self) -> None:
         """Stop viewers, ingest and recording; the last partial segment is indexed."""
         self.stopped.set()
-        await self.viewers.close_all()
+        if self._wired:
+            await self.viewers.close_all()
+        if self.transcoder is not None:
+            self.transcoder.stop()
         await self.ingest.stop()
         if self.detection is not None:
             await self.detection.stop()
@@ -151,7 +200,10 @@ class StreamPipeline:
             "jitter_ms": round(stats.jitter_ms, 2),
             "reconnects": stats.reconnects,
             "recorder_dropped": self.recorder.dropped,
-            "viewers": self.viewers.count,
+            # Why recording stopped (e.g. "No space left on device"); None while it works.
+            "recording_error": self.recorder.failure,
+            "viewers": self.viewers.count if self._wired else 0,
+            "transcoder": self.transcoder.stats() if self.transcoder is not None else None,
             "detection": self.detection.stats() if self.detection is not None else None,
             # When the camera last sent a packet (OmniSight `lastSeen`).
             "last_packet_at": iso_ms(stats.last_packet_at),
@@ -195,8 +247,40 @@ class StreamPipeline:
         loop = self._loop
         if loop is None or loop.is_closed():
             return
-        coro = self._index.add(
-            self.stream_id, info.sequence, info.filename, as_utc(info.start), as_utc(info.end),
-            info.duration, info.size, info.discontinuity,
-        )
-        loop.call_soon_threadsafe(self._tasks.spawn, coro)
+        loop.call_soon_threadsafe(self._tasks.spawn, self._index_segment(info))
+
+    def _on_recording_failure(self, reason: str | None) -> None:
+        """Runs on the recorder thread: tell every client that recording stopped or resumed."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        if reason is None:
+            message = system_notification(
+                "info", f"Recording of stream {self.stream_id} resumed")
+        else:
+            message = system_notification(
+                "error", f"Recording of stream {self.stream_id} stopped: {reason}; the live "
+                "stream goes on, recording resumes by itself when writing works again")
+        loop.call_soon_threadsafe(self._tasks.spawn, self._streams.announce(message))
+
+    async def _index_segment(self, info: SegmentInfo) -> None:
+        """Index a recorded segment; while the database is away, keep trying (the file is
+        on disk, its row must not be lost), without indexing it twice."""
+        delay = INDEX_RETRY_FIRST_S
+        for attempt in itertools.count():
+            try:
+                await self._index.add_once(
+                    self.stream_id, info.sequence, info.filename, as_utc(info.start),
+                    as_utc(info.end), info.duration, info.size, info.discontinuity)
+                if attempt:
+                    logger.info("segment %s of stream %s indexed after %d retries",
+                                info.filename, self.stream_id, attempt)
+                return
+            except Exception as exc:
+                if not database_unreachable(exc):
+                    raise
+                if attempt == 0:
+                    logger.warning("database away; segment %s of stream %s is indexed when "
+                                   "it returns", info.filename, self.stream_id)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, INDEX_RETRY_MAX_S)

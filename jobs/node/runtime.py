@@ -24,8 +24,9 @@ from core.streams import StreamRecord, StreamService
 from core.system_settings import SystemSettingsService
 from jobs.captures import Captures
 from jobs.client import JobClient
+from jobs.node.codecs import TranscodePolicy
 from jobs.node.detection import StreamDetection
-from jobs.node.pipeline import IngestFactory, StreamPipeline, codec_config, rtsp_ingest
+from jobs.node.pipeline import IngestFactory, StreamPipeline, rtsp_ingest
 from jobs.node.protocol import (
     AddCandidate,
     AnswerSession,
@@ -95,7 +96,7 @@ class MediaNodeRuntime:
             stream.id, self.devices.source_url(device), device.rtsp_transport,
             self.settings, self.index, await self.index.next_sequence(stream.id),
             streams=self.streams, ingest_factory=self._ingest_factory,
-            detection=self._detection_for(stream),
+            detection=self._detection_for(stream), transcode=TranscodePolicy.of(device.settings),
         )
 
     def _detection_for(self, stream: StreamRecord) -> StreamDetection | None:
@@ -129,7 +130,7 @@ class MediaNodeRuntime:
         finally:
             self._starting.discard(stream_id)
         await self.streams.ensure_producer(stream_id)
-        await self.streams.set_codec(stream_id, codec_config(info))
+        await self.streams.set_codec(stream_id, pipeline.codec_config(info))
         with contextlib.suppress(Conflict):  # already LIVE when the ingest reported first
             await self.streams.transition(stream_id, StreamState.READY)
         await pipeline.mark(StreamState.LIVE, last_error=None, error_code=None)
@@ -164,7 +165,7 @@ class MediaNodeRuntime:
             self.pipelines[stream_id] = pipeline
         finally:
             self._starting.discard(stream_id)
-        pipeline.start(stream.profile_level_id)
+        pipeline.start(stream.codec_config)
         return True
 
     async def stop(self, stream_id: uuid.UUID) -> Stopped:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,8 +50,14 @@ class StreamViewers:
     """Consumers and WHEP sessions of one stream; every method runs on the node's loop."""
 
     def __init__(self, stream_id: uuid.UUID, gop_cache: GopCache, media: MediaSettings,
-                 consumers: ConsumerService | None = None) -> None:
+                 consumers: ConsumerService | None = None,
+                 on_demand: Callable[[int], None] | None = None) -> None:
         self.stream_id = stream_id
+        #: Told how many viewers there are (or are about to be) at every change: the
+        #: pipeline runs its transcoder while there are any.
+        self.on_demand = on_demand
+        #: Why this stream cannot be watched over WebRTC (transcode 'never'), or None.
+        self.refusal: str | None = None
         self.router = Router(gop_cache, webrtc_settings(media), name=f"stream {stream_id}")
         self.router.on_close = self._closed
         self._max_viewers = media.max_consumers_per_stream
@@ -65,11 +72,14 @@ class StreamViewers:
         self, consumer_id: uuid.UUID, client_id: str, rtp_capabilities: Any
     ) -> Consumed:
         self._check_room()
+        self._demand(1)
         try:
             transport, rtp_parameters = await self.router.create_consumer(
                 str(consumer_id), rtp_capabilities, cname=f"vas-{self.stream_id.hex[:8]}")
         except CapabilityMismatch as exc:
             raise InvalidInput(f"rtp_capabilities cannot receive this stream: {exc}") from None
+        finally:
+            self._demand(0)
         await self._consumers.add(consumer_id, self.stream_id, client_id, ConsumerState.NEW,
                                   transport.id)
         return Consumed(consumer_id=consumer_id, transport=transport.parameters(),
@@ -102,10 +112,13 @@ class StreamViewers:
 
     async def whep_offer(self, session_id: uuid.UUID, offer_sdp: str) -> WhepAnswer:
         self._check_room()
+        self._demand(1)
         try:
             session, answer = await self.router.create_whep_session(str(session_id), offer_sdp)
         except (InvalidRemoteParameters, CapabilityMismatch) as exc:
             raise InvalidInput(f"SDP offer: {exc}") from None
+        finally:
+            self._demand(0)
         await self._consumers.add(session_id, self.stream_id, "whep", ConsumerState.CONNECTING,
                                   f"whep-{session_id}")
         self._tasks.spawn(self._follow_whep(session_id, session))
@@ -123,7 +136,12 @@ class StreamViewers:
 
     async def offer_session(self, session_id: uuid.UUID, client_id: str) -> SessionOffer:
         """A server-offer session (OmniSight live WebRTC): its SDP offer."""
-        session, offer = await self.router.create_offer_session(str(session_id))
+        self._check_codec()
+        self._demand(1)
+        try:
+            session, offer = await self.router.create_offer_session(str(session_id))
+        finally:
+            self._demand(0)
         await self._consumers.add(session_id, self.stream_id, client_id, ConsumerState.NEW,
                                   f"webrtc-{session_id}")
         self._tasks.spawn(self._expire_unanswered(session))
@@ -161,8 +179,22 @@ class StreamViewers:
 
     # -- internals -----------------------------------------------------------------
 
+    def _demand(self, joining: int) -> None:
+        """Tell on_demand the viewer count, plus ``joining`` about to be added."""
+        if self.on_demand is not None:
+            try:
+                self.on_demand(self.router.count + joining)
+            except Exception:
+                logger.exception("stream %s: on_demand failed", self.stream_id)
+
+    def _check_codec(self) -> None:
+        if self.refusal is not None:
+            raise InvalidInput(f"This stream cannot be consumed over WebRTC: {self.refusal}")
+
     def _check_room(self) -> None:
-        """VAS_MAX_CONSUMERS_PER_STREAM: consumers and WHEP sessions together (409 beyond)."""
+        """VAS_MAX_CONSUMERS_PER_STREAM: consumers and WHEP sessions together (409 beyond),
+        and no WebRTC at all for a stream whose codec is refused (400)."""
+        self._check_codec()
         if self.router.count >= self._max_viewers:
             raise Conflict(f"Stream has reached its limit of {self._max_viewers} viewers "
                            "(VAS_MAX_CONSUMERS_PER_STREAM); close one first")
@@ -189,4 +221,5 @@ class StreamViewers:
     def _closed(self, consumer_id: str, kind: str) -> None:
         """The Router's on_close (any cause): show the consumer closed."""
         logger.info("%s consumer %s of stream %s closed", kind, consumer_id, self.stream_id)
+        self._demand(0)
         self._tasks.spawn(self._consumers.close(uuid.UUID(consumer_id)))

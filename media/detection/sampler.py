@@ -121,7 +121,10 @@ class FrameSampler:
     def feed(self, packet: MediaPacket | av.Packet[Any]) -> SampledFrame | None:
         """Take the next packet; return a sample when this packet completes one."""
         if isinstance(packet, MediaPacket):
-            if packet.discontinuity:
+            if packet.codec != self._codec:  # an H.265 camera: decode what it sends
+                self._codec = packet.codec
+                self.reset()
+            elif packet.discontinuity:
                 self.reset()
             wallclock: float | None = packet.wallclock
             pts: int | None = packet.pts

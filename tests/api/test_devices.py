@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 
@@ -132,6 +133,9 @@ async def test_password_changes_with_the_url_and_is_dropped_with_it(client):
     ({"name": "a\u0000b", "rtsp_url": "rtsp://192.0.2.1/"}, "control characters"),
     ({"name": "x", "location": "l\x1b[31m", "rtsp_url": "rtsp://192.0.2.1/"}, "control characters"),
     ({"name": "x", "rtsp_url": "rtsp://192.0.2.1/\u0000"}, "control characters"),
+    ({"name": "x", "rtsp_url": "rtsp://192.0.2.1/", "transcode": "sometimes"}, "transcode"),
+    ({"name": "x", "rtsp_url": "rtsp://192.0.2.1/", "transcode_width": 4}, "transcode_width"),
+    ({"name": "x", "rtsp_url": "rtsp://192.0.2.1/", "transcode_kbps": "fast"}, "transcode_kbps"),
 ])
 async def test_bad_device_input_is_400_with_a_readable_detail(client, body, fragment):
     response = await client.post("/api/v1/devices", json=body)
@@ -155,3 +159,16 @@ async def test_bad_ids_queries_and_json(client):
     assert isinstance(broken.json()["detail"], str)
     listing = await client.post("/api/v1/devices", json=["a", "list"])
     assert listing.status_code == 400
+
+
+async def test_transcode_settings_are_kept_and_merged(client):
+    """docs/codecs.md: the transcode fields go into the device's settings; an update merges."""
+    created = await _create(client, transcode="always", transcode_width=1280)
+    assert set(created) == DEVICE_KEYS  # the guide's shape is unchanged
+    ident = uuid.UUID(created["id"])
+    updated = await client.put(f"/api/v1/devices/{ident}", json={"transcode_kbps": 1500})
+    assert updated.status_code == 200, updated.text
+    row = await Device.select(Device.settings).where(Device.id == ident).first()
+    settings = row["settings"]
+    settings = settings if isinstance(settings, dict) else json.loads(settings)
+    assert settings == {"transcode": "always", "transcode_width": 1280, "transcode_kbps": 1500}

@@ -97,7 +97,7 @@ async def test_detail_and_health(client, admin_token):
     assert health.status_code == 200
     body = health.json()
     assert set(body) == {"stream_id", "state", "is_healthy", "uptime_seconds", "metrics",
-                         "last_error", "checked_at"}
+                         "last_error", "checked_at", "codecs"}
     assert set(body["metrics"]) == {"bitrate_kbps", "fps", "packet_loss", "jitter_ms"}
     assert body["state"] == "LIVE"
     # LIVE in the registry, but no node has reported a measurement: not called healthy.

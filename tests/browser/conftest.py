@@ -126,7 +126,7 @@ class VasServer:
         self.process: subprocess.Popen[bytes] | None = None
         self.startup_seconds = 0.0
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float = 120.0) -> None:
         """Start ``vas up`` and return once /v2/health/ready answers 200."""
         env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
         env.update(VAS_HOST=f"127.0.0.1,{self.netns.address}", VAS_PORT=str(self.port), VAS_DATA_DIR=str(self.data_dir),

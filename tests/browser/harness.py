@@ -25,6 +25,7 @@ from typing import IO, Any
 
 from tests.browser.netns import TestNetns, netns_process
 from tests.e2e.processes import alive, descendants, kill_pids, stop_process
+from tests.locks import exclusive
 
 __all__ = ["Browser", "BrowserError", "Page", "TestNetns", "descendants", "ensure_node_modules",
            "netns_process", "page_routes", "stop_process"]
@@ -83,22 +84,37 @@ def _run_logged(command: Sequence[str], cwd: Path, timeout: float) -> float:
 
 
 def ensure_node_modules(timeout: float = 300.0) -> dict[str, float]:
-    """Install the npm packages if missing or older than the lock file, (re)build ``dist/``.
+    """Install the npm packages if missing or older than the lock file, (re)build ``dist/``
+    when a source is newer than a bundle. One process at a time (parallel test workers).
 
-    Returns the timings in seconds (``npm_install`` when it ran, ``bundle``).
+    Returns the timings in seconds (``npm_install`` and ``bundle`` when they ran).
     """
     timings: dict[str, float] = {}
-    installed = BROWSER_DIR / "node_modules" / ".package-lock.json"  # written by npm
-    lock = BROWSER_DIR / "package-lock.json"
-    if not installed.exists() or (lock.exists() and lock.stat().st_mtime > installed.stat().st_mtime):
-        command = ["npm", "ci" if lock.exists() else "install", "--no-audit", "--no-fund"]
-        timings["npm_install"] = _run_logged(command, BROWSER_DIR, timeout)
-    # esbuild takes a fraction of a second: always rebuild, so dist/ never lags src/.
-    timings["bundle"] = _run_logged(["npm", "run", "--silent", "build"], BROWSER_DIR, 60.0)
+    with exclusive(BROWSER_DIR / ".setup.lock"):
+        installed = BROWSER_DIR / "node_modules" / ".package-lock.json"  # written by npm
+        lock = BROWSER_DIR / "package-lock.json"
+        if not installed.exists() or (
+            lock.exists() and lock.stat().st_mtime > installed.stat().st_mtime
+        ):
+            command = ["npm", "ci" if lock.exists() else "install", "--no-audit", "--no-fund"]
+            timings["npm_install"] = _run_logged(command, BROWSER_DIR, timeout)
+        if _bundles_stale():
+            timings["bundle"] = _run_logged(["npm", "run", "--silent", "build"], BROWSER_DIR, 60.0)
     missing = [name for name in BUNDLES if not (DIST_DIR / name).is_file()]
     if missing:
         raise RuntimeError(f"bundles missing after the build: {missing}")
     return timings
+
+
+def _bundles_stale() -> bool:
+    """A bundle is missing, or a source or the package files are newer than the oldest."""
+    bundles = [DIST_DIR / name for name in BUNDLES]
+    if not all(bundle.is_file() for bundle in bundles):
+        return True
+    built = min(bundle.stat().st_mtime for bundle in bundles)
+    sources = [*(BROWSER_DIR / "src").rglob("*"), BROWSER_DIR / "package.json",
+               BROWSER_DIR / "node_modules" / ".package-lock.json"]
+    return any(source.is_file() and source.stat().st_mtime > built for source in sources)
 
 
 def page_routes(origin: str) -> list[dict[str, str]]:

@@ -121,7 +121,7 @@ class TestNetns:
         listens, instead of a nameserver behind the dead default route (a 5 s timeout).
         """
         if not ETC_NETNS.exists():
-            ETC_NETNS.mkdir(mode=0o755)
+            ETC_NETNS.mkdir(mode=0o755, exist_ok=True)  # parallel test workers
             self._created.append("etc-netns")
         etc = ETC_NETNS / self.name
         etc.mkdir(parents=True)  # parents: another session may have just removed /etc/netns

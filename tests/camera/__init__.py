@@ -70,7 +70,12 @@ class CameraProfile:
     auth_method: str = "digest"  # or "basic"
     pattern: str = "ball"
     horizontal_speed: int = 0  # scroll the pattern (pixels per frame): motion for any pattern
-    audio: bool = False  # a PCMU track next to the video
+    audio: bool = False  # an audio track next to the video (audio_codec, a tone)
+    # "h264" (encoder/h264_profile apply), "h265" (x265enc) or "mjpeg" (jpegenc, RTP/JPEG:
+    # width and height multiples of 8).
+    codec: str = "h264"
+    audio_codec: str = "pcmu"  # or "pcma" (G.711 A-law, 8 kHz), "aac" (MPEG-4 AAC, 16 kHz)
+    tone_hz: int = 440  # the audio track's sine frequency
     mount: str = "/cam"
     # Detection scenes (server.py's module docstring): "pattern" (the pattern alone),
     # "motion" (a light block on the pattern) or "person" (PERSON_IMAGE on the pattern).
@@ -94,6 +99,9 @@ class CameraProfile:
             f"--h264-profile={self.h264_profile}",
             f"--pattern={self.pattern}",
             f"--horizontal-speed={self.horizontal_speed}",
+            f"--codec={self.codec}",
+            f"--audio-codec={self.audio_codec}",
+            f"--tone-hz={self.tone_hz}",
         ]
         if self.scene != "pattern":
             args.append(f"--scene={self.scene}")
@@ -151,7 +159,7 @@ class TestCamera:
         """PID of the server process, if started."""
         return self._process.pid if self._process is not None else None
 
-    def start(self, timeout: float = 10.0) -> None:
+    def start(self, timeout: float = 30.0) -> None:
         """Launch the server and return once it listens; raise CameraStartError if not."""
         if self.running:
             raise RuntimeError("camera already running")

@@ -60,7 +60,7 @@ def stamp_cells(time_ms: int) -> list[bool]:
 def build_launch(args: argparse.Namespace) -> str:
     """Build the gst-launch description of the media served on the mount."""
     if args.no_video:
-        return f"( {audio_branch('pay0')} )"
+        return f"( {audio_branch(args, 'pay0')} )"
     src = f"videotestsrc name=src is-live=true pattern={args.pattern}"
     if args.horizontal_speed:
         src += f" horizontal-speed={args.horizontal_speed}"
@@ -80,26 +80,43 @@ def build_launch(args: argparse.Namespace) -> str:
             'textoverlay name=clock font-desc="Sans Bold 28" halignment=left '
             "valignment=bottom shaded-background=true"
         )
+    parts += video_encoder(args)
+    launch = " ! ".join(parts) + scene_branch
+    if args.audio:
+        launch += " " + audio_branch(args, "pay1")
+    return f"( {launch} )"
+
+
+def video_encoder(args: argparse.Namespace) -> list[str]:
+    """Encoder, caps and RTP payloader of the video (``--codec``)."""
+    if args.codec == "h265":
+        # tune=zerolatency: no B-frames; scenecut off for a camera's fixed GOP. config-interval
+        # -1 sends VPS/SPS/PPS with every IDR, as cameras do.
+        return [
+            f"x265enc tune=zerolatency speed-preset=ultrafast key-int-max={args.gop} "
+            f"bitrate={args.bitrate} option-string=scenecut=0",
+            "video/x-h265,profile=main",
+            "rtph265pay name=pay0 pt=96 config-interval=-1",
+        ]
+    if args.codec == "mjpeg":
+        # RTP/JPEG (RFC 2435): every frame a JPEG; the static payload type 26.
+        return ["jpegenc quality=75", "rtpjpegpay name=pay0 pt=26"]
     if args.encoder == "x264":
         # scenecut=0: keyframes only every --gop frames, like a camera's fixed GOP.
         # ultrafast turns CABAC and 8x8 transforms off: its output is constrained baseline
         # whatever the caps say, so Main and High need a preset that keeps them.
         preset = "ultrafast" if args.h264_profile == "baseline" else "veryfast"
-        parts.append(
+        encoder = (
             f"x264enc tune=zerolatency speed-preset={preset} bframes=0 "
             f"key-int-max={args.gop} bitrate={args.bitrate} option-string=scenecut=0"
         )
     else:
-        parts.append(
+        encoder = (
             f"openh264enc gop-size={args.gop} bitrate={args.bitrate * 1000} "
             "rate-control=bitrate complexity=low usage-type=camera"
         )
-    parts.append(f"video/x-h264,profile={args.h264_profile}")
-    parts.append("rtph264pay name=pay0 pt=96 config-interval=1")
-    launch = " ! ".join(parts) + scene_branch
-    if args.audio:
-        launch += " " + audio_branch("pay1")
-    return f"( {launch} )"
+    return [encoder, f"video/x-h264,profile={args.h264_profile}",
+            "rtph264pay name=pay0 pt=96 config-interval=1"]
 
 
 def object_size(args: argparse.Namespace) -> tuple[int, int]:
@@ -183,13 +200,20 @@ class SceneMotion:
         pad.set_property("ypos", int((top + bottom) / 2))
 
 
-def audio_branch(pay_name: str) -> str:
-    """A live G.711 mu-law tone, the audio most IP cameras send."""
-    return (
-        "audiotestsrc is-live=true wave=sine freq=440 volume=0.2 ! audioconvert ! "
-        "audioresample ! audio/x-raw,rate=8000,channels=1 ! mulawenc ! "
-        f"rtppcmupay name={pay_name} pt=0"
+def audio_branch(args: argparse.Namespace, pay_name: str) -> str:
+    """A live tone of ``--tone-hz`` in ``--audio-codec``: G.711 (mu-law, A-law) or AAC."""
+    rate = 16000 if args.audio_codec == "aac" else 8000
+    source = (
+        f"audiotestsrc is-live=true wave=sine freq={args.tone_hz} volume=0.2 ! audioconvert ! "
+        f"audioresample ! audio/x-raw,rate={rate},channels=1"
     )
+    if args.audio_codec == "aac":
+        encoder = f"voaacenc ! aacparse ! rtpmp4gpay name={pay_name} pt=97"
+    elif args.audio_codec == "pcma":
+        encoder = f"alawenc ! rtppcmapay name={pay_name} pt=8"
+    else:
+        encoder = f"mulawenc ! rtppcmupay name={pay_name} pt=0"
+    return f"{source} ! {encoder}"
 
 
 class TimeStamper:
@@ -364,7 +388,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--overlay-time", action="store_true", help="burn the wall clock in")
     parser.add_argument("--no-video", action="store_true", help="serve audio only")
-    parser.add_argument("--audio", action="store_true", help="add a PCMU track to the video")
+    parser.add_argument("--audio", action="store_true", help="add an audio track to the video")
+    parser.add_argument("--codec", choices=("h264", "h265", "mjpeg"), default="h264")
+    parser.add_argument("--audio-codec", choices=("pcmu", "pcma", "aac"), default="pcmu")
+    parser.add_argument("--tone-hz", type=int, default=440, help="the audio tone's frequency")
     parser.add_argument("--user")
     parser.add_argument("--password")
     parser.add_argument("--auth-method", choices=("basic", "digest"), default="digest")

@@ -64,7 +64,8 @@ SHAPES = {
     "codec_video": shape("codec profile payloadType", added="width height fps"),
     "producer": shape("id mediasoup_id state ssrc"),
     "consumer_counts": shape("count active"),
-    "health": shape("stream_id state is_healthy uptime_seconds metrics last_error checked_at"),
+    "health": shape("stream_id state is_healthy uptime_seconds metrics last_error checked_at",
+                    added="codecs"),
     "metrics": shape("bitrate_kbps fps packet_loss jitter_ms"),
     "capabilities": shape("rtp_capabilities"),
     "rtp_capabilities": shape("codecs headerExtensions"),
@@ -173,7 +174,10 @@ async def test_the_guide_flow_answers_the_guide_shapes(client: httpx.AsyncClient
         SHAPES["endpoints"].check(row["endpoints"], "GET /v2/streams[].endpoints")
     stream = (await client.get(f"/v2/streams/{stream_id}", headers=auth)).json()
     SHAPES["stream"].check(stream, "GET /v2/streams/{id}")
-    assert set(stream["codec_config"]) == {"video"}
+    # VAS adds what WebRTC is served, the transcode setting and what is recorded
+    # (docs/codecs.md); `video` stays the guide's: what the camera sends.
+    assert set(stream["codec_config"]) == {"video", "webrtc", "transcode", "recording"}
+    assert stream["codec_config"]["webrtc"]["transcoded"] is False
     SHAPES["codec_video"].check(stream["codec_config"]["video"], "codec_config.video")
     assert stream["codec_config"]["video"]["codec"] == "H264"
     assert stream["codec_config"]["video"]["payloadType"] == 96

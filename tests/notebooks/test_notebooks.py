@@ -20,6 +20,7 @@ from nbclient.exceptions import CellExecutionError
 from tests.camera import CameraProfile
 from tests.camera.fixtures import StartCamera
 from tests.e2e.processes import VasProcess, clean_env, free_port
+from tests.locks import exclusive
 
 pytestmark = pytest.mark.slow
 
@@ -36,9 +37,11 @@ KERNEL_SCRUBBED = ("VAS_URL", "VAS_CLIENT_ID", "VAS_CLIENT_SECRET", "VAS_CLIENT_
 @pytest.fixture(scope="session")
 def kernel_name() -> str:
     """The python3 kernel of this venv (installed into the venv prefix if it is missing)."""
-    if not Path(sys.prefix, "share", "jupyter", "kernels", "python3", "kernel.json").is_file():
-        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix"],
-                       check=True, capture_output=True)
+    kernels = Path(sys.prefix, "share", "jupyter", "kernels")
+    with exclusive(kernels.parent / ".kernel-install.lock"):  # parallel test workers
+        if not (kernels / "python3" / "kernel.json").is_file():
+            subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix"],
+                           check=True, capture_output=True)
     argv = KernelSpecManager().get_kernel_spec("python3").argv
     # "python" is what jupyter_client replaces with the running interpreter.
     assert argv[0] in ("python", sys.executable), f"the python3 kernel runs {argv[0]}"

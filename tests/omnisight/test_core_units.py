@@ -20,6 +20,7 @@ from core.tokens import Principal, decode_access_token, issue_access_token
 from core.users import ROLE_SCOPES, Role
 
 
+@pytest.mark.real_password_hashes
 def test_argon2id_hashes_verify_and_are_salted():
     stored = hash_password("correct horse 42")
     assert stored.startswith("$argon2id$")

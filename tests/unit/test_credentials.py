@@ -28,6 +28,7 @@ def test_hash_is_salted_and_verifies():
     assert not verify_secret("s3cret", "garbage")
 
 
+@pytest.mark.real_password_hashes
 def test_secrets_are_argon2id_and_scrypt_hashes_of_earlier_releases_still_verify():
     from core.passwords import needs_rehash
 
