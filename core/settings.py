@@ -7,6 +7,7 @@ without the secrets and services it needs instead of falling back to embedded de
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from functools import lru_cache
@@ -111,6 +112,9 @@ class MediaSettings:
     worker_queues: tuple[str, ...] = ("default", "detect")  # what `vas worker` serves
     detector_model: str | None = None  # VAS_DETECTOR_MODEL: an ONNX model, else HOG
     max_consumers_per_stream: int = 100
+    # VAS_NODE_ID: a media node's stable identity (a StatefulSet pod's name); None: a fresh
+    # id per process. A node restarted with the same id takes its old streams back at once.
+    node_id: str | None = None
 
     def recordings_dir(self, data_dir: Path) -> Path:
         """Where HLS segments live: `<data dir>/recordings/hot/<stream id>/`."""
@@ -154,6 +158,17 @@ def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> i
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+_NODE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+def _node_id(env: dict[str, str]) -> str | None:
+    raw = (env.get("VAS_NODE_ID") or "").strip()
+    if raw and not _NODE_ID.fullmatch(raw):
+        raise ConfigError("VAS_NODE_ID must be 1-63 letters, digits, '.', '_' or '-', "
+                          f"starting with a letter or digit; got {raw!r}")
+    return raw or None
 
 
 def _bool(env: dict[str, str], name: str, default: bool) -> bool:
@@ -272,6 +287,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             worker_queues=_queues(env.get("VAS_WORKER_QUEUES", "default,detect")),
             detector_model=env.get("VAS_DETECTOR_MODEL") or None,
             max_consumers_per_stream=_int(env, "VAS_MAX_CONSUMERS_PER_STREAM", 100, 1, 10_000),
+            node_id=_node_id(env),
         ),
         cameras=CameraSettings(networks=networks, any_network=any_network),
     )

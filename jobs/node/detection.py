@@ -28,6 +28,7 @@ from typing import Any
 import cv2
 
 from core.detection_settings import DetectionSettings, DetectionSettingsService
+from jobs.metrics import cpu_spent
 from jobs.node.protocol import DetectFrame
 from media.detection.boxes import Box
 from media.detection.motion import MotionDetector, threshold_for
@@ -156,7 +157,8 @@ class StreamDetection:
                 self._sampler = None  # decode nothing; start clean when turned on again
                 continue
             try:
-                self._process(packet, settings)
+                with cpu_spent("detection", "node"):
+                    self._process(packet, settings)
             except Exception:
                 logger.exception("camera %s: detection failed on a packet", self.camera_id)
 
