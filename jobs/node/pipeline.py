@@ -9,6 +9,7 @@ import itertools
 import logging
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Protocol
 
 from core.clock import as_utc, iso_ms, utcnow
@@ -20,6 +21,7 @@ from core.settings import Settings
 from core.stream_states import StreamState
 from core.streams import StreamService, failure_fields
 from jobs.camera_guard import camera_resolver
+from jobs.metrics import add_cpu_seconds
 from jobs.node.codecs import FFMPEG_NAMES, TranscodePolicy, VideoPlan, codec_config, plan_video
 from jobs.node.detection import StreamDetection
 from jobs.node.protocol import source_failure, source_lost
@@ -122,7 +124,8 @@ class StreamPipeline:
         self.plan = plan = plan_video(codec, width, height, profile, self.policy)
         if plan.transcode:
             transcoder = VideoTranscoder(self.ingest.gop_cache, self.policy.settings, fps=fps,
-                                         name=f"stream {self.stream_id}")
+                                         name=f"stream {self.stream_id}",
+                                         cpu_meter=partial(add_cpu_seconds, "transcoder", "node"))
             self.transcoder = transcoder
             self.viewers = StreamViewers(self.stream_id, transcoder.gop_cache, self._media,
                                          on_demand=self._on_demand)
