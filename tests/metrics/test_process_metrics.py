@@ -37,6 +37,9 @@ async def test_a_media_node_counts_its_streams_and_jobs(client, start_process, s
     assert samples[("vas_fanout_packets_sent_total", stream)] == 0  # nobody watches
     assert samples[("vas_stream_viewers", stream)] == 0
     assert samples[("vas_node_streams", ())] == 1
+    for queue in ("recorder", "fanout", "viewer", "detection"):  # every bounded queue
+        assert samples[("vas_media_packets_dropped_total", (("queue", queue), *stream))] == 0
+    assert samples[("vas_gop_cache_overflows_total", stream)] == 0
     assert samples[("vas_job_duration_seconds_count", (("actor", "start_stream"),))] == 1
     assert ("vas_job_failures_total", (("actor", "start_stream"),)) not in samples
 
