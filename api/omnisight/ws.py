@@ -3,7 +3,9 @@
 The access token may come as `?token=…`, as the subprotocols `bearer, <token>` (so it need not
 sit in a URL), or as a first message `{"type": "auth", "token": "…"}` within 10 s. Close codes:
 4401 bad, expired or revoked token; 4403 a token that may receive nothing; 4429 too slow;
-1009 a command over 4 KiB; 1001 server shutting down.
+1008 (policy violation) the user already has `VAS_MAX_WS_PER_USER` connections open on this
+API process (the reason says so; one closing frees the seat); 1009 a command over 4 KiB;
+1001 server shutting down.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ RECHECK_S = 15.0  # how often a live connection's token is checked for revocatio
 MAX_COMMAND_BYTES = 4096
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_TOO_MANY = 1008  # RFC 6455 policy violation: VAS_MAX_WS_PER_USER reached
 SUBPROTOCOL = "bearer"
 
 
@@ -156,6 +159,11 @@ async def ws(socket: WebSocket[Any, Any, Any]) -> None:
     types = allowed_types(principal)
     if not types:
         await socket.close(CLOSE_FORBIDDEN, "This token may receive no notifications")
+        return
+    most = socket.app.state.services.settings.auth.max_ws_per_user
+    if hub.count_of(principal) >= most:  # no await until hub.add: the count is exact
+        await socket.close(CLOSE_TOO_MANY, f"Too many connections for this user: at most "
+                                           f"{most} (VAS_MAX_WS_PER_USER); close one first")
         return
     connection = Connection(principal, types)
     hub.add(connection)
