@@ -32,7 +32,7 @@ LIVE_WINDOW = 6  # segments
 SNAPSHOT_DEADLINE_S = 1.8  # the document promises an answer within 2 s
 
 ERRORS = error_responses(409, 416, 503)
-SNAPSHOT_ERRORS = error_responses(409, 429, 503)
+SNAPSHOT_ERRORS = error_responses(409, 416, 429, 503)
 
 
 @get("/media/segments/{segment_id:str}", **omni_scoped("recordings:read"), responses=ERRORS)
