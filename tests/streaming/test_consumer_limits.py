@@ -1,7 +1,8 @@
 """VAS_MAX_CONSUMERS_PER_CLIENT with real cameras, a real media node, Redis and the database:
 a caller's open consumers, WHEP sessions and OmniSight live sessions are counted together
 across streams; beyond the bound both families answer 429 in their own shape; a consumer
-closed by its viewer or by its stream's end frees its seat."""
+closed by its viewer or by its stream's end frees its seat. And VAS_MAX_JOBS_PER_CLIENT on
+the OmniSight snapshot, made by the real node: its seat is free again once it completes."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from tests.conftest import bearer, token_for
 from tests.vas_fixtures import add_device
 
-SCOPES = ["streams:consume", "streams:read"]
+SCOPES = ["streams:consume", "streams:read", "cameras:read", "bookmarks:write"]
 # The counting queries are the ones tests/api/test_job_limits.py runs on both backends; this
 # one needs two cameras and a node, so it runs once.
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 @pytest.fixture
 def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
-    return {**settings_env, "VAS_MAX_CONSUMERS_PER_CLIENT": "2"}
+    return {**settings_env, "VAS_MAX_CONSUMERS_PER_CLIENT": "2", "VAS_MAX_JOBS_PER_CLIENT": "1"}
 
 
 async def _live(client: httpx.AsyncClient, start_camera) -> tuple[str, str]:
@@ -96,3 +97,23 @@ async def test_consumers_are_bounded_per_client_across_streams_and_families(
     assert admitted <= still_open
     # Open on stream 1: one's consumer and live session, the other's, and third's admitted.
     assert len(still_open) == 3 + len(admitted)
+
+    await _omnisight_snapshots_count_as_jobs(client, one, camera1, stream1)  # same node
+
+
+async def _omnisight_snapshots_count_as_jobs(client: httpx.AsyncClient, one: dict[str, str],
+                                             camera: str, stream: str) -> None:
+    snapshot = f"/api/v1/cameras/{camera}/snapshot"
+    for _ in range(2):  # the bound is 1: each completed snapshot frees its seat
+        made = await client.get(snapshot, headers=one, timeout=30)
+        assert made.status_code == 200, made.text
+        assert made.content[:2] == b"\xff\xd8"
+    # A live bookmark waits for its post-roll (and no worker runs here): it holds the seat.
+    held = await client.post(f"/v2/streams/{stream}/bookmarks", headers=one,
+                             json={"source": "live", "before_seconds": 1, "after_seconds": 300})
+    assert held.status_code == 201, held.text
+    refused = await client.get(snapshot, headers=one)
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["error"]["code"] == "RATE_LIMITED"
+    assert refused.json()["error"]["details"]["setting"] == "VAS_MAX_JOBS_PER_CLIENT"
+    assert int(refused.headers["Retry-After"]) >= 1
