@@ -12,13 +12,15 @@ answered them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
-from core.errors import RateLimited
+from core.errors import MediaUnavailable, RateLimited, VasError
 
 # A caller's set lives this long after its last request (its ids are re-counted every time).
 KEY_TTL_S = 7 * 24 * 3600
@@ -28,6 +30,15 @@ CONSUMER_RETRY_AFTER_S = 5
 JOB_RETRY_AFTER_S = 2
 
 InFlight = Callable[[list[uuid.UUID]], Awaitable[set[uuid.UUID]]]
+
+
+@contextlib.contextmanager
+def _redis_reachable() -> Iterator[None]:
+    """Redis away: the same 503 as every request that needs the job queue."""
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        raise MediaUnavailable("The job queue is not reachable", type(exc).__name__) from None
 
 
 class CallerQuota:
@@ -52,14 +63,16 @@ class CallerQuota:
     async def count(self, caller: str) -> int:
         """Open things of `caller` now; forgets the ids that ended."""
         key = self._key(caller)
-        members = await self._redis.smembers(key)
+        with _redis_reachable():
+            members = await self._redis.smembers(key)
         ids = [uuid.UUID(m.decode() if isinstance(m, bytes) else m) for m in members]
         if not ids:
             return 0
         open_ids = await self._in_flight(ids)
         ended = [str(i) for i in ids if i not in open_ids]
         if ended:
-            await self._redis.srem(key, *ended)
+            with _redis_reachable():
+                await self._redis.srem(key, *ended)
         return len(open_ids)
 
     def _refusal(self) -> RateLimited:
@@ -79,20 +92,23 @@ class CallerQuota:
         """Count `thing` (already open) for `caller`; refuse it when that exceeds the bound.
         After a refusal the caller must close or delete `thing`."""
         key = self._key(caller)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.sadd(key, str(thing))
-            pipe.expire(key, KEY_TTL_S)
-            await pipe.execute()
+        with _redis_reachable():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.sadd(key, str(thing))
+                pipe.expire(key, KEY_TTL_S)
+                await pipe.execute()
         if await self.count(caller) > self.limit:
-            await self._redis.srem(key, str(thing))
+            with _redis_reachable():
+                await self._redis.srem(key, str(thing))
             raise self._refusal()
 
     async def admit_or_undo(self, caller: str, thing: uuid.UUID,
                             undo: Callable[[], Awaitable[object]]) -> None:
-        """`admit`, running `undo` (close the consumer, delete the row) before refusing."""
+        """`admit`, running `undo` (close the consumer, delete the row) before refusing —
+        beyond the bound (429) or with Redis away (503)."""
         try:
             await self.admit(caller, thing)
-        except RateLimited:
+        except VasError:
             await undo()
             raise
 
