@@ -101,12 +101,6 @@ class WsHub:
     def remove(self, connection: Connection) -> None:
         self._connections.discard(connection)
 
-    def count_of(self, principal: Principal) -> int:
-        """Open connections of the same caller (a user, or an API client) in this process."""
-        return sum(1 for c in self._connections
-                   if (c.principal.kind, c.principal.client_id)
-                   == (principal.kind, principal.client_id))
-
     async def start(self, timeout_s: float = 10.0) -> None:
         """Subscribe; returns once the subscription is active."""
         self._task = asyncio.create_task(self._run(), name="ws-hub")

@@ -1,6 +1,6 @@
-"""VAS_MAX_WS_PER_USER on a real `vas api` process: the connection over the bound is closed
-with 1008 and a reason naming the setting; other callers are not affected; a connection that
-closes frees its seat."""
+"""VAS_MAX_WS_PER_USER on real `vas api` processes: the connection over the bound is closed
+with 1008 and a reason naming the setting, counted across API processes (through Redis);
+other callers are not affected; a connection that closes frees its seat."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tests.conftest import ADMIN_SECRET
 from tests.e2e.processes import free_port
 from tests.omnisight.test_ws import Api, _heartbeat
 
-# The count lives in the API process; the backends do not differ here.
+# The count lives in Redis; the database backends do not differ here.
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 
@@ -30,12 +30,15 @@ def _closed(ws: ClientConnection) -> tuple[int, str] | None:
 
 
 def test_websockets_are_bounded_per_user(start_process):
-    port = free_port()
-    api = Api(start_process("api", "Application startup complete", VAS_PORT=str(port),
-                            VAS_MAX_WS_PER_USER="2"), port)
+    api, second = (
+        Api(start_process("api", "Application startup complete", VAS_PORT=str(port),
+                          VAS_MAX_WS_PER_USER="2"), port)
+        for port in (free_port(), free_port()))
     token = api.login()
     url = f"{api.ws}?token={token}"
-    with connect(url, open_timeout=10) as one, connect(url, open_timeout=10) as two:
+    # One connection on each API process: the user's two seats.
+    with connect(url, open_timeout=10) as one, \
+            connect(f"{second.ws}?token={token}", open_timeout=10) as two:
         _heartbeat(one)
         _heartbeat(two)
         with connect(url, open_timeout=10) as extra:
