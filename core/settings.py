@@ -84,7 +84,7 @@ class AuthSettings:
     # Per-caller bounds (an API client or a user), 429 beyond; docs/reliability.md.
     max_consumers_per_client: int = 200  # open consumers/WHEP/live sessions, all streams
     max_jobs_per_client: int = 20  # snapshot and bookmark jobs in progress
-    max_ws_per_user: int = 10  # OmniSight WebSocket connections (per API process)
+    max_ws_per_user: int = 10  # OmniSight WebSocket connections, all API processes
 
 
 @dataclass(frozen=True, slots=True)
