@@ -348,3 +348,13 @@ async def stale_jobs(stale_s: float, max_attempts: int = 3) -> dict[str, list[uu
                                 table.updated_at: utcnow()}).where(table.id == row["id"])
             rerun[kind].append(row["id"])
     return rerun
+
+
+async def jobs_in_progress(ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """The snapshots and bookmarks of `ids` still being made (per-client job bounds)."""
+    found: set[uuid.UUID] = set()
+    for table in (Snapshot, Bookmark):
+        rows = await table.select(table.id).where(table.id.is_in(ids)
+                                                  & (table.status == PROCESSING))
+        found.update(r["id"] for r in rows)
+    return found

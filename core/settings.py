@@ -82,6 +82,10 @@ class AuthSettings:
     admin_email: str = "admin@vas.local"
     admin_password: str | None = None
     open_registration: bool = True
+    # Per-caller bounds (an API client or a user), 429 beyond; docs/reliability.md.
+    max_consumers_per_client: int = 200  # open consumers/WHEP/live sessions, all streams
+    max_jobs_per_client: int = 20  # snapshot and bookmark jobs in progress
+    max_ws_per_user: int = 10  # OmniSight WebSocket connections, all API processes
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +272,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             admin_password=env.get("VAS_ADMIN_PASSWORD") or None,
             # Anyone may create a `user` account in development; production opts in.
             open_registration=_bool(env, "VAS_OPEN_REGISTRATION", not production),
+            max_consumers_per_client=_int(env, "VAS_MAX_CONSUMERS_PER_CLIENT", 200, 1, 100_000),
+            max_jobs_per_client=_int(env, "VAS_MAX_JOBS_PER_CLIENT", 20, 1, 10_000),
+            max_ws_per_user=_int(env, "VAS_MAX_WS_PER_USER", 10, 1, 10_000),
         ),
         media=MediaSettings(
             node_capacity=_int(env, "VAS_NODE_CAPACITY", 16, 1, 10_000),

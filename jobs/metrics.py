@@ -133,6 +133,12 @@ class NodeCollector(Collector):
                                     labels=["stream"])
         streams = GaugeMetricFamily("vas_node_streams", "Streams this node runs",
                                     value=len(self._runtime.pipelines))
+        lost_media = CounterMetricFamily(
+            "vas_media_packets_dropped", "Video packets a bounded queue of the media path "
+            "dropped (to the next keyframe)", labels=["stream", "queue"])
+        gop_overflows = CounterMetricFamily(
+            "vas_gop_cache_overflows", "GOPs too large for the GOP cache, not kept",
+            labels=["stream"])
         for stream_id, pipeline in list(self._runtime.pipelines.items()):
             label = [str(stream_id)]
             stats = pipeline.ingest.metrics.stats()
@@ -143,7 +149,24 @@ class NodeCollector(Collector):
             sent.add_metric(label, out)
             dropped.add_metric(label, lost)
             viewers.add_metric(label, pipeline.viewers.count)
-        yield from (packets, data, reconnects, sent, dropped, viewers, streams)
+            for queue, count in media_drops(pipeline, lost):
+                lost_media.add_metric([str(stream_id), queue], count)
+            gop_overflows.add_metric(label, pipeline.ingest.gop_cache.overflows)
+        yield from (packets, data, reconnects, sent, dropped, viewers, streams, lost_media,
+                    gop_overflows)
+
+
+def media_drops(pipeline: Any, viewer_drops: int) -> list[tuple[str, int]]:
+    """Drops of each bounded queue of a stream's media path, by queue: the recorder's writer
+    queue, the hand-off from the ingest thread to the loop, the viewers' queues, the
+    detection decoder's queue."""
+    detection = pipeline.detection
+    return [
+        ("recorder", pipeline.recorder.dropped),
+        ("fanout", pipeline.viewers.router.fanout.handoff_dropped),
+        ("viewer", viewer_drops),
+        ("detection", detection.counters.packets_dropped if detection is not None else 0),
+    ]
 
 
 def serve_metrics(port: int, host: str, registry: CollectorRegistry) -> Any:

@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 # About 8 s of 30 fps video on top of the GOP-cache burst.
 DEFAULT_QUEUE_SIZE = 256
+# Packets handed from the ingest thread to the loop and not yet dispatched (the loop's
+# ready queue is unbounded): beyond this the hand-off drops to the next keyframe.
+HANDOFF_LIMIT = 256
 
 
 class SnapshotSource(Protocol):
@@ -81,6 +84,12 @@ class Fanout:
         # Counts of consumers that left, so totals never go backwards.
         self._left_sent = 0
         self._left_dropped = 0
+        # Bounded hand-off: each counter is written by one thread only.
+        self._handed = 0  # ingest thread
+        self._dispatched = 0  # loop
+        self._handoff_dropping = False
+        #: Packets dropped at the hand-off because the loop fell behind.
+        self.handoff_dropped = 0
 
     @property
     def consumers(self) -> int:
@@ -99,11 +108,27 @@ class Fanout:
         if threading.get_ident() == self._loop_thread:
             self._dispatch(pkt)
             return
+        if self._handoff_full(pkt.is_keyframe):
+            self.handoff_dropped += 1
+            return
+        self._handed += 1
         try:
-            self._loop.call_soon_threadsafe(self._dispatch, pkt)
+            self._loop.call_soon_threadsafe(self._dispatch_handed, pkt)
         except RuntimeError:
             # The loop is closed: the media node is shutting down.
             self._closed = True
+
+    def _handoff_full(self, is_keyframe: bool) -> bool:
+        """Past HANDOFF_LIMIT pending, drop until a keyframe finds room (decodable again)."""
+        if self._handed - self._dispatched >= HANDOFF_LIMIT:
+            self._handoff_dropping = True
+        elif self._handoff_dropping and is_keyframe:
+            self._handoff_dropping = False
+        return self._handoff_dropping
+
+    def _dispatch_handed(self, pkt: MediaPacket) -> None:
+        self._dispatched += 1
+        self._dispatch(pkt)
 
     def _dispatch(self, pkt: MediaPacket) -> None:
         self.packets_in += 1

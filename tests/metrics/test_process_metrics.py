@@ -41,6 +41,9 @@ async def test_a_media_node_counts_its_streams_and_jobs(client, start_process, s
     # Detection is on by default (motion, objects): the node's decoding counts its CPU.
     assert samples[("vas_detection_cpu_seconds_total", (("role", "node"),))] > 0
     assert samples[("vas_transcoder_cpu_seconds_total", (("role", "node"),))] == 0
+    for queue in ("recorder", "fanout", "viewer", "detection"):  # every bounded queue
+        assert samples[("vas_media_packets_dropped_total", (("queue", queue), *stream))] == 0
+    assert samples[("vas_gop_cache_overflows_total", stream)] == 0
     assert samples[("vas_job_duration_seconds_count", (("actor", "start_stream"),))] == 1
     assert ("vas_job_failures_total", (("actor", "start_stream"),)) not in samples
 

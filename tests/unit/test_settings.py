@@ -84,6 +84,8 @@ def test_every_media_and_auth_default_is_the_documented_one(tmp_path):
     assert media.max_consumers_per_stream == 100
     assert (auth.access_ttl_s, auth.refresh_ttl_s) == (3600, 7 * 24 * 3600)
     assert (auth.max_failed_logins, auth.failed_login_window_s) == (5, 300)
+    assert (auth.max_consumers_per_client, auth.max_jobs_per_client,
+            auth.max_ws_per_user) == (200, 20, 10)
     assert auth.admin_client_id == "admin" and not auth.v1_auth_required
     assert settings.server.env == "development" and settings.redis.namespace == "vas"
 
