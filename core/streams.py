@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from piccolo.query.functions.aggregate import Count
+from piccolo.querystring import QueryString
 
 from core.clock import utcnow
 from core.consumers import ConsumerService
@@ -90,8 +91,15 @@ def failure_fields(error: StreamError) -> dict[str, Any]:
             "last_error": f"{error.error_code}: {error.message}"}
 
 
-def _record(row: dict[str, Any]) -> StreamRecord:
-    return StreamRecord(**{**row, "state": StreamState(row["state"])})
+_TOTAL = "total_matching"
+
+
+def _record(row: dict[str, Any], extra: str | None = None) -> StreamRecord:
+    """A row as a record; `extra` names a column of the query that is not the table's."""
+    fields = {**row, "state": StreamState(row["state"])}
+    if extra is not None:
+        del fields[extra]
+    return StreamRecord(**fields)
 
 
 def _active_filter(camera_id: uuid.UUID) -> Any:
@@ -135,13 +143,20 @@ class StreamService:
         if camera_id is not None:
             by_camera = Stream.camera_id == camera_id
             condition = by_camera if condition is None else condition & by_camera
-        query = Stream.select().order_by(Stream.created_at, ascending=False)
-        count = Stream.count()
+        # One query: the page and, on every row, the total matching the filter.
+        query = Stream.select(*Stream.all_columns(), QueryString("COUNT(*) OVER ()").as_alias(
+            _TOTAL)).order_by(Stream.created_at, ascending=False)
         if condition is not None:
             query = query.where(condition)
-            count = count.where(condition)
         rows = await query.offset(offset).limit(limit).output(load_json=True)
-        return StreamPage(rows=[_record(r) for r in rows], total=await count)
+        if rows:
+            total = int(rows[0][_TOTAL])
+        elif offset == 0:
+            total = 0
+        else:  # past the end: no row carries the total
+            count = Stream.count()
+            total = await (count if condition is None else count.where(condition))
+        return StreamPage(rows=[_record(r, _TOTAL) for r in rows], total=total)
 
     async def create(self, camera_id: uuid.UUID) -> tuple[StreamRecord, bool]:
         """The camera's active stream, or a new INITIALIZING one; True when it was created.
