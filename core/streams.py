@@ -77,6 +77,23 @@ class ProducerRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamSummary:
+    """What a list of streams shows of one."""
+
+    id: uuid.UUID
+    camera_id: uuid.UUID
+    name: str
+    state: StreamState
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryPage:
+    rows: list[StreamSummary]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
 class StreamPage:
     """One page of streams and the total matching the filter."""
 
@@ -137,6 +154,22 @@ class StreamService:
     async def page(
         self, state: StreamState | None, camera_id: uuid.UUID | None, limit: int, offset: int
     ) -> StreamPage:
+        rows, total = await self._page(Stream.all_columns(), state, camera_id, limit, offset)
+        return StreamPage(rows=[_record(r, _TOTAL) for r in rows], total=total)
+
+    async def summaries(
+        self, state: StreamState | None, camera_id: uuid.UUID | None, limit: int, offset: int
+    ) -> SummaryPage:
+        """`page` with only what a list shows (no codec, metrics or lease to convert)."""
+        columns = [Stream.id, Stream.camera_id, Stream.name, Stream.state, Stream.created_at]
+        rows, total = await self._page(columns, state, camera_id, limit, offset)
+        return SummaryPage(rows=[StreamSummary(r["id"], r["camera_id"], r["name"],
+                                               StreamState(r["state"]), r["created_at"])
+                                 for r in rows], total=total)
+
+    async def _page(self, columns: list[Any], state: StreamState | None,
+                    camera_id: uuid.UUID | None, limit: int,
+                    offset: int) -> tuple[list[dict[str, Any]], int]:
         condition: Any = None
         if state is not None:
             condition = Stream.state == state.value
@@ -144,11 +177,12 @@ class StreamService:
             by_camera = Stream.camera_id == camera_id
             condition = by_camera if condition is None else condition & by_camera
         # One query: the page and, on every row, the total matching the filter.
-        query = Stream.select(*Stream.all_columns(), QueryString("COUNT(*) OVER ()").as_alias(
+        query = Stream.select(*columns, QueryString("COUNT(*) OVER ()").as_alias(
             _TOTAL)).order_by(Stream.created_at, ascending=False)
         if condition is not None:
             query = query.where(condition)
-        rows = await query.offset(offset).limit(limit).output(load_json=True)
+        rows: list[dict[str, Any]] = await query.offset(offset).limit(limit).output(
+            load_json=True)
         if rows:
             total = int(rows[0][_TOTAL])
         elif offset == 0:
@@ -156,7 +190,7 @@ class StreamService:
         else:  # past the end: no row carries the total
             count = Stream.count()
             total = await (count if condition is None else count.where(condition))
-        return StreamPage(rows=[_record(r, _TOTAL) for r in rows], total=total)
+        return rows, total
 
     async def create(self, camera_id: uuid.UUID) -> tuple[StreamRecord, bool]:
         """The camera's active stream, or a new INITIALIZING one; True when it was created.
