@@ -42,51 +42,75 @@ _READ = re.compile(r"\s*SELECT\b", re.IGNORECASE)
 
 
 class SQLiteReader:
-    """One long-lived, read-only SQLite connection on a thread of its own.
+    """Long-lived, read-only SQLite connections for the reads of one process.
 
     Piccolo's SQLite engine opens a new connection (and an aiosqlite thread) for every
     query, which cost a few milliseconds per query and made SQLite reads the API's
-    bottleneck (docs/performance.md, "API reads"). Reads outside a transaction go here
-    instead: one hop to this thread per query, the connection's page cache and prepared
-    statements kept. In autocommit mode each SELECT is its own read transaction, ended when
-    its rows are fetched, so every read sees what was committed before it started (by this
-    process or another one: WAL). `query_only` refuses any write that would slip in.
+    bottleneck (docs/performance.md, "API reads"). Reads outside a transaction come here
+    instead and run on the event loop's own thread, on a connection that never waits for a
+    lock (busy timeout 0): a WAL reader does not wait for writers, and the API's reads are
+    small (a page of rows), so this costs less than a hop to another thread, whose GIL
+    hand-offs made a single reader thread the bottleneck under concurrent requests. In the
+    rare case SQLite answers "busy" (another connection recovering or checkpointing the
+    WAL), the read is done again on a thread of its own with the normal busy timeout.
+    In autocommit mode each SELECT is its own read transaction, ended when its rows are
+    fetched, so every read sees what was committed before it started (by this process or
+    another one). `query_only` refuses any write that would slip in.
     """
 
     def __init__(self, connection_kwargs: dict[str, Any]) -> None:
         self._kwargs = connection_kwargs
         self._executor: ThreadPoolExecutor | None = None
-        self._connection: sqlite3.Connection | None = None
+        self._inline: sqlite3.Connection | None = None
+        self._waiting: sqlite3.Connection | None = None
 
-    def _fetch(self, sql: str, args: list[Any]) -> list[dict[str, Any]]:
-        if self._connection is None:
-            connection = sqlite3.connect(**self._kwargs, check_same_thread=False)
-            connection.row_factory = dict_factory
-            connection.execute("PRAGMA query_only = 1")
-            self._connection = connection
-        cursor = self._connection.execute(sql, args)
+    def _connect(self, timeout: float) -> sqlite3.Connection:
+        connection: sqlite3.Connection = sqlite3.connect(**{**self._kwargs, "timeout": timeout},
+                                                         check_same_thread=False)
+        connection.row_factory = dict_factory
+        connection.execute("PRAGMA query_only = 1")
+        return connection
+
+    @staticmethod
+    def _run(connection: sqlite3.Connection, sql: str, args: list[Any]) -> list[dict[str, Any]]:
+        cursor = connection.execute(sql, args)
         try:
             rows: list[dict[str, Any]] = cursor.fetchall()
             return rows
         finally:
             cursor.close()
 
+    def _fetch_waiting(self, sql: str, args: list[Any]) -> list[dict[str, Any]]:
+        if self._waiting is None:
+            self._waiting = self._connect(self._kwargs.get("timeout", 5.0))
+        return self._run(self._waiting, sql, args)
+
     async def fetch(self, sql: str, args: list[Any]) -> list[dict[str, Any]]:
+        if self._inline is None:
+            self._inline = self._connect(0)
+        try:
+            return self._run(self._inline, sql, args)
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-reads")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._fetch, sql, args)
+        return await loop.run_in_executor(self._executor, self._fetch_waiting, sql, args)
 
-    def _close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+    def _close_waiting(self) -> None:
+        if self._waiting is not None:
+            self._waiting.close()
+            self._waiting = None
 
     def close(self) -> None:
-        """Close the connection and end the thread (a later read opens them again)."""
+        """Close the connections and end the thread (a later read opens them again)."""
+        if self._inline is not None:
+            self._inline.close()
+            self._inline = None
         executor, self._executor = self._executor, None
         if executor is not None:
-            executor.submit(self._close)
+            executor.submit(self._close_waiting)
             executor.shutdown(wait=True)
 
 

@@ -40,3 +40,25 @@ async def test_reads_see_other_connections_commits_and_refuse_writes(tmp_path: P
         await close_database(engine)
     assert await ApiClient.count() == 1  # a read after close opens the connection again
     await close_database(engine)
+
+
+async def test_a_read_answered_busy_is_done_again_on_the_waiting_connection(
+        tmp_path: Path) -> None:
+    path = tmp_path / "vas.sqlite3"
+    engine = await open_database(DatabaseSettings(url=f"sqlite:///{path}"))
+    try:
+        assert isinstance(engine, ReadingSQLiteEngine)
+        assert await ApiClient.count() == 0
+
+        class Busy:  # what the inline connection answers while another one holds the lock
+            def execute(self, *_: object) -> None:
+                raise sqlite3.OperationalError("database is locked")
+
+            def close(self) -> None:
+                pass
+
+        engine.reader._inline = Busy()  # type: ignore[assignment]
+        assert await ApiClient.count() == 0  # answered by the thread's connection
+        engine.reader._inline = None
+    finally:
+        await close_database(engine)
