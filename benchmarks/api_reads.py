@@ -173,7 +173,7 @@ def seed(server: Server, env: dict[str, str]) -> None:
         len(listed["streams"]), len(devices_listed))
 
 
-def wait_port(port: int, process: subprocess.Popen[Any], timeout: float = 30) -> None:
+def wait_port(port: int, process: subprocess.Popen[Any], timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
