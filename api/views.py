@@ -9,7 +9,7 @@ from typing import Any, TypedDict
 from core.clock import iso, utcnow
 from core.devices import DeviceRecord, DeviceService
 from core.stream_states import StreamState
-from core.streams import ProducerRecord, StreamRecord
+from core.streams import ProducerRecord, StreamRecord, StreamSummary
 
 
 class DeviceView(TypedDict):
@@ -212,7 +212,7 @@ def endpoints(stream_id: uuid.UUID | str) -> EndpointsView:
             "health": f"{base}/health"}
 
 
-def stream_summary(row: StreamRecord) -> StreamSummaryView:
+def stream_summary(row: StreamRecord | StreamSummary) -> StreamSummaryView:
     return {
         "id": str(row.id),
         "name": row.name,
@@ -223,7 +223,7 @@ def stream_summary(row: StreamRecord) -> StreamSummaryView:
     }
 
 
-def stream_list_view(rows: list[StreamRecord], total: int, limit: int,
+def stream_list_view(rows: list[StreamSummary], total: int, limit: int,
                      offset: int) -> StreamListView:
     return {
         "streams": [stream_summary(row) for row in rows],

@@ -27,6 +27,7 @@ class ServerSettings:
     data_dir: Path
     metrics_token: str | None = None  # VAS_METRICS_TOKEN: a bearer token for /metrics
     metrics_port: int | None = None  # VAS_METRICS_PORT: process metrics of workers and nodes
+    api_workers: int = 1  # VAS_API_WORKERS: uvicorn worker processes of `vas api`
 
     @property
     def production(self) -> bool:
@@ -252,6 +253,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             data_dir=data_dir,
             metrics_token=env.get("VAS_METRICS_TOKEN") or None,
             metrics_port=_int(env, "VAS_METRICS_PORT", 0, 0, 65535) or None,
+            api_workers=_int(env, "VAS_API_WORKERS", 1, 1, 64),
         ),
         database=DatabaseSettings(url=database_url),
         redis=RedisSettings(

@@ -22,8 +22,10 @@ from jobs.process import cancel_all, serve
 
 logger = logging.getLogger(__name__)
 
-# Callers wait on control jobs: keep Dramatiq's idle polling short on this process.
-CONTROL_POLL_MS = 50
+# Callers wait on control jobs: the node's consumers block on their queues' wake-up lists
+# (`jobs.broker.WakingRedisBroker`) and pick a control message up at once, so the worker's
+# timeout only bounds how long an idle consumer or worker thread sleeps between checks.
+CONTROL_POLL_MS = 1000
 
 
 def new_node_id() -> str:
