@@ -25,6 +25,8 @@ def _schemathesis(base: str, token: str, cwd: Path, *extra: str) -> None:
     run = subprocess.run(
         [str(st), "run", f"{base}/schema/openapi.json", "-H", f"Authorization: Bearer {token}",
          "--checks", CHECKS, "--max-examples", "25", "--seed", "1",
+         # validate probes the camera it is given (a worker job, up to its 25 s deadline).
+         "--request-timeout", "30",
          # Failed logins are throttled on purpose; keep the fuzzer off the login route.
          "--exclude-path-regex", "/v2/auth/token$", *extra],
         capture_output=True, text=True, timeout=600, cwd=cwd,

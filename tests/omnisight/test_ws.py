@@ -180,6 +180,7 @@ def test_events_go_only_to_subscribers_of_their_camera(start_api, publisher):
     front, back = str(uuid.uuid4()), str(uuid.uuid4())
     marker = notify.system_notification("info", "marker")
     with connect(f"{api.ws}?token={token}", open_timeout=10) as ws:
+        _heartbeat(ws)  # the connection is registered with the hub before anything is sent
         publisher(_event(front))
         publisher(marker)
         assert _recv(ws)["data"]["message"] == "marker"  # the event was not delivered
