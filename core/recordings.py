@@ -12,6 +12,7 @@ from typing import Any
 from piccolo.query.functions.aggregate import Count, Min, Sum
 
 from core.errors import InvalidInput, NotFound
+from core.recording_segments import hls_segment_id
 from core.tables import HlsSegment
 
 SEGMENT_NAME = re.compile(r"^seg_(\d{1,15})\.ts$")
@@ -111,6 +112,21 @@ class RecordingIndex:
         if row is None:
             raise NotFound(f"Segment {filename} not found")
         return _segment(row)
+
+    async def by_derived_id(self, segment_id: uuid.UUID) -> Segment | None:
+        """The segment whose derived OmniSight id (`core.recording_segments.hls_segment_id`)
+        is `segment_id`: every indexed segment's id is derived (no column holds it)."""
+        rows = await HlsSegment.select(HlsSegment.stream_id, HlsSegment.filename)
+        found = next((r for r in rows
+                      if hls_segment_id(r["stream_id"], r["filename"]) == segment_id), None)
+        return None if found is None else await self.find(found["stream_id"], found["filename"])
+
+    async def following(self, segment: Segment) -> Segment | None:
+        """The next segment of the same stream (sequence + 1), if indexed."""
+        row = await HlsSegment.select().where(
+            (HlsSegment.stream_id == segment.stream_id)
+            & (HlsSegment.sequence == segment.sequence + 1)).first()
+        return None if row is None else _segment(row)
 
     async def total_bytes(self) -> int:
         """Bytes of every recorded segment still indexed."""

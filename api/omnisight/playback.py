@@ -23,9 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from core.errors import MediaUnavailable, NotFound
-from core.recording_segments import HLS_SEGMENT_NAMESPACE
 from core.recordings import RecordingIndex
-from core.tables import HlsSegment
 from media.clip import cut_clip
 from media.cut_errors import MediaCutError
 
@@ -50,18 +48,13 @@ class Source:
 async def continuous_source(index: RecordingIndex, segment_id: uuid.UUID) -> Source | None:
     """The recorder segment whose derived id is `segment_id` and the next one of its stream
     (when written), or None when no indexed recorder segment has that id."""
-    rows = await HlsSegment.select(HlsSegment.stream_id, HlsSegment.filename)
-    found = next((r for r in rows if uuid.uuid5(
-        HLS_SEGMENT_NAMESPACE, f"{r['stream_id']}/{r['filename']}") == segment_id), None)
-    if found is None:
+    segment = await index.by_derived_id(segment_id)
+    if segment is None:
         return None
-    segment = await index.find(found["stream_id"], found["filename"])
-    later = await HlsSegment.select().where(
-        (HlsSegment.stream_id == segment.stream_id)
-        & (HlsSegment.sequence == segment.sequence + 1)).first()
+    later = await index.following(segment)
     chosen = [segment]
-    if later is not None and not later["discontinuity"]:
-        chosen.append(await index.find(segment.stream_id, later["filename"]))
+    if later is not None and not later.discontinuity:
+        chosen.append(later)
     return Source(key=f"{segment_id}-{len(chosen)}",
                   paths=[index.path(s) for s in chosen],
                   starts=[s.start.timestamp() for s in chosen],
