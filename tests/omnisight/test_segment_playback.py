@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import av
 
+from core import recordings
 from core.recording_segments import HLS_SEGMENT_NAMESPACE
 from core.recordings import RecordingIndex
 from tests.conftest import bearer
@@ -24,7 +25,10 @@ from tests.media.test_snapshot import (
 from tests.omnisight.conftest import BASE, error_of
 
 
-async def test_a_continuous_segment_plays_as_mp4(client, admin_user, settings, tmp_path):
+async def test_a_continuous_segment_plays_as_mp4(client, admin_user, settings, tmp_path,
+                                                 monkeypatch):
+    # One row per lookup query: the older segment is found on a later page.
+    monkeypatch.setattr(recordings, "LOOKUP_PAGE", 1)
     headers = bearer(admin_user["token"])
     stream = uuid.uuid4()
     index = RecordingIndex(settings.media.recordings_dir(settings.server.data_dir))
