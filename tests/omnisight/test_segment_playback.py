@@ -1,7 +1,8 @@
 """`GET /media/segments/:id?format=mp4`: a continuous recording's MPEG-TS segment, remuxed
 with the next one into a faststart MP4 that PyAV decodes frame by frame (every frame of both
 segments, in order, none re-encoded); the TS itself without `format`; Range on the MP4;
-a bad format is 400 and an unknown id 404, both in the OmniSight shape."""
+a bad format is 400 and an unknown id 404, both in the OmniSight shape; a manual recording's
+`ts` segment remuxed alone."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import av
 from core import recordings
 from core.recording_segments import HLS_SEGMENT_NAMESPACE
 from core.recordings import RecordingIndex
+from core.tables import RecordingSegment, RecordingSession
 from tests.conftest import bearer
 from tests.media.test_clip import top_level_boxes
 from tests.media.test_snapshot import (
@@ -23,6 +25,7 @@ from tests.media.test_snapshot import (
     write_segments,
 )
 from tests.omnisight.conftest import BASE, error_of
+from tests.vas_fixtures import add_device
 
 
 async def test_a_continuous_segment_plays_as_mp4(client, admin_user, settings, tmp_path,
@@ -81,3 +84,31 @@ async def test_a_continuous_segment_plays_as_mp4(client, admin_user, settings, t
     unknown = await client.get(f"{BASE}/media/segments/{uuid.uuid4()}", headers=headers,
                                params={"format": "mp4"})
     assert unknown.status_code == 404 and error_of(unknown)["code"] == "RESOURCE_NOT_FOUND"
+
+
+async def test_a_manual_ts_segment_plays_as_mp4(client, admin_user, settings):
+    """A manual recording in `ts` format: `?format=mp4` remuxes its segment alone."""
+    headers = bearer(admin_user["token"])
+    camera = await add_device(client, "rtsp://127.0.0.1:8554/a")
+    packets = encode_counter_video(SEGMENT_FRAMES)
+    session, segment = uuid.uuid4(), uuid.uuid4()
+    directory = settings.server.data_dir / "recordings" / "sessions" / str(session)
+    [path], [start] = write_segments(packets, directory, start_jitter=[0], pts_offsets=[0])
+    path = path.rename(directory / "segment_00001.ts")
+    at, end = datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(start + 6.0, UTC)
+    await RecordingSession.insert(RecordingSession(
+        id=session, camera_id=uuid.UUID(camera), stream_id=uuid.uuid4(), kind="manual",
+        status="completed", start_at=at, end_at=end, segment_duration=10, format="ts",
+        created_at=at, updated_at=end))
+    await RecordingSegment.insert(RecordingSegment(
+        id=segment, session_id=session, sequence=1, filename=path.name, start_at=at,
+        end_at=end, duration=6.0, size=path.stat().st_size, format="ts", created_at=end))
+
+    raw = await client.get(f"{BASE}/media/segments/{segment}", headers=headers)
+    assert raw.status_code == 200 and raw.headers["content-type"] == "video/mp2t"
+    mp4 = await client.get(f"{BASE}/media/segments/{segment}", headers=headers,
+                           params={"format": "mp4"})
+    assert mp4.status_code == 200 and mp4.headers["content-type"] == "video/mp4", mp4.text
+    with av.open(io.BytesIO(mp4.content)) as container:
+        numbers = [read_counter(f) for f in container.decode(video=0)]
+    assert numbers == list(range(SEGMENT_FRAMES))
