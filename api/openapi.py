@@ -106,6 +106,8 @@ def _omnisight_statuses(path: str, method: str, operation: Operation) -> set[int
         statuses |= {502, 503, 504}  # the camera refused, nothing answered, it timed out
     if path.endswith("/snapshot") or "/live/" in path:
         statuses.add(503)  # the stream's media node did not answer in time
+    if path.startswith("/api/v1/media/segments/"):
+        statuses |= {416, 503}  # a bad Range; `?format=mp4` of a file that does not remux
     return statuses
 
 

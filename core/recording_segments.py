@@ -12,6 +12,11 @@ from typing import Any
 HLS_SEGMENT_NAMESPACE = uuid.UUID("5b0d6a1e-6f33-4d4e-9a51-6c2f1d1e0a11")
 
 
+def hls_segment_id(stream_id: uuid.UUID, filename: str) -> uuid.UUID:
+    """The OmniSight id of a recorder segment (stable, derived: no row stores it)."""
+    return uuid.uuid5(HLS_SEGMENT_NAMESPACE, f"{stream_id}/{filename}")
+
+
 @dataclass(frozen=True, slots=True)
 class SegmentRecord:
     """One file of a recording. `filename`/`thumbnail` are names inside the session's
@@ -37,7 +42,7 @@ class SegmentRecord:
         """A recorder segment shown as a segment of the stream's continuous session."""
         stream_id = row["stream_id"]
         return SegmentRecord(
-            id=uuid.uuid5(HLS_SEGMENT_NAMESPACE, f"{stream_id}/{row['filename']}"),
+            id=hls_segment_id(stream_id, row["filename"]),
             session_id=session_id, sequence=int(row["sequence"]), filename=row["filename"],
             thumbnail=None, start=row["start_at"], end=row["end_at"],
             duration=float(row["duration"]), size=int(row["size"]), format="ts",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from dataclasses import dataclass
@@ -12,9 +13,11 @@ from typing import Any
 from piccolo.query.functions.aggregate import Count, Min, Sum
 
 from core.errors import InvalidInput, NotFound
+from core.recording_segments import hls_segment_id
 from core.tables import HlsSegment
 
 SEGMENT_NAME = re.compile(r"^seg_(\d{1,15})\.ts$")
+LOOKUP_PAGE = 5000  # rows per query when finding a segment by its derived id
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,11 @@ def _segment(row: dict[str, Any]) -> Segment:
     return Segment(row["stream_id"], int(row["sequence"]), row["filename"], row["start_at"],
                    row["end_at"], float(row["duration"]), int(row["size"]),
                    bool(row["discontinuity"]))
+
+
+def _with_id(rows: list[dict[str, Any]], segment_id: uuid.UUID) -> dict[str, Any] | None:
+    return next((r for r in rows
+                 if hls_segment_id(r["stream_id"], r["filename"]) == segment_id), None)
 
 
 def check_segment_name(name: str) -> str:
@@ -111,6 +119,28 @@ class RecordingIndex:
         if row is None:
             raise NotFound(f"Segment {filename} not found")
         return _segment(row)
+
+    async def by_derived_id(self, segment_id: uuid.UUID) -> Segment | None:
+        """The segment whose derived OmniSight id (`core.recording_segments.hls_segment_id`)
+        is `segment_id`: every indexed segment's id is derived (no column holds it)."""
+        # Newest first, a page at a time: the segments played (an event's) are mostly recent.
+        offset = 0
+        while True:
+            rows = await HlsSegment.select(HlsSegment.stream_id, HlsSegment.filename).order_by(
+                HlsSegment.start_at, ascending=False).offset(offset).limit(LOOKUP_PAGE)
+            found = await asyncio.to_thread(_with_id, rows, segment_id)  # CPU: off the loop
+            if found is not None:
+                return await self.find(found["stream_id"], found["filename"])
+            if len(rows) < LOOKUP_PAGE:
+                return None
+            offset += LOOKUP_PAGE
+
+    async def following(self, segment: Segment) -> Segment | None:
+        """The next segment of the same stream (sequence + 1), if indexed."""
+        row = await HlsSegment.select().where(
+            (HlsSegment.stream_id == segment.stream_id)
+            & (HlsSegment.sequence == segment.sequence + 1)).first()
+        return None if row is None else _segment(row)
 
     async def total_bytes(self) -> int:
         """Bytes of every recorded segment still indexed."""

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, Response, Router, get
-from litestar.params import FromPath
+from litestar.params import FromPath, QueryParameter
 
 from api.files import serve_file
 from api.omnisight.guards import omni_scoped
+from api.omnisight.playback import continuous_source, playable_mp4, single_source
 from api.omnisight.responses import error_responses
 from api.state import Services, caller, services_of
 from core.captures import CaptureStatus
-from core.errors import Conflict, MediaUnavailable, NotFound
+from core.errors import Conflict, InvalidInput, MediaUnavailable, NotFound
 from core.recording_sessions import parse_id
 from core.recordings import check_segment_name
 from core.stream_states import StreamState
@@ -36,13 +37,35 @@ SNAPSHOT_ERRORS = error_responses(409, 416, 429, 503)
 
 
 @get("/media/segments/{segment_id:str}", **omni_scoped("recordings:read"), responses=ERRORS)
-async def segment_video(request: Request[Any, Any, Any],
-                        segment_id: FromPath[str]) -> Response[Any]:
-    """A recording segment's file (MP4 or MPEG-TS), with single HTTP Range requests."""
-    sessions = services_of(request.app).recording_sessions
-    segment, path = await sessions.segment_file(parse_id(segment_id, "Segment"))
-    return serve_file(request, path, SEGMENT_TYPES.get(segment.format, "video/mp4"),
-                      segment.filename)
+async def segment_video(request: Request[Any, Any, Any], segment_id: FromPath[str],
+                        fmt: Annotated[str | None, QueryParameter(name="format")] = None,
+                        ) -> Response[Any]:
+    """A recording segment's file (MP4 or MPEG-TS; a continuous recording's too), with
+    single HTTP Range requests; `?format=mp4` is a faststart MP4 of it (an MPEG-TS segment
+    remuxed, with the next one of a continuous recording), which browsers play."""
+    if fmt not in (None, "mp4"):
+        raise InvalidInput("format must be mp4 (or absent: the file as recorded)",
+                           details={"field": "format"})
+    services = services_of(request.app)
+    sessions = services.recording_sessions
+    wanted = parse_id(segment_id, "Segment")
+    cache = sessions.root.parent / "playback"
+    try:
+        segment, path = await sessions.segment_file(wanted)
+    except NotFound:
+        source = await continuous_source(services.recordings, wanted)
+        if source is None:
+            raise
+        if fmt is None:
+            return serve_file(request, source.paths[0], "video/mp2t", source.paths[0].name)
+        mp4 = await playable_mp4(cache, source)
+        return serve_file(request, mp4, "video/mp4", f"{source.paths[0].stem}.mp4")
+    if fmt is None or segment.format == "mp4":
+        return serve_file(request, path, SEGMENT_TYPES.get(segment.format, "video/mp4"),
+                          segment.filename)
+    mp4 = await playable_mp4(cache, single_source(
+        wanted, path, segment.start.timestamp(), segment.end.timestamp()))
+    return serve_file(request, mp4, "video/mp4", f"{path.stem}.mp4")
 
 
 @get("/media/thumbnails/segments/{segment_id:str}", **omni_scoped("recordings:read"),

@@ -164,7 +164,8 @@
         say(`No recording holds this ${detail.type} event's moment.`);
         return;
       }
-      await recordings.seek(detail.cameraId, detail.recording.id, Date.parse(detail.timestamp));
+      await recordings.seek(detail.cameraId, detail.recording.id, Date.parse(detail.timestamp),
+        detail.segment ?? null);
     }
 
     // --- live: the WebSocket ----------------------------------------------------------------

@@ -1,9 +1,10 @@
 // Recordings on the viewer page: the selected camera's recording sessions on a timeline,
 // a recording's segments as a thumbnail strip and a time bar; a click plays a segment (MP4
-// plays natively in <video>; a time plays from that moment). Start/stop a recording.
+// plays natively in <video>; MPEG-TS is fetched remuxed to MP4; a time plays from that
+// moment). Start/stop a recording.
 //
-// `seek(camera, recording, moment)` (used by events.js) opens a recording and plays it from a
-// moment: at once when its segment is written, else when a refresh finds it.
+// `seek(camera, recording, moment, segment)` (used by events.js) opens a recording and plays
+// it from a moment: at once when its segment is known or written, else when a refresh finds it.
 //
 // Loaded before viewer.js, which calls `vasRecordingsPanel({api, apiBlob, act, say})` once
 // with its own HTTP helpers (the token stays in viewer.js's closure) and removes the
@@ -125,14 +126,18 @@
       if (announce) say(`Recording ${id}: ${listed.total} segments.`);
     }
 
+    // MP4 segments play as they are; an MPEG-TS one (a continuous recording's, or a manual
+    // one in `ts`) is asked for as a faststart MP4 remuxed by the API (`?format=mp4`, with
+    // the next segment, so a moment near its end plays on), whose time 0 is its start.
+    function playablePath(segment) {
+      if (segment.format === 'mp4') return segment.filePath;
+      return `/api/v1/media/segments/${encodeURIComponent(segment.id)}?format=mp4`;
+    }
+
     async function play(segment, offset) {
-      if (segment.format !== 'mp4') {
-        say('This segment is MPEG-TS: download it, or use the live HLS playlist.');
-        return;
-      }
       const video = $('segment-video');
       const old = video.src;
-      video.src = blobUrl(await apiBlob(segment.filePath));
+      video.src = blobUrl(await apiBlob(playablePath(segment)));
       if (old) { URL.revokeObjectURL(old); urls.delete(old); }
       video.hidden = false;
       video.dataset.segmentId = segment.id;
@@ -154,14 +159,25 @@
       act('segment', () => play(segment, Math.max(0, (moment - ms(segment.startTime)) / 1000)));
     }
 
-    // Open a recording and play it from `moment` (ms since the epoch).
-    async function seek(camera, id, moment) {
+    // Open a recording and play it from `moment` (ms since the epoch). `segment` (an event's
+    // `segment`: {id, startTime, endTime}) plays at once, even when it is not on the first
+    // page of a long continuous recording's segments.
+    async function seek(camera, id, moment, segment = null) {
       if (!readable) {
         say('Playing recordings needs the recordings:read scope.');
         return;
       }
       if (cameraId !== camera) await show(camera);
       await open(id, false);
+      if (segment) {
+        pending = null;
+        markMoment(moment);
+        const listed = current.segments.find((s) => s.id === segment.id);
+        const format = listed?.format ?? (current.recording.type === 'continuous' ? 'ts' : current.recording.settings?.format);
+        await play({ ...segment, format, filePath: listed?.filePath ?? segment.filePath },
+          Math.max(0, (moment - ms(segment.startTime)) / 1000));
+        return;
+      }
       pending = { id, moment };
       await playPending();
     }

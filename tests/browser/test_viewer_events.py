@@ -160,6 +160,49 @@ def test_a_live_event_is_shown_filtered_and_plays_its_recording(
     assert played["time"] >= offset - 0.2, (played, offset)
 
 
+def test_an_event_only_in_the_continuous_recording_plays_there(
+    stack: dict[str, Any], page: Page
+) -> None:
+    """The continuous recording's segments are MPEG-TS: the click plays them remuxed to MP4
+    (`?format=mp4`), at the event's moment, here just before a segment's end."""
+    device = stack["device_id"]
+    since = time.time()
+    [continuous] = [r for r in _api(stack, "GET", f"/recordings?cameraId={device}")["recordings"]
+                    if r["type"] == "continuous"]
+    deadline = time.monotonic() + 40
+    while True:  # a segment recorded from now on, and the one after it
+        listed = _api(stack, "GET", f"/recordings/{continuous['id']}/segments?limit=100")
+        fresh = [s for s in listed["segments"] if _when(s["endTime"]) > since + 1]
+        if len(fresh) >= 2 or listed["total"] > 100:
+            break
+        assert time.monotonic() < deadline, "no two new continuous segments"
+        time.sleep(0.5)
+    assert len(fresh) >= 2, "the continuous recording has more than a page of segments"
+    segment = fresh[0]
+    moment = _when(segment["endTime"]) - 0.4
+    posted = _api(stack, "POST", "/events", json={
+        "cameraId": device, "type": "custom", "description": "door",
+        "timestamp": datetime.fromtimestamp(moment).astimezone().isoformat()})
+    detail = _api(stack, "GET", f"/events/{posted['id']}")
+    assert detail["recordingId"] == continuous["id"], detail  # no manual recording then
+    assert detail["segment"]["id"] == segment["id"] and segment["format"] == "ts"
+    _click(page, "events-reload")
+    _wait(page, f"""const li = document.getElementById('event-{posted["id"]}');
+        return li && li.dataset.ready === 'true';""", "the custom event listed", 20)
+    page.evaluate(f"() => document.getElementById('event-{posted['id']}').click()")
+    offset = moment - _when(segment["startTime"])
+    played = _wait(page, """const v = document.getElementById('segment-video');
+        return v.dataset.segmentId && v.readyState >= 2 && v.currentTime > 0
+               && { segment: v.dataset.segmentId, time: v.currentTime, ready: v.readyState,
+                    src: v.src, error: v.error && v.error.code };""",
+                   "the continuous recording playing at the moment", 30)
+    assert played["segment"] == segment["id"] and played["error"] is None, played
+    # Started at the moment (0.4 s before the segment's end), and plays on past it.
+    assert offset - 0.2 <= played["time"] < offset + 1.5, (played, offset)
+    _wait(page, f"document.getElementById('segment-video').currentTime > {offset + 0.5}",
+          "playing on into the next segment", 10)
+
+
 def test_regions_drawn_over_the_snapshot_are_saved(stack: dict[str, Any], page: Page) -> None:
     device = stack["device_id"]
     _wait(page, f"document.querySelector('#detection-camera option[value=\"{device}\"]')",

@@ -35,6 +35,7 @@ OMNISIGHT = {
     ("POST", "/api/v1/cameras/{camera_id}/recordings/start"): "recordings:write",
     ("POST", "/api/v1/recordings/{recording_id}/stop"): "recordings:write",
     ("DELETE", "/api/v1/recordings/{recording_id}"): "recordings:write",
+    # (also `?format=mp4`, a TS segment remuxed: docs/omnisight.md, "Playable segments")
     ("GET", "/api/v1/media/segments/{segment_id}"): "recordings:read",
     ("GET", "/api/v1/media/thumbnails/segments/{segment_id}"): "recordings:read",
     ("GET", "/api/v1/cameras/{camera_id}/snapshot"): "cameras:read",
