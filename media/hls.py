@@ -21,6 +21,7 @@ import av
 from av.container import OutputContainer
 from av.stream import Stream
 
+from media.audio import AUDIO_CODECS, AudioInfo, RecordingAudio
 from media.bitreader import BitstreamError
 from media.h264 import NAL_SPS, nal_type, parse_sps, split_annexb
 from media.packet import MediaPacket
@@ -70,6 +71,7 @@ class _OpenSegment:
     last_pts: Fraction
     wallclock_start: float
     discontinuity: bool
+    audio: Stream | None = None
 
 
 class HlsRecorder:
@@ -104,6 +106,14 @@ class HlsRecorder:
         self._timeline = ContinuousTimeline()
         self._pending_discontinuity = False
         self._frame_step = Fraction(0)  # last positive pts step, to close a segment's end
+        self._audio_info: Callable[[], AudioInfo | None] = lambda: None
+        self._audio = _SegmentAudio()
+        self.audio_sink = _AudioSink(self)
+
+    def set_audio(self, info: Callable[[], AudioInfo | None]) -> None:
+        """Where to read the camera's audio track (e.g. ``lambda: ingest.audio_info``, None:
+        no audio, as of the last connection); segments opened from then on carry it."""
+        self._audio_info = info
 
     def start(self) -> None:
         """Create the directory and start the writer thread."""
@@ -161,12 +171,16 @@ class HlsRecorder:
         self._finish(None)
 
     def _write(self, packet: MediaPacket) -> None:
+        if packet.codec in AUDIO_CODECS:
+            self._audio.write(self._segment, packet, self._audio_info())
+            return
         # The ingest marks reconnects; a long silence without one is treated alike.
         if packet.discontinuity or (
             self._previous is not None and self._is_gap(self._previous, packet)
         ):
             self._finish(None)
             self._pending_discontinuity = True
+            self._audio.reset()
         self._previous = packet
         if self._segment is None and not packet.is_keyframe:
             return  # a segment must start with a keyframe
@@ -179,6 +193,7 @@ class HlsRecorder:
             self._finish(pts)
             segment = self._open(packet, pts)
         assert segment is not None
+        self._audio.anchor(pts, packet.wallclock)
         if pts > segment.last_pts:
             self._frame_step = pts - segment.last_pts
             segment.last_pts = pts
@@ -201,6 +216,7 @@ class HlsRecorder:
         # Passthrough in every codec: H.265 goes into MPEG-TS as H.264 does (docs/codecs.md).
         stream = container.add_mux_stream(keyframe.codec, width=width, height=height)
         stream.time_base = keyframe.time_base
+        audio = self._audio.add_stream(container, self._audio_info())
         self._segment = _OpenSegment(
             sequence=sequence,
             path=path,
@@ -210,6 +226,7 @@ class HlsRecorder:
             last_pts=pts,
             wallclock_start=keyframe.wallclock,
             discontinuity=self._pending_discontinuity,
+            audio=audio,
         )
         self._pending_discontinuity = False
         return self._segment
@@ -249,6 +266,84 @@ class HlsRecorder:
             except Exception:
                 logger.debug("closing the failed segment also failed", exc_info=True)
             segment.path.unlink(missing_ok=True)
+
+
+class _AudioSink:
+    """The recorder as an audio sink of the ingest (``RtspIngest.add_audio_sink``)."""
+
+    def __init__(self, recorder: HlsRecorder) -> None:
+        self._recorder = recorder
+
+    def on_packet(self, packet: MediaPacket) -> None:
+        """Enqueue an audio packet; dropped when the queue is full."""
+        try:
+            self._recorder._queue.put_nowait(packet)
+        except queue.Full:
+            self._recorder.dropped += 1
+
+
+class _SegmentAudio:
+    """The audio track of the recorder's segments (writer thread only).
+
+    Audio timestamps are placed on the video's (rebased) timeline by arrival time once,
+    then follow the camera's audio clock; re-anchored after a jump of more than a second.
+    """
+
+    def __init__(self) -> None:
+        self._converter: RecordingAudio | None = None
+        self._offset: Fraction | None = None  # seconds added to audio timestamps
+        self._video: tuple[Fraction, float] | None = None  # last video pts, its arrival
+        self._last_pts: int | None = None
+
+    def reset(self) -> None:
+        """Forget the anchor (after a source restart)."""
+        self._offset = None
+        self._last_pts = None
+
+    def anchor(self, video_pts: Fraction, wallclock: float) -> None:
+        """A video packet at ``video_pts`` (seconds) arrived at ``wallclock``."""
+        self._video = (video_pts, wallclock)
+
+    def add_stream(self, container: OutputContainer, info: AudioInfo | None) -> Stream | None:
+        """Add the AAC track to a new segment, when the camera has audio."""
+        if info is None:
+            return None
+        if self._converter is None or self._converter.info != info:
+            self._converter = RecordingAudio(info)
+            self.reset()
+        rate = self._converter.sample_rate
+        stream = container.add_mux_stream("aac", rate=rate)
+        stream.time_base = Fraction(1, rate)
+        self._last_pts = None
+        return stream
+
+    def write(self, segment: _OpenSegment | None, packet: MediaPacket,
+              info: AudioInfo | None) -> None:
+        """Mux one audio packet of the camera into the open segment (if it has audio)."""
+        converter = self._converter
+        if segment is None or segment.audio is None or converter is None or self._video is None:
+            return
+        if converter.info != info:
+            return  # the camera changed its audio: the next segment takes the new one
+        for aac in converter.convert(packet):
+            seconds = aac.pts * aac.time_base
+            video_pts, video_wallclock = self._video
+            estimate = video_pts + Fraction(aac.wallclock - video_wallclock)
+            if self._offset is None or abs(seconds + self._offset - estimate) > 1:
+                self._offset = estimate - seconds
+            at = seconds + self._offset
+            if at < segment.first_pts:
+                continue  # before the segment's opening keyframe
+            rate = (segment.audio.time_base or Fraction(1, 90000)).denominator
+            pts = round(at * rate)
+            if self._last_pts is not None and pts <= self._last_pts:
+                continue
+            self._last_pts = pts
+            av_packet = av.Packet(aac.data)
+            av_packet.pts = av_packet.dts = pts
+            av_packet.time_base = Fraction(1, rate)
+            av_packet.stream = segment.audio
+            segment.container.mux(av_packet)
 
 
 def _picture_size(keyframe: MediaPacket) -> tuple[int, int]:

@@ -22,6 +22,7 @@ from jobs.node.detection import StreamDetection
 from jobs.node.protocol import source_failure, source_lost
 from jobs.node.tasks import TaskSet
 from jobs.node.viewers import StreamViewers
+from media.audio import AudioInfo
 from media.errors import SourceError
 from media.gop_cache import GopCache
 from media.hls import HlsRecorder, SegmentInfo
@@ -41,7 +42,12 @@ class Ingest(Protocol):
     metrics: IngestMetrics
     on_state: StateCallback | None
 
+    @property
+    def audio_info(self) -> AudioInfo | None: ...
+
     def add_sink(self, sink: PacketSink) -> None: ...
+
+    def add_audio_sink(self, sink: PacketSink) -> None: ...
 
     async def open(self) -> StreamInfo: ...
 
@@ -101,6 +107,8 @@ class StreamPipeline:
     def _attach(self) -> None:
         """Recorder and detection start; the rest waits for the camera's codec (`_wire`)."""
         self._loop = asyncio.get_running_loop()
+        self.recorder.set_audio(lambda: self.ingest.audio_info)
+        self.ingest.add_audio_sink(self.recorder.audio_sink)
         self.recorder.start()
         if self.detection is not None:  # decodes on a thread of its own, only when enabled
             self.detection.start()
