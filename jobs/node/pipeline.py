@@ -23,6 +23,8 @@ from jobs.node.protocol import source_failure, source_lost
 from jobs.node.tasks import TaskSet
 from jobs.node.viewers import StreamViewers
 from media.audio import AudioInfo
+from media.audio_fanout import AudioFanout
+from media.audio_transcode import OpusTranscoder
 from media.errors import SourceError
 from media.gop_cache import GopCache
 from media.hls import HlsRecorder, SegmentInfo
@@ -97,6 +99,11 @@ class StreamPipeline:
         self.stopped = asyncio.Event()
         self.ingest = ingest_factory(source_url, transport, settings, f"stream {stream_id}")
         self.ingest.on_state = self._on_state
+        # WebRTC audio: the camera's audio as Opus, transcoded while a consumer takes it.
+        self.opus = OpusTranscoder(lambda: self.ingest.audio_info, name=f"stream {stream_id}")
+        self.audio_fanout = AudioFanout(available=lambda: self.ingest.audio_info is not None,
+                                        on_count=self._on_audio_demand)
+        self.opus.sinks.append(self.audio_fanout)
         self.recorder = HlsRecorder(
             index.directory(stream_id),
             target_duration=settings.media.hls_segment_s,
@@ -109,6 +116,7 @@ class StreamPipeline:
         self._loop = asyncio.get_running_loop()
         self.recorder.set_audio(lambda: self.ingest.audio_info)
         self.ingest.add_audio_sink(self.recorder.audio_sink)
+        self.ingest.add_audio_sink(self.opus)
         self.recorder.start()
         if self.detection is not None:  # decodes on a thread of its own, only when enabled
             self.detection.start()
@@ -138,8 +146,16 @@ class StreamPipeline:
         if not plan.always_on:
             self.ingest.add_sink(self.recorder)
         self.viewers.refusal = plan.refusal
+        self.viewers.router.sources.append(self.audio_fanout)
         self.viewers.router.profile_level_id = plan.served_profile
         self._wired = True
+
+    def _on_audio_demand(self, consumers: int) -> None:
+        """The Opus transcoder runs while a consumer takes audio."""
+        if consumers > 0 and not self.stopped.is_set():
+            self.opus.start()
+        else:
+            self.opus.stop()
 
     def _on_demand(self, viewers: int) -> None:
         """StreamViewers' count of WebRTC viewers: the transcoder runs while there are any."""
@@ -186,6 +202,7 @@ class StreamPipeline:
             await self.viewers.close_all()
         if self.transcoder is not None:
             self.transcoder.stop()
+        self.opus.stop()
         await self.ingest.stop()
         if self.detection is not None:
             await self.detection.stop()
