@@ -68,6 +68,16 @@ class Frame:
         return int(self.image.shape[0])
 
 
+@dataclass(frozen=True, slots=True)
+class AudioFrame:
+    """Decoded audio: ``samples`` int16 mono (the first channel), at ``sample_rate`` Hz."""
+
+    samples: np.ndarray[Any, np.dtype[np.int16]]
+    sample_rate: int
+    pts: int | None
+    received_at: float
+
+
 def _loopback_ip(url: str) -> str | None:
     host = urlsplit(url).hostname or ""
     if host == "localhost":
@@ -83,7 +93,7 @@ class StreamConsumer:
 
     def __init__(self, client: VasClient, stream_id: str, *, mode: str = "guide",
                  client_name: str = "vas-python", local_ip: str | None = None,
-                 max_buffered: int = 30) -> None:
+                 max_buffered: int = 30, audio: bool = False) -> None:
         if mode not in ("guide", "whep"):
             raise ValueError("mode must be 'guide' or 'whep'")
         self.client = client
@@ -92,6 +102,12 @@ class StreamConsumer:
         self.client_name = client_name
         self.local_ip = local_ip or _loopback_ip(client.url)
         self.consumer_id: str | None = None
+        #: Also receive the stream's audio (Opus, WHEP mode only): see ``audio_frames``.
+        self.audio = audio
+        if audio and mode != "whep":
+            raise ValueError("audio is received in mode 'whep' only")
+        self._audio: asyncio.Queue[AudioFrame | None] = asyncio.Queue(max_buffered * 5)
+        self._audio_reader: asyncio.Task[None] | None = None
         self._frames: asyncio.Queue[Frame | None] = asyncio.Queue(max_buffered)
         self._reader: asyncio.Task[None] | None = None
         self._closers: list[Any] = []
@@ -121,6 +137,17 @@ class StreamConsumer:
             count += 1
             yield frame
 
+    async def audio_frames(self, limit: int | None = None) -> AsyncIterator[AudioFrame]:
+        """Decoded audio frames (``audio=True``) as they arrive; the oldest are dropped if
+        you fall behind."""
+        count = 0
+        while limit is None or count < limit:
+            frame = await self._audio.get()
+            if frame is None:
+                return
+            count += 1
+            yield frame
+
     async def close(self) -> None:
         """Detach from VAS (DELETE the consumer or WHEP session) and close locally."""
         with contextlib.suppress(Exception):
@@ -129,13 +156,16 @@ class StreamConsumer:
             elif self.consumer_id:
                 await self.client.request(
                     "DELETE", f"/v2/streams/{self.stream_id}/consumers/{self.consumer_id}")
-        if self._reader is not None:
-            self._reader.cancel()
+        for reader in (self._reader, self._audio_reader):
+            if reader is not None:
+                reader.cancel()
         for closer in reversed(self._closers):
             with contextlib.suppress(Exception):
                 await closer()
         with contextlib.suppress(asyncio.QueueFull):
             self._frames.put_nowait(None)
+        with contextlib.suppress(asyncio.QueueFull):
+            self._audio.put_nowait(None)
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -155,6 +185,25 @@ class StreamConsumer:
             self._frames.put_nowait(item)
         with contextlib.suppress(asyncio.QueueFull):
             self._frames.put_nowait(None)
+
+    async def _read_audio(self, track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                break
+            if not isinstance(frame, av.AudioFrame):
+                continue
+            data = frame.to_ndarray()
+            channels = len(frame.layout.channels)
+            mono = data[0] if frame.format.is_planar else data.reshape(-1)[::channels]
+            item = AudioFrame(np.asarray(mono, dtype=np.int16), frame.sample_rate, frame.pts,
+                              time.time())
+            if self._audio.full():
+                self._audio.get_nowait()
+            self._audio.put_nowait(item)
+        with contextlib.suppress(asyncio.QueueFull):
+            self._audio.put_nowait(None)
 
     async def _start_guide(self) -> None:
         caps = (await self.client.json(
@@ -215,6 +264,8 @@ class StreamConsumer:
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self._closers.append(pc.close)
         transceiver = pc.addTransceiver("video", direction="recvonly")
+        if self.audio:
+            pc.addTransceiver("audio", direction="recvonly")
         if self.local_ip is not None:
             await gather_on(transceiver.receiver.transport.transport._connection, self.local_ip)
         tracks: asyncio.Queue[MediaStreamTrack] = asyncio.Queue()
@@ -226,8 +277,16 @@ class StreamConsumer:
         self._whep_location = answer.headers["location"]
         self.consumer_id = self._whep_location.rsplit("/", 1)[1]
         await pc.setRemoteDescription(RTCSessionDescription(answer.text, "answer"))
-        track = await asyncio.wait_for(tracks.get(), 10)
-        self._reader = asyncio.ensure_future(self._read(track))
+        # aiortc announces the answer's tracks during setRemoteDescription: an audio one
+        # only when VAS sends audio (the camera has some).
+        while self._reader is None:
+            track = await asyncio.wait_for(tracks.get(), 10)
+            if track.kind == "video":
+                self._reader = asyncio.ensure_future(self._read(track))
+            elif self._audio_reader is None:
+                self._audio_reader = asyncio.ensure_future(self._read_audio(track))
+        if self.audio and self._audio_reader is None and not tracks.empty():
+            self._audio_reader = asyncio.ensure_future(self._read_audio(tracks.get_nowait()))
 
 
 class SyncStreamConsumer:
