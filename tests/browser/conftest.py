@@ -191,7 +191,8 @@ def vas_stack(browser_bundles: dict[str, float],
     assert os.geteuid() == 0, "browser tests create network namespaces: run them as root"
     data_dir = tmp_path_factory.mktemp("vas-netns")
     with TestNetns() as ns:
-        camera = NetnsCamera(ns)
+        # With sound (AAC, a tone): the viewer page plays it (tests/browser/sound.py).
+        camera = NetnsCamera(ns, CameraProfile(audio=True, audio_codec="aac"))
         vas = VasServer(ns, data_dir)
         try:
             camera.start()

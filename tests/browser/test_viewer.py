@@ -19,6 +19,7 @@ import pytest
 
 from core.clients import SCOPES
 from tests.browser.harness import Page
+from tests.browser.sound import SPY_PEER_CONNECTIONS, check_sound
 
 pytestmark = pytest.mark.slow
 
@@ -206,6 +207,7 @@ def test_viewer_flow_like_a_person(vas_stack: dict[str, Any], page: Page,
     camera = vas_stack["camera"].profile
     device_id = vas_stack["device_id"]
     page.evaluate(SPY_LONG_TIMERS)
+    page.evaluate(SPY_PEER_CONNECTIONS)
 
     # Sign in.
     began = time.monotonic()
@@ -249,6 +251,7 @@ def test_viewer_flow_like_a_person(vas_stack: dict[str, Any], page: Page,
     assert second["presented"] > first["presented"] >= 0 and second["presented"] >= 5, second
     assert (second["videoWidth"], second["videoHeight"]) == (camera.width, camera.height)
     assert second["paused"] is False
+    check_sound(page, _click)  # the camera's AAC, heard as Opus; muted until unmuted
 
     live = _api(vas_stack, "GET", "/v2/streams", params={"camera_id": device_id,
                                                           "state": "LIVE"}).json()["streams"]
