@@ -63,6 +63,19 @@ def describe_audio(stream: AudioStream) -> AudioInfo:
     )
 
 
+# The names the API uses (RTP's encoding names).
+AUDIO_NAMES = {"aac": "AAC", "opus": "OPUS", "pcm_alaw": "PCMA", "pcm_mulaw": "PCMU"}
+
+
+def audio_config(info: AudioInfo) -> dict[str, object]:
+    """`codec_config.audio` of a stream whose camera sends audio (docs/codecs.md)."""
+    return {"codec": AUDIO_NAMES.get(info.codec, info.codec.upper()),
+            "sample_rate": info.sample_rate, "channels": info.channels,
+            "recording": {"codec": "AAC", "transcoded": info.codec != "aac"},
+            "webrtc": {"codec": "OPUS", "clock_rate": 48000, "channels": 2,
+                       "transcoded": True}}
+
+
 def adts_header(config: bytes, payload_size: int) -> bytes:
     """The 7-byte ADTS header for one raw AAC frame, from its AudioSpecificConfig."""
     if len(config) < 2:

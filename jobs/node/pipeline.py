@@ -22,7 +22,7 @@ from jobs.node.detection import StreamDetection
 from jobs.node.protocol import source_failure, source_lost
 from jobs.node.tasks import TaskSet
 from jobs.node.viewers import StreamViewers
-from media.audio import AudioInfo
+from media.audio import AudioInfo, audio_config
 from media.audio_fanout import AudioFanout
 from media.audio_transcode import OpusTranscoder
 from media.errors import SourceError
@@ -183,7 +183,11 @@ class StreamPipeline:
     def codec_config(self, info: StreamInfo) -> dict[str, Any]:
         """The stream's `codec_config`: what is ingested, recorded and served."""
         assert self.plan is not None
-        return codec_config(info, self.plan, self.policy)
+        config = codec_config(info, self.plan, self.policy)
+        audio = self.ingest.audio_info
+        if audio is not None:  # only then: a camera without sound keeps the guide's keys
+            config["audio"] = audio_config(audio)
+        return config
 
     def start(self, config: dict[str, Any] | None) -> None:
         """Start without a first open (taking over a stream): the ingest retries on its own;

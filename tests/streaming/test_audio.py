@@ -28,6 +28,11 @@ async def test_aac_camera_recorded_with_aac_and_heard_as_opus_over_whep(
     camera = start_camera(width=640, height=360, fps=15, gop=15, audio=True,
                           audio_codec="aac", tone_hz=TONE_HZ)
     stream_id = await _start(client, camera.url)
+    detail = (await client.get(f"/v2/streams/{stream_id}", headers=bearer(admin_token))).json()
+    assert detail["codec_config"]["audio"] == {
+        "codec": "AAC", "sample_rate": 16000, "channels": 1,
+        "recording": {"codec": "AAC", "transcoded": False},
+        "webrtc": {"codec": "OPUS", "clock_rate": 48000, "channels": 2, "transcoded": True}}
     segment = await _segment(client, bearer(admin_token), stream_id)
     with av.open(io.BytesIO(segment)) as recorded:
         assert [s.codec_context.name for s in recorded.streams.audio] == ["aac"]
