@@ -56,6 +56,11 @@ class OpusTranscoder:
         """Whether the transcoder thread runs."""
         return self._thread is not None
 
+    def stats(self) -> dict[str, object]:
+        """What health reports (`codecs.audio_transcoder`)."""
+        return {"running": self.running, "starts": self.starts, "packets_in": self.frames_in,
+                "packets_out": self.packets_out, "dropped": self.dropped}
+
     def on_packet(self, packet: MediaPacket) -> None:
         """Take one camera audio packet (ingest thread; never blocks)."""
         if self._thread is None:

@@ -224,6 +224,7 @@ class StreamPipeline:
             "recorder_dropped": self.recorder.dropped,
             "viewers": self.viewers.count if self._wired else 0,
             "transcoder": self.transcoder.stats() if self.transcoder is not None else None,
+            "audio_transcoder": self.opus.stats() if self.ingest.audio_info else None,
             "detection": self.detection.stats() if self.detection is not None else None,
             # When the camera last sent a packet (OmniSight `lastSeen`).
             "last_packet_at": iso_ms(stats.last_packet_at),

@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import bearer
 from tests.streaming.test_codecs import _segment, _start
+from tests.vas_fixtures import until
 from vas_client import StreamConsumer, VasClient
 
 pytestmark = [pytest.mark.slow,
@@ -37,6 +38,15 @@ async def test_aac_camera_recorded_with_aac_and_heard_as_opus_over_whep(
     with av.open(io.BytesIO(segment)) as recorded:
         assert [s.codec_context.name for s in recorded.streams.audio] == ["aac"]
 
+    headers = bearer(admin_token)
+
+    async def opus(running: bool) -> dict[str, Any] | None:
+        health = (await client.get(f"/v2/streams/{stream_id}/health", headers=headers)).json()
+        stats = health["codecs"]["audio_transcoder"]
+        return stats if stats is not None and stats["running"] is running else None
+
+    idle = await until(lambda: opus(False), "health with the idle Opus transcoder", 10)
+    assert idle["starts"] == 0  # nobody has taken audio yet
     vas = VasClient("http://127.0.0.1", "admin", "unused")
     vas._http = client
     vas._access, vas._expires_at = admin_token, time.monotonic() + 600
@@ -49,6 +59,8 @@ async def test_aac_camera_recorded_with_aac_and_heard_as_opus_over_whep(
             rate = frame.sample_rate
             if sum(len(s) for s in samples) >= rate:  # one second
                 break
+    stopped = await until(lambda: opus(False), "the Opus transcoder stopped", 10)
+    assert stopped["starts"] == 1 and stopped["packets_out"] >= 50
     assert rate == 48000
     signal = np.concatenate(samples).astype(float)
     spectrum = np.abs(np.fft.rfft(signal))
