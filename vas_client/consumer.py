@@ -88,6 +88,24 @@ def _loopback_ip(url: str) -> str | None:
     return None
 
 
+def _video_frame(frame: Any) -> Frame | None:
+    if not isinstance(frame, av.VideoFrame):
+        return None
+    return Frame(np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8), frame.pts,
+                 time.time())
+
+
+def _audio_frame(frame: Any) -> AudioFrame | None:
+    """The first channel, int16."""
+    if not isinstance(frame, av.AudioFrame):
+        return None
+    data = frame.to_ndarray()
+    channels = len(frame.layout.channels)
+    mono = data[0] if frame.format.is_planar else data.reshape(-1)[::channels]
+    return AudioFrame(np.asarray(mono, dtype=np.int16), frame.sample_rate, frame.pts,
+                      time.time())
+
+
 class StreamConsumer:
     """`async with StreamConsumer(client, stream_id) as c: async for frame in c.frames(): …`"""
 
@@ -170,40 +188,29 @@ class StreamConsumer:
     # -- plumbing ------------------------------------------------------------------------
 
     async def _read(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                break
-            if not isinstance(frame, av.VideoFrame):
-                continue
-            image = np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
-            item = Frame(image, frame.pts, time.time())
-            if self._frames.full():
-                self._frames.get_nowait()
-                self.dropped += 1
-            self._frames.put_nowait(item)
-        with contextlib.suppress(asyncio.QueueFull):
-            self._frames.put_nowait(None)
+        await self._pump(track, self._frames, _video_frame)
 
     async def _read_audio(self, track: MediaStreamTrack) -> None:
+        await self._pump(track, self._audio, _audio_frame)
+
+    async def _pump(self, track: MediaStreamTrack, frames: asyncio.Queue[Any],
+                    convert: Any) -> None:
+        """Decoded frames of ``track`` into ``frames`` (the oldest dropped when full)."""
         while True:
             try:
                 frame = await track.recv()
             except MediaStreamError:
                 break
-            if not isinstance(frame, av.AudioFrame):
+            item = convert(frame)
+            if item is None:
                 continue
-            data = frame.to_ndarray()
-            channels = len(frame.layout.channels)
-            mono = data[0] if frame.format.is_planar else data.reshape(-1)[::channels]
-            item = AudioFrame(np.asarray(mono, dtype=np.int16), frame.sample_rate, frame.pts,
-                              time.time())
-            if self._audio.full():
-                self._audio.get_nowait()
-            self._audio.put_nowait(item)
+            if frames.full():
+                frames.get_nowait()
+                if frames is self._frames:
+                    self.dropped += 1
+            frames.put_nowait(item)
         with contextlib.suppress(asyncio.QueueFull):
-            self._audio.put_nowait(None)
+            frames.put_nowait(None)
 
     async def _start_guide(self) -> None:
         caps = (await self.client.json(
