@@ -36,7 +36,7 @@ from api.routes import (
 from api.state import Services
 from core import notify
 from core.camera_urls import policy_for
-from core.captures import BookmarkService, CaptureFiles, SnapshotService
+from core.captures import BookmarkService, CaptureFiles, SnapshotService, jobs_in_progress
 from core.clients import ClientService, admin_banner, ensure_admin
 from core.clock import utcnow
 from core.consumers import ConsumerService
@@ -47,6 +47,7 @@ from core.devices import DeviceService
 from core.events import EventService
 from core.nodes import NodeRegistry
 from core.notify import Notifier
+from core.quotas import CONSUMER_RETRY_AFTER_S, JOB_RETRY_AFTER_S, CallerQuota
 from core.recording_sessions import RecordingSessionService
 from core.recordings import RecordingIndex
 from core.settings import Settings, get_settings
@@ -85,7 +86,9 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         system_settings = SystemSettingsService(
             settings.media.recordings_dir(settings.server.data_dir)
         )
-        devices = DeviceService(CredentialBox(settings.auth.credentials_key), policy_for(settings))
+        detection_settings = DetectionSettingsService(system_settings)
+        devices = DeviceService(CredentialBox(settings.auth.credentials_key), policy_for(settings),
+                                on_delete=(detection_settings.forget_camera,))
         app.state.services = Services(
             settings=settings,
             engine=engine,
@@ -105,7 +108,7 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
                 settings.auth.failed_login_window_s, subject="account",
             )),
             system_settings=system_settings,
-            detection_settings=DetectionSettingsService(system_settings),
+            detection_settings=detection_settings,
             events=EventService(settings.server.data_dir),
             system_status=SystemStatusService(
                 utcnow(), devices, streams, nodes,
@@ -115,6 +118,15 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
                 settings.server.data_dir / "recordings" / "sessions", index,
                 functools.partial(notify.publish, redis, settings.redis.namespace),
             ),
+            consumer_quota=CallerQuota(
+                redis, settings.redis.namespace, "consumers",
+                settings.auth.max_consumers_per_client, in_flight=consumers.open_among,
+                setting="VAS_MAX_CONSUMERS_PER_CLIENT", what="open consumers",
+                retry_after_s=CONSUMER_RETRY_AFTER_S),
+            job_quota=CallerQuota(
+                redis, settings.redis.namespace, "jobs", settings.auth.max_jobs_per_client,
+                in_flight=jobs_in_progress, setting="VAS_MAX_JOBS_PER_CLIENT",
+                what="snapshot and bookmark jobs in progress", retry_after_s=JOB_RETRY_AFTER_S),
         )
         generated = await ensure_admin(settings.auth)
         if generated is not None:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from core.clients import admin_banner, ensure_admin
 from core.db import close_database, open_database
@@ -22,6 +23,9 @@ from core.logs import setup_logging
 from core.settings import Settings, get_settings
 from core.users import admin_user_banner, ensure_admin_user
 from jobs.embedded_redis import EmbeddedRedis
+
+if TYPE_CHECKING:
+    from litestar import Litestar
 
 logger = logging.getLogger("vas")
 CHILDREN = ("api", "worker", "media-node")
@@ -57,16 +61,36 @@ def bind_sockets(hosts: list[str], port: int) -> list[socket.socket]:
 
 
 def cmd_api(settings: Settings) -> None:
-    """uvicorn on every address of VAS_HOST (comma-separated), one port."""
+    """uvicorn on every address of VAS_HOST (comma-separated), one port; with
+    VAS_API_WORKERS > 1, that many processes share the listening sockets."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     _need_redis(settings)
+    workers = settings.server.api_workers
     config = uvicorn.Config(
-        "api.app:app_from_env", factory=True, port=settings.server.port, log_config=None,
-        access_log=False,
+        "api.app:app_from_env" if workers == 1 else "api.cli:worker_app", factory=True,
+        port=settings.server.port, log_config=None, access_log=False, workers=workers,
+        # The supervisor restarts a worker that does not answer its ping in time: give a
+        # worker starting on a busy host (imports, app startup) room.
+        timeout_worker_healthcheck=30,
     )
     sockets = bind_sockets(settings.server.hosts, settings.server.port)
-    asyncio.run(uvicorn.Server(config).serve(sockets=sockets))
+    if workers == 1:
+        asyncio.run(uvicorn.Server(config).serve(sockets=sockets))
+        return
+    # Migrate and create the admins once, before the workers (whose startup then finds
+    # nothing to do) instead of in N processes at once.
+    asyncio.run(_bootstrap(settings))
+    Multiprocess(config, sockets=sockets).run()
+
+
+def worker_app() -> Litestar:
+    """The app of one API worker process (spawned, so its logging is set up here)."""
+    from api.app import create_app
+
+    setup_logging("api")
+    return create_app()
 
 
 def cmd_worker(settings: Settings) -> None:

@@ -14,6 +14,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
 from core.credentials import mask_text
+from core.db import database_unreachable
 from core.errors import (
     ConfigError,
     Conflict,
@@ -104,7 +105,24 @@ def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     return _json(exc.status_code, exc.detail, headers)
 
 
+DATABASE_AWAY = "The database is not reachable"
+RETRY_AFTER_S = "5"
+
+
+def database_away(path: str, exc: Exception) -> Response[Any]:
+    """503 while the database is away: the guide's detailed shape on stream operations
+    (as when no media node answers), the standard one elsewhere."""
+    logger.warning("database not reachable (%s) on %s", type(exc).__name__, path)
+    headers = {"Retry-After": RETRY_AFTER_S}
+    if "/streams" in path or path.endswith("-stream"):
+        return _json(503, {"error_code": MediaUnavailable.error_code, "message": DATABASE_AWAY,
+                           "detail": type(exc).__name__}, headers)
+    return _json(503, DATABASE_AWAY, headers)
+
+
 def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if database_unreachable(exc):
+        return database_away(request.url.path, exc)
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return _json(500, "Internal server error")
 

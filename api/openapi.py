@@ -48,7 +48,8 @@ OMNISIGHT_ERROR = Schema(
 REASONS = {
     400: "Invalid input", 401: "Missing, invalid or expired token", 403: "Token lacks the scope",
     404: "Not found", 409: "The resource's state does not allow it", 413: "Body too large",
-    416: "Range not satisfiable", 429: "Too many attempts (see Retry-After)",
+    416: "Range not satisfiable",
+    429: "Too many attempts, or a per-caller bound reached (see Retry-After)",
     500: "Internal error", 502: "The camera failed (RTSP_CONNECTION_FAILED, SSRC_CAPTURE_FAILED)",
     503: "No media node or job queue answered in time (MEDIASOUP_UNAVAILABLE, MEDIASOUP_ERROR)",
     504: "The camera did not answer in time (RTSP_TIMEOUT)",
@@ -56,6 +57,8 @@ REASONS = {
 # Operations that call a media node or enqueue a job.
 _JOBS = ("/start-stream", "/stop-stream", "/validate", "/consume", "/connect", "/ice-candidate",
          "/whep", "/snapshots", "/bookmarks", "/v2/streams", "/v2/nodes", "/consumers/")
+# Operations bounded per caller (429 with Retry-After beyond).
+_BOUNDED = ("/consume", "/whep", "/snapshots", "/bookmarks")
 _FILES = ("/image", "/video", "/thumbnail", "/hls/{segment}")
 
 
@@ -74,6 +77,8 @@ def _statuses(path: str, method: str, operation: Operation) -> set[int]:
         statuses |= {502, 504}  # they wait for the camera to open
     if any(part in path for part in _JOBS) and (method != "get" or path == "/v2/nodes"):
         statuses.add(503)
+    if method == "post" and path.endswith(_BOUNDED):
+        statuses.add(429)  # VAS_MAX_CONSUMERS_PER_CLIENT, VAS_MAX_JOBS_PER_CLIENT
     if path.endswith(_FILES):
         statuses |= {409, 416}
     if "/hls/" in path:

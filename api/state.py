@@ -16,6 +16,7 @@ from core.detection_settings import DetectionSettingsService
 from core.devices import DeviceService
 from core.events import EventService
 from core.nodes import NodeRegistry
+from core.quotas import CallerQuota, caller_of
 from core.recording_sessions import RecordingSessionService
 from core.recordings import RecordingIndex
 from core.settings import Settings
@@ -50,6 +51,14 @@ class Services:
     events: EventService
     system_status: SystemStatusService
     recording_sessions: RecordingSessionService
+    consumer_quota: CallerQuota  # VAS_MAX_CONSUMERS_PER_CLIENT
+    job_quota: CallerQuota  # VAS_MAX_JOBS_PER_CLIENT
+
+
+def caller(request: Any) -> str:
+    """The authenticated caller of a request (an API client or a user), for per-caller bounds."""
+    principal = request.state.principal
+    return caller_of(principal.kind, principal.client_id)
 
 
 def services_of(app: Litestar) -> Services:

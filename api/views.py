@@ -9,7 +9,7 @@ from typing import Any, TypedDict
 from core.clock import iso, utcnow
 from core.devices import DeviceRecord, DeviceService
 from core.stream_states import StreamState
-from core.streams import ProducerRecord, StreamRecord
+from core.streams import ProducerRecord, StreamRecord, StreamSummary
 
 
 class DeviceView(TypedDict):
@@ -212,7 +212,7 @@ def endpoints(stream_id: uuid.UUID | str) -> EndpointsView:
             "health": f"{base}/health"}
 
 
-def stream_summary(row: StreamRecord) -> StreamSummaryView:
+def stream_summary(row: StreamRecord | StreamSummary) -> StreamSummaryView:
     return {
         "id": str(row.id),
         "name": row.name,
@@ -223,7 +223,7 @@ def stream_summary(row: StreamRecord) -> StreamSummaryView:
     }
 
 
-def stream_list_view(rows: list[StreamRecord], total: int, limit: int,
+def stream_list_view(rows: list[StreamSummary], total: int, limit: int,
                      offset: int) -> StreamListView:
     return {
         "streams": [stream_summary(row) for row in rows],
@@ -272,10 +272,15 @@ def health_view(row: StreamRecord, fresh_s: float, now: datetime | None = None) 
     metrics = row.metrics or {}
     measured = row.checked_at is not None and (
         (now or utcnow()) - row.checked_at).total_seconds() <= fresh_s
+    # A LIVE stream whose recording fails (disk full) streams on, but is not healthy.
+    recording_error = metrics.get("recording_error") if measured else None
+    last_error = row.last_error
+    if last_error is None and recording_error:
+        last_error = f"RECORDING_FAILED: {recording_error}"
     return {
         "stream_id": str(row.id),
         "state": row.state.value,
-        "is_healthy": row.state is StreamState.LIVE and row.last_error is None and measured,
+        "is_healthy": row.state is StreamState.LIVE and last_error is None and measured,
         "uptime_seconds": uptime_seconds(row),
         "metrics": {
             "bitrate_kbps": float(metrics.get("bitrate_kbps", 0.0)),
@@ -283,7 +288,7 @@ def health_view(row: StreamRecord, fresh_s: float, now: datetime | None = None) 
             "packet_loss": float(metrics.get("packet_loss", 0.0)),
             "jitter_ms": float(metrics.get("jitter_ms", 0.0)),
         },
-        "last_error": row.last_error,
+        "last_error": last_error,
         "checked_at": iso(row.checked_at),
         "codecs": codecs_view(row),
     }

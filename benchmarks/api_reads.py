@@ -1,7 +1,7 @@
 """API read latency: GET /v2/streams and GET /api/v1/devices with a Bearer token.
 
     python -m benchmarks.api_reads --rate 500 --seconds 20 --streams 20
-    python -m benchmarks.api_reads --wrk [--seconds 15] [--postgres-url postgresql://postgres@127.0.0.1:5432/test]
+    python -m benchmarks.api_reads --wrk [--seconds 15] [--api-workers 1 2] [--postgres-url postgresql://postgres@127.0.0.1:5432/test]
 
 Without `--wrk`: `vas up` (embedded default: SQLite + embedded Redis, one API process) with
 `--streams` registered devices and streams. An open-loop load generator in this process
@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import re
 import resource
 import socket
@@ -36,19 +35,24 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from benchmarks.bench_postgres import (
+    PRIVATE_POSTMASTER,
+    drop_redis_namespace,
+    postgres_answers,
+    postgres_database,
+    private_postgres,
+)
 from benchmarks.common import ADMIN_SECRET, Server, child_with, percentile, progress
 from benchmarks.host import TreeCpu, ensure_debian_packages, machine
 from tests.e2e.processes import clean_env, free_port, stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 ROWS = 50
-PRIVATE_POSTMASTER: list[int] = []  # the private cluster's postmaster while it runs
 
 
 async def load(url: str, token: str, rate: float, seconds: float,
@@ -136,84 +140,6 @@ def run_wrk(url: str, token: str | None, seconds: float, connections: int, threa
     return result
 
 
-@contextlib.contextmanager
-def postgres_database(server_url: str) -> Iterator[str]:
-    """A fresh database on `server_url`'s server; dropped on exit."""
-    import asyncpg
-
-    name = f"vas_bench_{uuid.uuid4().hex[:10]}"
-
-    async def execute(sql: str) -> None:
-        connection = await asyncpg.connect(server_url)
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
-
-    asyncio.run(execute(f'CREATE DATABASE "{name}"'))
-    base, _, _ = server_url.rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        asyncio.run(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-@contextlib.contextmanager
-def private_postgres() -> Iterator[str]:
-    """A PostgreSQL cluster of this benchmark's own (Debian's binaries, user `postgres`),
-    on a free 127.0.0.1 port, with default settings; stopped and removed on exit. Used
-    when the machine's PostgreSQL does not answer."""
-    import pwd
-    import shutil
-
-    bindir = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
-    owner = pwd.getpwnam("postgres")
-    root = Path(tempfile.mkdtemp(prefix="vas-bench-pg-"))
-    os.chown(root, owner.pw_uid, owner.pw_gid)
-    data, port = root / "data", free_port()
-    subprocess.run([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-                    "-E", "UTF8"], user="postgres", check=True, capture_output=True)
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={root}"
-    try:
-        subprocess.run([str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(root / "log"),
-                        "-o", options, "start"], user="postgres", check=True,
-                       capture_output=True)
-        PRIVATE_POSTMASTER[:] = [int((data / "postmaster.pid").read_text().split()[0])]
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([str(bindir / "pg_ctl"), "-D", str(data), "-w", "-m", "fast", "stop"],
-                       user="postgres", check=False, capture_output=True)
-        PRIVATE_POSTMASTER.clear()
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def postgres_answers(url: str) -> str | None:
-    """None when `url` accepts a connection, else the error."""
-    import asyncpg
-
-    async def probe() -> None:
-        connection = await asyncpg.connect(url, timeout=5)
-        await connection.close()
-
-    try:
-        asyncio.run(probe())
-    except Exception as exc:  # any failure means: use a private cluster
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
-def drop_redis_namespace(redis_url: str, namespace: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
-
-
 def seed(server: Server, env: dict[str, str]) -> None:
     """50 devices through the API; 50 streams through the product's StreamService."""
     from core.db import close_database, open_database
@@ -236,7 +162,7 @@ def seed(server: Server, env: dict[str, str]) -> None:
             service = StreamService()
             for device in devices:
                 row, _ = await service.create(device)
-                await service.transition(row["id"], StreamState.STOPPED)
+                await service.transition(row.id, StreamState.STOPPED)
         finally:
             await close_database(engine)
 
@@ -247,7 +173,7 @@ def seed(server: Server, env: dict[str, str]) -> None:
         len(listed["streams"]), len(devices_listed))
 
 
-def wait_port(port: int, process: subprocess.Popen[Any], timeout: float = 30) -> None:
+def wait_port(port: int, process: subprocess.Popen[Any], timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -328,10 +254,14 @@ def main_wrk(args: argparse.Namespace) -> None:
         try:
             wait_port(port, hello)
             hello_url = f"http://127.0.0.1:{port}"
-            if "sqlite" in args.backends:
-                results += wrk_backend("SQLite (embedded)", {}, hello_url, hello.pid, args,
-                                       workdir)
-            if "postgres" in args.backends:
+            for workers in args.api_workers:
+                processes = {"VAS_API_WORKERS": str(workers)}
+                label = f"{workers} API process{'es' if workers > 1 else ''}"
+                if "sqlite" in args.backends:
+                    results += wrk_backend(f"SQLite (embedded), {label}", processes, hello_url,
+                                           hello.pid, args, workdir)
+                if "postgres" not in args.backends:
+                    continue
                 namespace = f"vas-bench-{uuid.uuid4().hex[:8]}"
                 error = postgres_answers(args.postgres_url)
                 server: contextlib.AbstractContextManager[str] = contextlib.nullcontext(
@@ -346,9 +276,10 @@ def main_wrk(args: argparse.Namespace) -> None:
                 with server as server_url, postgres_database(server_url) as database_url:
                     try:
                         results += wrk_backend(
-                            "PostgreSQL", {"DATABASE_URL": database_url,
-                                           "REDIS_URL": args.redis_url,
-                                           "VAS_REDIS_NAMESPACE": namespace},
+                            f"PostgreSQL, {label}", {"DATABASE_URL": database_url,
+                                                     "REDIS_URL": args.redis_url,
+                                                     "VAS_REDIS_NAMESPACE": namespace,
+                                                     **processes},
                             hello_url, hello.pid, args, workdir)
                     finally:
                         drop_redis_namespace(args.redis_url, namespace)
@@ -374,6 +305,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--paced-rate", type=float, default=500, help="wrk's paced run, req/s")
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"])
+    parser.add_argument("--api-workers", nargs="+", type=int, default=[1],
+                        help="VAS_API_WORKERS of each vas up (wrk mode), e.g. 1 2")
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/test",
                         help="a database on the server where the benchmark's own is created")
     parser.add_argument("--json", type=Path, default=Path("artifacts/api_reads.json"),

@@ -54,7 +54,7 @@ class Server:
         environment = clean_env(VAS_PORT=str(self.port), VAS_DATA_DIR=str(workdir / "var"),
                                 VAS_ADMIN_CLIENT_SECRET=ADMIN_SECRET, **env)
         self.process = VasProcess("up", environment, workdir)
-        self.process.wait_ready(self.url, timeout=60)
+        self.process.wait_ready(self.url, timeout=600)  # a busy shared host starts slowly
         self.http = httpx.Client(base_url=self.url, timeout=60)
         token = self.http.post("/v2/auth/token", json={
             "client_id": "admin", "client_secret": ADMIN_SECRET}).json()["access_token"]

@@ -1,20 +1,26 @@
 """Benchmark: server CPU per WebRTC consumer for one forwarded H.264 stream.
 
-    python -m benchmarks.fanout [--consumers 0 10 50] [--seconds 10]
+    python -m benchmarks.fanout [--consumers 0 10 50] [--seconds 10] [--profile 25]
 
 The server side (paced camera thread → GopCache → Fanout → ConsumerTransports) runs in
 this process; the viewers run in a child process and do not decode (decoding costs far
 more than forwarding and would hide it): each one is full ICE + DTLS + SRTP and counts
 RTP packets and sequence gaps. Reports server CPU-seconds per second, the increment per
 consumer over the run without consumers, and the loss seen by the viewers. All traffic
-stays on 127.0.0.1.
+stays on 127.0.0.1. `--profile N` also prints the N functions of the server's event loop
+thread with the most own time (cProfile, during the largest run; cProfile slows it down,
+so read the shares, not the totals).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import cProfile
+import io
 import multiprocessing as mp
+import pstats
 import random
 import resource
 import time
@@ -167,7 +173,9 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def measure(clip: list[tuple[bytes, bool]], consumers: int, seconds: float) -> dict[str, Any]:
+async def measure(
+    clip: list[tuple[bytes, bool]], consumers: int, seconds: float, profile: int = 0
+) -> dict[str, Any]:
     gop_cache = GopCache()
     fanout = Fanout(gop_cache)
     stop = False
@@ -190,41 +198,57 @@ async def measure(clip: list[tuple[bytes, bool]], consumers: int, seconds: float
     parent, child = mp.Pipe()
     process = mp.get_context("spawn").Process(target=viewers_main, args=(child,), daemon=True)
     process.start()
-    transports = []
-    router = router_rtp_capabilities("42e01f")
-    client_caps = {
-        "codecs": [dict(router["codecs"][0], parameters={"packetization-mode": 1})],
-        "headerExtensions": router["headerExtensions"],
-    }
-    for _ in range(consumers):
-        rtp = consumer_rtp_parameters(client_caps, router, ssrc=random_ssrc(), mid="0", cname="b")
-        transport = await ConsumerTransport.create(
-            settings=SERVER, track=fanout.subscribe(), rtp_parameters=rtp
-        )
-        transports.append(transport)
-        parent.send((transport.parameters(), rtp))
-        transport.connect(await loop.run_in_executor(None, parent.recv))
-        async with asyncio.timeout(10):
-            assert await transport.wait_connected()
-    await asyncio.sleep(2)  # let GOP bursts and handshakes settle
+    transports: list[ConsumerTransport] = []
+    try:
+        router = router_rtp_capabilities("42e01f")
+        client_caps = {
+            "codecs": [dict(router["codecs"][0], parameters={"packetization-mode": 1})],
+            "headerExtensions": router["headerExtensions"],
+        }
+        for _ in range(consumers):
+            rtp = consumer_rtp_parameters(
+                client_caps, router, ssrc=random_ssrc(), mid="0", cname="b"
+            )
+            transport = await ConsumerTransport.create(
+                settings=SERVER, track=fanout.subscribe(), rtp_parameters=rtp
+            )
+            transports.append(transport)
+            parent.send((transport.parameters(), rtp))
+            transport.connect(await loop.run_in_executor(None, parent.recv))
+            async with asyncio.timeout(30):  # the host may be busy
+                assert await transport.wait_connected()
+        await asyncio.sleep(2)  # let GOP bursts and handshakes settle
 
-    parent.send("report")
-    before = await loop.run_in_executor(None, parent.recv)
-    cpu0, wall0 = cpu_seconds(), time.monotonic()
-    await asyncio.sleep(seconds)
-    cpu1, wall1 = cpu_seconds(), time.monotonic()
-    parent.send("report")
-    after = await loop.run_in_executor(None, parent.recv)
-
-    parent.send("stop")
-    stop = True
-    await camera_done
-    for transport in transports:
-        await transport.close()
-    process.join(10)
+        parent.send("report")
+        before = await loop.run_in_executor(None, parent.recv)
+        profiler = cProfile.Profile() if profile else None
+        cpu0, wall0 = cpu_seconds(), time.monotonic()
+        if profiler is not None:
+            profiler.enable()
+        await asyncio.sleep(seconds)
+        if profiler is not None:
+            profiler.disable()
+        cpu1, wall1 = cpu_seconds(), time.monotonic()
+        parent.send("report")
+        after = await loop.run_in_executor(None, parent.recv)
+    finally:
+        # Also on failure: a camera thread left running would hang the loop's shutdown.
+        stop = True
+        with contextlib.suppress(OSError):
+            parent.send("stop")
+        await camera_done
+        for transport in transports:
+            await transport.close()
+        process.join(10)
     received = sum(a[0] - b[0] for a, b in zip(after, before, strict=True))
     lost = sum(a[1] - b[1] for a, b in zip(after, before, strict=True))
+    report = ""
+    if profiler is not None:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(profile)
+        report = out.getvalue()
     return {
+        "profile": report,
         "consumers": consumers,
         "cpu_per_s": (cpu1 - cpu0) / (wall1 - wall0),
         "packets_per_s_per_viewer": received / max(consumers, 1) / (wall1 - wall0),
@@ -236,6 +260,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--consumers", type=int, nargs="+", default=[0, 10, 50])
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="print the top N functions by own time for the largest run")
     args = parser.parse_args()
     random.seed(1)
     clip = encode_clip()
@@ -243,7 +269,8 @@ def main() -> None:
     print(f"clip: 640x360 {FPS} fps, GOP {GOP}, {kbps:.0f} kbit/s")
     baseline = None
     for n in args.consumers:
-        result = asyncio.run(measure(clip, n, args.seconds))
+        profile = args.profile if n == max(args.consumers) else 0
+        result = asyncio.run(measure(clip, n, args.seconds, profile))
         if baseline is None and n == 0:
             baseline = result["cpu_per_s"]
         per = (
@@ -256,6 +283,8 @@ def main() -> None:
             f"{result['packets_per_s_per_viewer']:.0f} pkt/s per viewer, "
             f"loss {result['loss'] * 100:.2f} %"
         )
+        if result["profile"]:
+            print(result["profile"])
 
 
 if __name__ == "__main__":

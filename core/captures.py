@@ -214,6 +214,10 @@ class SnapshotService:
             values[Snapshot.timestamp] = timestamp
         await Snapshot.update(values).where(Snapshot.id == snapshot_id)
 
+    async def touch(self, snapshot_id: uuid.UUID) -> None:
+        """Show that the snapshot's job is alive, so housekeeping does not take it for lost."""
+        await Snapshot.update({Snapshot.updated_at: utcnow()}).where(Snapshot.id == snapshot_id)
+
     async def failed(self, snapshot_id: uuid.UUID, reason: str) -> None:
         await Snapshot.update({Snapshot.status: FAILED, Snapshot.error: reason[:1000],
                                Snapshot.updated_at: utcnow()}).where(Snapshot.id == snapshot_id)
@@ -344,3 +348,13 @@ async def stale_jobs(stale_s: float, max_attempts: int = 3) -> dict[str, list[uu
                                 table.updated_at: utcnow()}).where(table.id == row["id"])
             rerun[kind].append(row["id"])
     return rerun
+
+
+async def jobs_in_progress(ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """The snapshots and bookmarks of `ids` still being made (per-client job bounds)."""
+    found: set[uuid.UUID] = set()
+    for table in (Snapshot, Bookmark):
+        rows = await table.select(table.id).where(table.id.is_in(ids)
+                                                  & (table.status == PROCESSING))
+        found.update(r["id"] for r in rows)
+    return found

@@ -97,6 +97,11 @@ class ConsumerService:
         """When the consumer was last heard from (the node's heartbeat)."""
         await Consumer.update({Consumer.last_seen_at: at}).where(Consumer.id == consumer_id)
 
+    async def open_among(self, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        """The consumers of `ids` that are not closed (per-client bounds)."""
+        rows = await Consumer.select(Consumer.id).where(Consumer.id.is_in(ids) & _OPEN)
+        return {r["id"] for r in rows}
+
     async def count_by_state(self) -> dict[ConsumerState, int]:
         """Consumers of every stream by state (every state, zeros included)."""
         rows = await Consumer.select(Consumer.state, Count(alias="n")).group_by(Consumer.state)

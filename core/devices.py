@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import json
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -139,9 +140,12 @@ async def _streaming_statuses() -> dict[uuid.UUID, CameraStatus]:
 class DeviceService:
     """Create, read, update and delete cameras; hand out their real URL only to ingest."""
 
-    def __init__(self, box: CredentialBox, policy: CameraPolicy | None = None) -> None:
+    def __init__(self, box: CredentialBox, policy: CameraPolicy | None = None,
+                 on_delete: Sequence[Callable[[uuid.UUID], Awaitable[None]]] = ()) -> None:
         self._box = box
         self.policy = policy or CameraPolicy()
+        # What other services forget of a deleted camera (its detection settings).
+        self._on_delete = tuple(on_delete)
 
     async def page(self, skip: int, limit: int) -> list[DeviceRecord]:
         rows: list[dict[str, Any]] = await Device.select().order_by(Device.created_at).offset(
@@ -217,6 +221,8 @@ class DeviceService:
         ):
             raise Conflict("Device has an active stream; stop it before deleting the device")
         await Device.delete().where(Device.id == device_id)
+        for forget in self._on_delete:
+            await forget(device_id)
 
     async def check_url(self, url: str) -> PinnedUrl:
         """The camera URL guard (`core.camera_urls`): `CameraUrlRefused` (400) with the

@@ -11,6 +11,10 @@ objects. Callers serialise merges per camera and type (a Redis lock in jobs/dete
 A thumbnail is the JPEG of the frame that opened the event, as the camera sent it scaled to
 640 px wide, without boxes drawn (the boxes are data, in camera-frame pixels), kept under
 `<data dir>/events/<id>.jpg`.
+
+The recording an event belongs to is not stored: it is whichever recording holds the event's
+moment when it is read (`RecordingSessionService.holding`; docs/detection.md, "Events and
+recordings"). The table's `recording_id` column is left unused.
 """
 
 from __future__ import annotations
@@ -40,7 +44,6 @@ class EventRecord:
     id: uuid.UUID
     camera_id: uuid.UUID
     stream_id: uuid.UUID | None
-    recording_id: uuid.UUID | None
     type: str
     source: str
     start_at: datetime
@@ -60,7 +63,6 @@ class EventFilter:
     """What `GET /events` may filter on (None: any)."""
 
     camera_id: uuid.UUID | None = None
-    recording_id: uuid.UUID | None = None
     type: str | None = None
     start: datetime | None = None
     end: datetime | None = None
@@ -75,7 +77,7 @@ def _json(value: Any, empty: Any) -> Any:
 def _record(row: dict[str, Any]) -> EventRecord:
     return EventRecord(
         id=row["id"], camera_id=row["camera_id"], stream_id=row["stream_id"],
-        recording_id=row["recording_id"], type=row["type"], source=row["source"],
+        type=row["type"], source=row["source"],
         start_at=as_utc(row["start_at"]), last_seen_at=as_utc(row["last_seen_at"]),
         confidence=float(row["confidence"]), objects=tuple(_json(row["detected_objects"], [])),
         frame_width=row["frame_width"], frame_height=row["frame_height"],
@@ -118,8 +120,6 @@ class EventService:
         conditions = []
         if where.camera_id is not None:
             conditions.append(Event.camera_id == where.camera_id)
-        if where.recording_id is not None:
-            conditions.append(Event.recording_id == where.recording_id)
         if where.type is not None:
             conditions.append(Event.type == check_type(where.type))
         if where.start is not None:
@@ -188,10 +188,6 @@ class EventService:
             details=details, created_at=now, updated_at=now,
         ))
         return await self.get(event_id)
-
-    async def link_recording(self, event_id: uuid.UUID, recording_id: uuid.UUID) -> None:
-        """For the recordings side: the recording session that holds the event's moment."""
-        await Event.update({Event.recording_id: recording_id}).where(Event.id == event_id)
 
     async def purge_before(self, cutoff: datetime) -> int:
         """Retention: remove events (and thumbnails) whose last moment is before `cutoff`."""

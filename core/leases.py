@@ -39,25 +39,49 @@ class StreamLeases:
         )
         return bool(won)
 
-    async def renew(self) -> set[uuid.UUID]:
-        """Extend every lease we hold; return the streams we still own (and that are active)."""
+    async def renew(self, running: set[uuid.UUID]) -> set[uuid.UUID]:
+        """Extend the leases of the streams we run; return those we still own (and that are
+        active). Only running streams are renewed: a node restarted under the same id must
+        not keep alive the leases of its previous life (`mine` finds those)."""
+        if not running:
+            return set()
         rows: list[dict[str, Any]] = await Stream.update(
             {Stream.lease_expires_at: utcnow() + self._lease}
-        ).where((Stream.node_id == self.node_id) & Stream.state.is_in(_ACTIVE)).returning(
-            Stream.id
-        )
+        ).where(
+            (Stream.node_id == self.node_id) & Stream.state.is_in(_ACTIVE)
+            & Stream.id.is_in(list(running))
+        ).returning(Stream.id)
         return {row["id"] for row in rows}
+
+    async def mine(self) -> list[uuid.UUID]:
+        """Active streams recorded under our node id: after a restart with the same id
+        (a StatefulSet pod), the streams of our previous life (oldest lease first)."""
+        rows: list[dict[str, Any]] = await Stream.select(Stream.id).where(
+            Stream.state.is_in(_ACTIVE) & (Stream.node_id == self.node_id)
+        ).order_by(Stream.lease_expires_at)
+        return [row["id"] for row in rows]
 
     async def release(self, stream_id: uuid.UUID) -> None:
         await Stream.update({Stream.node_id: None, Stream.lease_expires_at: None}).where(
             (Stream.id == stream_id) & (Stream.node_id == self.node_id)
         )
 
-    async def release_all(self) -> None:
-        """On a clean shutdown: let other nodes take our streams over at once."""
-        await Stream.update({Stream.lease_expires_at: utcnow()}).where(
-            Stream.node_id == self.node_id
-        )
+    async def release_all(self) -> list[uuid.UUID]:
+        """On a clean shutdown: let other nodes take our streams over at once (the lease is
+        put a full lease into the past, so a peer whose clock lags still sees it lapsed).
+        The owner stays recorded, so `orphans` lists them; returns the active ones."""
+        rows: list[dict[str, Any]] = await Stream.update(
+            {Stream.lease_expires_at: utcnow() - self._lease}
+        ).where(
+            (Stream.node_id == self.node_id) & Stream.state.is_in(_ACTIVE)
+        ).returning(Stream.id)
+        return [row["id"] for row in rows]
+
+    async def expire(self, stream_ids: list[uuid.UUID]) -> None:
+        """Lapse our leases of these streams at once (streams we hold but cannot run)."""
+        if stream_ids:
+            await Stream.update({Stream.lease_expires_at: utcnow() - self._lease}).where(
+                (Stream.node_id == self.node_id) & Stream.id.is_in(stream_ids))
 
     async def orphans(self, limit: int) -> list[uuid.UUID]:
         """Active streams whose owner stopped renewing (oldest lease first)."""

@@ -14,14 +14,14 @@ from __future__ import annotations
 import logging
 import shutil
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from core import notify
-from core.clock import utcnow
+from core.clock import as_utc, utcnow
 from core.errors import Conflict, InvalidInput, NotFound
 from core.recording_segments import SegmentRecord, segment_record
 from core.recordings import RecordingIndex
@@ -321,9 +321,63 @@ class RecordingSessionService:
         total = int(await HlsSegment.count().where(where))
         rows = await HlsSegment.select().where(where).order_by(HlsSegment.sequence).offset(
             (page - 1) * limit).limit(limit)
-        resolution = record.settings.resolution
-        if resolution is None:
-            codec = await Stream.select(Stream.codec_config).where(
-                Stream.id == record.stream_id).output(load_json=True).first()
-            resolution = stream_resolution((codec or {}).get("codec_config"))
+        resolution = await self._resolution(record)
         return [SegmentRecord.of_hls(record.id, r, resolution) for r in rows], total
+
+    async def _resolution(self, record: SessionRecord) -> str | None:
+        if record.settings.resolution is not None:
+            return record.settings.resolution
+        codec = await Stream.select(Stream.codec_config).where(
+            Stream.id == record.stream_id).output(load_json=True).first()
+        return stream_resolution((codec or {}).get("codec_config"))
+
+    async def holding(self, moments: Iterable[tuple[uuid.UUID, datetime]]
+                      ) -> dict[tuple[uuid.UUID, datetime], SessionRecord]:
+        """For each (camera, moment): the recording that holds it (docs/detection.md,
+        "Events and recordings"), if any. Call `sync()` first."""
+        wanted = set(moments)
+        if not wanted:
+            return {}
+        rows = await RecordingSession.select().where(
+            (RecordingSession.status != DELETED)
+            & RecordingSession.camera_id.is_in(list({camera for camera, _ in wanted}))
+            & (RecordingSession.start_at <= max(at for _, at in wanted))
+            & (RecordingSession.end_at.is_null()
+               | (RecordingSession.end_at >= min(at for _, at in wanted))))
+        found: dict[tuple[uuid.UUID, datetime], SessionRecord] = {}
+        records: dict[uuid.UUID, SessionRecord] = {}
+        for camera, at in wanted:
+            row = holder(rows, camera, at)
+            if row is not None:
+                if row["id"] not in records:
+                    records[row["id"]] = _record(row, await self._count(row))
+                found[(camera, at)] = records[row["id"]]
+        return found
+
+    async def segment_at(self, record: SessionRecord, moment: datetime) -> SegmentRecord | None:
+        """The segment of `record` that holds `moment` (None until it is written). A moment
+        of a manual recording before its first keyframe (where its first segment begins) is
+        given the first segment."""
+        if record.kind == "continuous":
+            row = await HlsSegment.select().where(
+                (HlsSegment.stream_id == record.stream_id) & (HlsSegment.start_at <= moment)
+                & (HlsSegment.end_at >= moment)).order_by(HlsSegment.sequence).first()
+            return None if row is None else SegmentRecord.of_hls(
+                record.id, row, await self._resolution(record))
+        row = await RecordingSegment.select().where(
+            (RecordingSegment.session_id == record.id) & (RecordingSegment.end_at >= moment)
+        ).order_by(RecordingSegment.sequence).first()
+        if row is None or (as_utc(row["start_at"]) > moment and row["sequence"] != 1):
+            return None  # not written yet
+        return segment_record(row)
+
+
+def holder(rows: list[dict[str, Any]], camera: uuid.UUID, at: datetime
+           ) -> dict[str, Any] | None:
+    """Of the session rows, the one that holds the camera's moment: a manual recording over
+    the continuous one it runs inside, the latest started first."""
+    inside = [r for r in rows if r["camera_id"] == camera and r["status"] != DELETED
+              and as_utc(r["start_at"]) <= at
+              and (r["end_at"] is None or as_utc(r["end_at"]) >= at)]
+    inside.sort(key=lambda r: (r["kind"] == "manual", as_utc(r["start_at"])), reverse=True)
+    return inside[0] if inside else None

@@ -73,6 +73,16 @@ class RecordingIndex:
             end_at=end, duration=duration, size=size, discontinuity=discontinuity,
         ).save()
 
+    async def add_once(self, stream_id: uuid.UUID, sequence: int, filename: str,
+                       start: datetime, end: datetime, duration: float, size: int,
+                       discontinuity: bool) -> None:
+        """`add`, unless the segment is indexed already (a retry after a lost answer)."""
+        if await HlsSegment.exists().where(
+            (HlsSegment.stream_id == stream_id) & (HlsSegment.sequence == sequence)
+        ):
+            return
+        await self.add(stream_id, sequence, filename, start, end, duration, size, discontinuity)
+
     async def next_sequence(self, stream_id: uuid.UUID) -> int:
         row = await HlsSegment.select(HlsSegment.sequence).where(
             HlsSegment.stream_id == stream_id

@@ -7,6 +7,7 @@ without the secrets and services it needs instead of falling back to embedded de
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,6 +27,7 @@ class ServerSettings:
     data_dir: Path
     metrics_token: str | None = None  # VAS_METRICS_TOKEN: a bearer token for /metrics
     metrics_port: int | None = None  # VAS_METRICS_PORT: process metrics of workers and nodes
+    api_workers: int = 1  # VAS_API_WORKERS: uvicorn worker processes of `vas api`
 
     @property
     def production(self) -> bool:
@@ -81,6 +83,10 @@ class AuthSettings:
     admin_email: str = "admin@vas.local"
     admin_password: str | None = None
     open_registration: bool = True
+    # Per-caller bounds (an API client or a user), 429 beyond; docs/reliability.md.
+    max_consumers_per_client: int = 200  # open consumers/WHEP/live sessions, all streams
+    max_jobs_per_client: int = 20  # snapshot and bookmark jobs in progress
+    max_ws_per_user: int = 10  # OmniSight WebSocket connections, all API processes
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +117,9 @@ class MediaSettings:
     worker_queues: tuple[str, ...] = ("default", "detect")  # what `vas worker` serves
     detector_model: str | None = None  # VAS_DETECTOR_MODEL: an ONNX model, else HOG
     max_consumers_per_stream: int = 100
+    # VAS_NODE_ID: a media node's stable identity (a StatefulSet pod's name); None: a fresh
+    # id per process. A node restarted with the same id takes its old streams back at once.
+    node_id: str | None = None
 
     def recordings_dir(self, data_dir: Path) -> Path:
         """Where HLS segments live: `<data dir>/recordings/hot/<stream id>/`."""
@@ -154,6 +163,17 @@ def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> i
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+_NODE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+def _node_id(env: dict[str, str]) -> str | None:
+    raw = (env.get("VAS_NODE_ID") or "").strip()
+    if raw and not _NODE_ID.fullmatch(raw):
+        raise ConfigError("VAS_NODE_ID must be 1-63 letters, digits, '.', '_' or '-', "
+                          f"starting with a letter or digit; got {raw!r}")
+    return raw or None
 
 
 def _bool(env: dict[str, str], name: str, default: bool) -> bool:
@@ -233,6 +253,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             data_dir=data_dir,
             metrics_token=env.get("VAS_METRICS_TOKEN") or None,
             metrics_port=_int(env, "VAS_METRICS_PORT", 0, 0, 65535) or None,
+            api_workers=_int(env, "VAS_API_WORKERS", 1, 1, 64),
         ),
         database=DatabaseSettings(url=database_url),
         redis=RedisSettings(
@@ -253,6 +274,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             admin_password=env.get("VAS_ADMIN_PASSWORD") or None,
             # Anyone may create a `user` account in development; production opts in.
             open_registration=_bool(env, "VAS_OPEN_REGISTRATION", not production),
+            max_consumers_per_client=_int(env, "VAS_MAX_CONSUMERS_PER_CLIENT", 200, 1, 100_000),
+            max_jobs_per_client=_int(env, "VAS_MAX_JOBS_PER_CLIENT", 20, 1, 10_000),
+            max_ws_per_user=_int(env, "VAS_MAX_WS_PER_USER", 10, 1, 10_000),
         ),
         media=MediaSettings(
             node_capacity=_int(env, "VAS_NODE_CAPACITY", 16, 1, 10_000),
@@ -272,6 +296,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             worker_queues=_queues(env.get("VAS_WORKER_QUEUES", "default,detect")),
             detector_model=env.get("VAS_DETECTOR_MODEL") or None,
             max_consumers_per_stream=_int(env, "VAS_MAX_CONSUMERS_PER_STREAM", 100, 1, 10_000),
+            node_id=_node_id(env),
         ),
         cameras=CameraSettings(networks=networks, any_network=any_network),
     )

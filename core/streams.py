@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from piccolo.query.functions.aggregate import Count
+from piccolo.querystring import QueryString
 
 from core.clock import utcnow
 from core.consumers import ConsumerService
@@ -85,6 +86,23 @@ class ProducerRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamSummary:
+    """What a list of streams shows of one."""
+
+    id: uuid.UUID
+    camera_id: uuid.UUID
+    name: str
+    state: StreamState
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryPage:
+    rows: list[StreamSummary]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
 class StreamPage:
     """One page of streams and the total matching the filter."""
 
@@ -99,8 +117,15 @@ def failure_fields(error: StreamError) -> dict[str, Any]:
             "last_error": f"{error.error_code}: {error.message}"}
 
 
-def _record(row: dict[str, Any]) -> StreamRecord:
-    return StreamRecord(**{**row, "state": StreamState(row["state"])})
+_TOTAL = "total_matching"
+
+
+def _record(row: dict[str, Any], extra: str | None = None) -> StreamRecord:
+    """A row as a record; `extra` names a column of the query that is not the table's."""
+    fields = {**row, "state": StreamState(row["state"])}
+    if extra is not None:
+        del fields[extra]
+    return StreamRecord(**fields)
 
 
 def _active_filter(camera_id: uuid.UUID) -> Any:
@@ -116,6 +141,12 @@ class StreamService:
         # Publishes `camera_status` when a state change changes the camera's OmniSight
         # status; every process that changes stream states passes one.
         self._notifier = notifier
+
+    async def announce(self, message: dict[str, Any]) -> None:
+        """Publish a live message (e.g. a `system_notification`) if this service has a
+        notifier; best-effort like every live message."""
+        if self._notifier is not None:
+            await self._notifier.send(message)
 
     async def get(self, stream_id: uuid.UUID) -> StreamRecord:
         row: dict[str, Any] | None = await Stream.select().where(Stream.id == stream_id).first(
@@ -138,19 +169,43 @@ class StreamService:
     async def page(
         self, state: StreamState | None, camera_id: uuid.UUID | None, limit: int, offset: int
     ) -> StreamPage:
+        rows, total = await self._page(Stream.all_columns(), state, camera_id, limit, offset)
+        return StreamPage(rows=[_record(r, _TOTAL) for r in rows], total=total)
+
+    async def summaries(
+        self, state: StreamState | None, camera_id: uuid.UUID | None, limit: int, offset: int
+    ) -> SummaryPage:
+        """`page` with only what a list shows (no codec, metrics or lease to convert)."""
+        columns = [Stream.id, Stream.camera_id, Stream.name, Stream.state, Stream.created_at]
+        rows, total = await self._page(columns, state, camera_id, limit, offset)
+        return SummaryPage(rows=[StreamSummary(r["id"], r["camera_id"], r["name"],
+                                               StreamState(r["state"]), r["created_at"])
+                                 for r in rows], total=total)
+
+    async def _page(self, columns: list[Any], state: StreamState | None,
+                    camera_id: uuid.UUID | None, limit: int,
+                    offset: int) -> tuple[list[dict[str, Any]], int]:
         condition: Any = None
         if state is not None:
             condition = Stream.state == state.value
         if camera_id is not None:
             by_camera = Stream.camera_id == camera_id
             condition = by_camera if condition is None else condition & by_camera
-        query = Stream.select().order_by(Stream.created_at, ascending=False)
-        count = Stream.count()
+        # One query: the page and, on every row, the total matching the filter.
+        query = Stream.select(*columns, QueryString("COUNT(*) OVER ()").as_alias(
+            _TOTAL)).order_by(Stream.created_at, ascending=False)
         if condition is not None:
             query = query.where(condition)
-            count = count.where(condition)
-        rows = await query.offset(offset).limit(limit).output(load_json=True)
-        return StreamPage(rows=[_record(r) for r in rows], total=await count)
+        rows: list[dict[str, Any]] = await query.offset(offset).limit(limit).output(
+            load_json=True)
+        if rows:
+            total = int(rows[0][_TOTAL])
+        elif offset == 0:
+            total = 0
+        else:  # past the end: no row carries the total
+            count = Stream.count()
+            total = await (count if condition is None else count.where(condition))
+        return rows, total
 
     async def create(self, camera_id: uuid.UUID) -> tuple[StreamRecord, bool]:
         """The camera's active stream, or a new INITIALIZING one; True when it was created.

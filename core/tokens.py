@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -66,8 +67,29 @@ def new_refresh_token() -> str:
     return secrets.token_urlsafe(48)
 
 
+# Tokens already checked, by (secret, token): a client sends the same token with every
+# request, and checking its signature and claims again was a tenth of a cached read's CPU
+# (docs/performance.md). Only the lifetime can change its answer, and it is checked on
+# every hit; revocation is not this function's business (`api.auth.verify_token`).
+_CHECKED: dict[tuple[str, str], Principal] = {}
+_CHECKED_MAX = 4096
+
+
 def decode_access_token(secret: str, token: str) -> Principal:
     """Check signature, algorithm, issuer, lifetime and type; each failure is a 401 reason."""
+    principal = _CHECKED.get((secret, token))
+    if principal is not None:
+        if principal.expires_at is not None and principal.expires_at > time.time():
+            return principal
+        del _CHECKED[(secret, token)]
+    principal = _decode(secret, token)
+    if len(_CHECKED) >= _CHECKED_MAX:  # bounded: forget everything now and then
+        _CHECKED.clear()
+    _CHECKED[(secret, token)] = principal
+    return principal
+
+
+def _decode(secret: str, token: str) -> Principal:
     try:
         claims = jwt.decode(
             token,

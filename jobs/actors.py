@@ -29,8 +29,10 @@ from jobs.captures import Captures
 from jobs.client import DETECT_ACTOR
 from jobs.context import current
 from jobs.detection import detection_worker
+from jobs.metrics import cpu_spent
 from jobs.node.protocol import (
     DetectFrame,
+    Handover,
     LiveSnapshot,
     Message,
     Ping,
@@ -87,6 +89,14 @@ def stop_stream(request: Any) -> Any:
 def viewer_op(request: Any) -> Any:
     """Consumer and WHEP requests, sent to the control queue of the stream's node."""
     return _answer(_node().viewer(decode(request, ViewerRequest)), 15.0)
+
+
+def handover(request: Any) -> None:
+    """On each other node when one stops: take over the streams it released, at once."""
+    message = decode(request, Handover)
+    taken = current().run(_node().adopt(message.stream_ids), timeout=60)
+    logger.info("took over %d of the %d streams handed over by %s", taken,
+                len(message.stream_ids), message.from_node)
 
 
 def live_snapshot(request: Any) -> None:
@@ -184,7 +194,8 @@ def prune_media_nodes() -> int:
 def detect_frame(request: Any) -> None:
     """On a detection worker: run the object detector on a node's frame, merge into events."""
     ctx = current()
-    detection_worker(ctx).handle(decode(request, DetectFrame))
+    with cpu_spent("detection", "worker"):
+        detection_worker(ctx).handle(decode(request, DetectFrame))
 
 
 def _retry_when_full(retries: int, exc: BaseException) -> bool:
@@ -203,6 +214,8 @@ ACTORS: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
                                   "store_results": True, "time_limit": 30_000}),
     "viewer_op": (viewer_op, {"queue_name": DEFAULT_QUEUE, "max_retries": 0,
                               "store_results": True, "time_limit": 20_000}),
+    "handover": (handover, {"queue_name": DEFAULT_QUEUE, "max_retries": 0,
+                            "time_limit": 70_000}),
     "live_snapshot": (live_snapshot, {"queue_name": DEFAULT_QUEUE, "max_retries": 0,
                                       "time_limit": 70_000}),
     "historical_snapshot": (historical_snapshot, {"queue_name": DEFAULT_QUEUE,

@@ -74,8 +74,7 @@ class Captures:
         if row.status is not CaptureStatus.PROCESSING:
             return
         moment: datetime = row.timestamp
-        segments = await self.index.between(row.stream_id, moment - timedelta(seconds=1),
-                                            moment + timedelta(seconds=1))
+        segments = await self._recorded_at(row.stream_id, snapshot_id, moment)
         if not segments:
             await self.snapshots.failed(snapshot_id, "the recording of that moment is gone")
             return
@@ -122,6 +121,22 @@ class Captures:
             return
         await asyncio.to_thread(write_atomically, self.files.thumbnail(bookmark_id), thumb.data)
         await self.bookmarks.ready(bookmark_id, info.size)
+
+    async def _recorded_at(self, stream_id: uuid.UUID, snapshot_id: uuid.UUID,
+                           moment: datetime) -> list[Segment]:
+        """The segments around `moment`. A recent moment of an active stream may not be
+        indexed yet (its segment still open, or closed while the database was away and
+        indexed when it returned, e.g. a live snapshot run again as historical): wait for it
+        as a bookmark waits for its end, within the same bound."""
+        deadline = moment + timedelta(seconds=3 * self.settings.media.hls_segment_s + 30)
+        while True:
+            segments = await self.index.between(stream_id, moment - timedelta(seconds=1),
+                                                moment + timedelta(seconds=1))
+            if segments or utcnow() > deadline or not (await StreamService().get(
+                    stream_id)).active:
+                return segments
+            await self.snapshots.touch(snapshot_id)
+            await asyncio.sleep(1.0)
 
     def _files_of(self, segments: list[Segment]) -> tuple[list[Path], list[float]]:
         return ([self.index.path(s) for s in segments], [s.start.timestamp() for s in segments])

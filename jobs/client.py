@@ -33,6 +33,7 @@ from jobs.node.protocol import (
     Consumed,
     DetectFrame,
     Done,
+    Handover,
     LiveSnapshot,
     Message,
     OfferSession,
@@ -147,6 +148,11 @@ class JobClient:
     async def live_snapshot(self, node: NodeInfo, snapshot_id: uuid.UUID) -> None:
         """Have the stream's node make a live snapshot (not waited for: the row says)."""
         message = self._message("live_snapshot", LiveSnapshot(snapshot_id=snapshot_id))
+        await self._send(message.copy(queue_name=node.queue_name))
+
+    async def handover(self, node: NodeInfo, request: Handover) -> None:
+        """Tell another node to take over streams this one released (not waited for)."""
+        message = self._message("handover", request)
         await self._send(message.copy(queue_name=node.queue_name))
 
     # -- workers -------------------------------------------------------------------------

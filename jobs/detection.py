@@ -30,6 +30,8 @@ from core.detection_settings import DetectionSettings, DetectionSettingsService
 from core.devices import device_name
 from core.errors import NotFound
 from core.events import EventRecord, EventService
+from core.recording_sessions import RecordingSessionService
+from core.recordings import RecordingIndex
 from core.settings import Settings
 from core.system_settings import SystemSettingsService
 from jobs.context import JobContext
@@ -64,6 +66,9 @@ class DetectionWorker:
         self._namespace = settings.redis.namespace
         self._redis = redis.Redis.from_url(settings.redis.url or "")
         self.events = EventService(settings.server.data_dir)
+        data_dir = settings.server.data_dir
+        self.sessions = RecordingSessionService(data_dir / "recordings" / "sessions",
+                                                RecordingIndex(settings.media.recordings_dir(data_dir)))
         self.settings = DetectionSettingsService(SystemSettingsService(
             settings.media.recordings_dir(settings.server.data_dir)))
         self._model = settings.media.detector_model
@@ -129,13 +134,23 @@ class DetectionWorker:
             name = self._ctx.run(device_name(event.camera_id))
         except NotFound:
             name = ""  # the camera was deleted meanwhile
-        message = notify.event(event.id, event.camera_id, name, event.recording_id,
+        message = notify.event(event.id, event.camera_id, name, self._recording_id(event),
                                event.start_at, event.type, event.confidence,
                                thumbnail_url(event))
         try:
             notify.publish_sync(self._redis, self._namespace, message)
         except redis.RedisError:
             logger.warning("event %s: could not publish it on the WebSocket", event.id)
+
+    def _recording_id(self, event: EventRecord) -> uuid.UUID | None:
+        """The recording holding the event's moment, as `GET /events/:id` will name it: a
+        manual recording running then, else the stream's continuous recording, whose id is
+        the stream's (its row may not be written yet: the API writes it on its next read)."""
+        held = self._ctx.run(self.sessions.holding([(event.camera_id, event.start_at)]))
+        record = held.get((event.camera_id, event.start_at))
+        if record is not None and record.kind == "manual":
+            return record.id
+        return event.stream_id
 
     def close(self) -> None:
         self._redis.close()

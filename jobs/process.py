@@ -17,7 +17,7 @@ from jobs.actors import declare_actors
 from jobs.broker import build_broker
 from jobs.client import JobClient
 from jobs.context import JobContext, install
-from jobs.metrics import JobMetrics, serve_metrics
+from jobs.metrics import CpuCollector, JobMetrics, serve_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ async def serve(
     broker = build_broker(settings.redis)
     registry = CollectorRegistry()
     broker.add_middleware(JobMetrics(registry))
+    registry.register(CpuCollector("node" if node_id is not None else "worker"))
     actors = declare_actors(broker)
     for queue in queues:
         broker.declare_queue(queue)

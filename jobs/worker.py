@@ -56,5 +56,7 @@ async def run_worker(settings: Settings, queues: tuple[str, ...] | None = None) 
         notifier.close()
         await redis.aclose()
 
-    await serve(settings, set(queues), worker_threads=4, poll_ms=200,
+    # Idle consumers block on their queues' wake-up lists (jobs.broker): a job is taken at
+    # once, and an idle worker looks again only once a second.
+    await serve(settings, set(queues), worker_threads=4, poll_ms=1000,
                 on_started=started, on_stopping=stopping)

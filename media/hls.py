@@ -8,9 +8,11 @@ closed segment. Playlist rendering lives in ``media.playlist`` and is re-exporte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,9 +23,10 @@ import av
 from av.container import OutputContainer
 from av.stream import Stream
 
-from media.audio import AUDIO_CODECS, AudioInfo, RecordingAudio
+from media.audio import AUDIO_CODECS, AudioInfo
 from media.bitreader import BitstreamError
 from media.h264 import NAL_SPS, nal_type, parse_sps, split_annexb
+from media.hls_audio import SegmentAudio
 from media.packet import MediaPacket
 from media.playlist import is_discontinuous, live_playlist, vod_playlist
 from media.threads import run_in_daemon_thread
@@ -59,6 +62,12 @@ class SegmentInfo:
 
 
 SegmentCallback = Callable[[SegmentInfo], None]
+# Called on the recorder thread when writing starts failing (the reason, e.g. "No space
+# left on device") and with None when a segment is written again.
+FailureCallback = Callable[[str | None], None]
+
+# After a failed write, the next attempt waits this long (then starts at a keyframe).
+RETRY_AFTER_FAILURE_S = 2.0
 
 
 @dataclass(slots=True)
@@ -92,10 +101,15 @@ class HlsRecorder:
         start_sequence: int = 0,
         on_segment: SegmentCallback | None = None,
         queue_size: int = 1024,
+        on_failure: FailureCallback | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.target_duration = Fraction(target_duration)
         self.on_segment = on_segment
+        self.on_failure = on_failure
+        self.failure: str | None = None  # why writing fails now (disk full…), None if fine
+        self.lost = 0  # packets not recorded because writing failed
+        self._retry_at = 0.0
         self.next_sequence = start_sequence
         self.dropped = 0
         self._queue: queue.Queue[MediaPacket | None] = queue.Queue(maxsize=queue_size)
@@ -107,7 +121,7 @@ class HlsRecorder:
         self._pending_discontinuity = False
         self._frame_step = Fraction(0)  # last positive pts step, to close a segment's end
         self._audio_info: Callable[[], AudioInfo | None] = lambda: None
-        self._audio = _SegmentAudio()
+        self._audio = SegmentAudio()
         self.audio_sink = _AudioSink(self)
 
     def set_audio(self, info: Callable[[], AudioInfo | None]) -> None:
@@ -161,14 +175,39 @@ class HlsRecorder:
 
     def _write_loop(self) -> None:
         while (packet := self._queue.get()) is not None:
+            if self.failure is not None and time.monotonic() < self._retry_at:
+                self.lost += 1
+                continue
             try:
                 self._write(packet)
-            except Exception:
+            except Exception as exc:
                 # A failed write (disk full, muxer error) loses this segment, not the
-                # recorder: abandon it and start again at the next keyframe.
-                logger.exception("HLS write failed in %s; abandoning segment", self.directory)
+                # recorder: abandon it (its file is removed, it is never indexed) and try
+                # again at a keyframe after a pause; said once, not for every attempt.
                 self._abandon()
-        self._finish(None)
+                self._retry_at = time.monotonic() + RETRY_AFTER_FAILURE_S
+                self._failed(exc)
+        with contextlib.suppress(Exception):
+            self._finish(None)
+
+    def _failed(self, exc: Exception) -> None:
+        reason = (exc.strerror if isinstance(exc, OSError) and exc.strerror else None) or str(exc)
+        if self.failure == reason:
+            logger.debug("HLS write in %s still failing: %s", self.directory, reason)
+            return
+        logger.warning("HLS recording in %s stopped: %s; retrying every %g s", self.directory,
+                       reason, RETRY_AFTER_FAILURE_S)
+        self.failure = reason
+        if self.on_failure is not None:
+            self.on_failure(reason)
+
+    def _recovered(self) -> None:
+        if self.failure is None:
+            return
+        logger.warning("HLS recording in %s resumed", self.directory)
+        self.failure = None
+        if self.on_failure is not None:
+            self.on_failure(None)
 
     def _write(self, packet: MediaPacket) -> None:
         if packet.codec in AUDIO_CODECS:
@@ -236,7 +275,12 @@ class HlsRecorder:
         segment, self._segment = self._segment, None
         if segment is None:
             return
-        segment.container.close()
+        try:
+            segment.container.close()
+        except Exception:
+            segment.path.unlink(missing_ok=True)  # a truncated file is never indexed
+            self._pending_discontinuity = True
+            raise
         end_pts = next_pts if next_pts is not None else segment.last_pts + self._frame_step
         duration = float(end_pts - segment.first_pts)
         start = datetime.fromtimestamp(segment.wallclock_start, UTC)
@@ -251,6 +295,7 @@ class HlsRecorder:
             discontinuity=segment.discontinuity,
         )
         logger.info("HLS segment %s: %.3f s, %d bytes", info.filename, duration, info.size)
+        self._recovered()
         if self.on_segment is not None:
             try:
                 self.on_segment(info)
@@ -280,70 +325,6 @@ class _AudioSink:
             self._recorder._queue.put_nowait(packet)
         except queue.Full:
             self._recorder.dropped += 1
-
-
-class _SegmentAudio:
-    """The audio track of the recorder's segments (writer thread only).
-
-    Audio timestamps are placed on the video's (rebased) timeline by arrival time once,
-    then follow the camera's audio clock; re-anchored after a jump of more than a second.
-    """
-
-    def __init__(self) -> None:
-        self._converter: RecordingAudio | None = None
-        self._offset: Fraction | None = None  # seconds added to audio timestamps
-        self._video: tuple[Fraction, float] | None = None  # last video pts, its arrival
-        self._last_pts: int | None = None
-
-    def reset(self) -> None:
-        """Forget the anchor (after a source restart)."""
-        self._offset = None
-        self._last_pts = None
-
-    def anchor(self, video_pts: Fraction, wallclock: float) -> None:
-        """A video packet at ``video_pts`` (seconds) arrived at ``wallclock``."""
-        self._video = (video_pts, wallclock)
-
-    def add_stream(self, container: OutputContainer, info: AudioInfo | None) -> Stream | None:
-        """Add the AAC track to a new segment, when the camera has audio."""
-        if info is None:
-            return None
-        if self._converter is None or self._converter.info != info:
-            self._converter = RecordingAudio(info)
-            self.reset()
-        rate = self._converter.sample_rate
-        stream = container.add_mux_stream("aac", rate=rate)
-        stream.time_base = Fraction(1, rate)
-        self._last_pts = None
-        return stream
-
-    def write(self, segment: _OpenSegment | None, packet: MediaPacket,
-              info: AudioInfo | None) -> None:
-        """Mux one audio packet of the camera into the open segment (if it has audio)."""
-        converter = self._converter
-        if segment is None or segment.audio is None or converter is None or self._video is None:
-            return
-        if converter.info != info:
-            return  # the camera changed its audio: the next segment takes the new one
-        for aac in converter.convert(packet):
-            seconds = aac.pts * aac.time_base
-            video_pts, video_wallclock = self._video
-            estimate = video_pts + Fraction(aac.wallclock - video_wallclock)
-            if self._offset is None or abs(seconds + self._offset - estimate) > 1:
-                self._offset = estimate - seconds
-            at = seconds + self._offset
-            if at < segment.first_pts:
-                continue  # before the segment's opening keyframe
-            rate = (segment.audio.time_base or Fraction(1, 90000)).denominator
-            pts = round(at * rate)
-            if self._last_pts is not None and pts <= self._last_pts:
-                continue
-            self._last_pts = pts
-            av_packet = av.Packet(aac.data)
-            av_packet.pts = av_packet.dts = pts
-            av_packet.time_base = Fraction(1, rate)
-            av_packet.stream = segment.audio
-            segment.container.mux(av_packet)
 
 
 def _picture_size(keyframe: MediaPacket) -> tuple[int, int]:

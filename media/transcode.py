@@ -20,6 +20,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Protocol
@@ -81,8 +82,12 @@ class VideoTranscoder:
     """Decode → (scale) → libx264, on a thread of its own, while started."""
 
     def __init__(self, source: SnapshotSource, settings: TranscodeSettings, *,
-                 fps: float | None = None, name: str = "") -> None:
+                 fps: float | None = None, name: str = "",
+                 cpu_meter: Callable[[float], None] | None = None) -> None:
         self.source = source
+        #: Told the CPU seconds of the transcoder's thread, once per packet it handles (the
+        #: node's `vas_transcoder_cpu_seconds_total`).
+        self.cpu_meter = cpu_meter
         #: Where the H.264 goes, after the transcoder's GOP cache (fan-out, recorder).
         self.sinks: list[PacketSink] = []
         self.settings = settings
@@ -152,9 +157,15 @@ class VideoTranscoder:
              started: float) -> None:
         jobs, stopped = run
         coder = _Coder(self, stopped, started)
+        meter = self.cpu_meter
+        spent = time.thread_time()
         try:
             coder.prime(self.source.snapshot())
             while not stopped.is_set():
+                if meter is not None:  # per packet: what this thread spent since the last
+                    now = time.thread_time()
+                    meter(now - spent)
+                    spent = now
                 packet = jobs.get()
                 if packet is None or stopped.is_set():
                     break

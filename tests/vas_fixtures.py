@@ -25,7 +25,7 @@ def start_process(settings_env: dict[str, str], tmp_path: Path) -> Iterator[Call
     """Start `vas <command>` with the test's settings; every one is stopped after the test."""
     started: list[VasProcess] = []
 
-    def start(command: str, ready_text: str, timeout: float = 30.0, **extra_env: str) -> VasProcess:
+    def start(command: str, ready_text: str, timeout: float = 90.0, **extra_env: str) -> VasProcess:
         proc = VasProcess(command, clean_env(**settings_env, **extra_env), tmp_path)
         started.append(proc)
         deadline = time.monotonic() + timeout

@@ -16,6 +16,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
 from core.credentials import mask_text
+from core.db import database_unreachable
 from core.errors import (
     ConfigError,
     Conflict,
@@ -138,6 +139,11 @@ def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
 
 
 def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if database_unreachable(exc):  # the database is away: retry later, not a server bug
+        logger.warning("database not reachable (%s) on %s", type(exc).__name__,
+                       request.url.path)
+        return error_response(503, "SERVICE_UNAVAILABLE", "The database is not reachable",
+                              None, {"Retry-After": "5"})
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, INTERNAL_SERVER_ERROR, "Internal server error")
 

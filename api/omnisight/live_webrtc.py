@@ -18,7 +18,7 @@ from litestar.params import FromPath, JSONBody
 
 from api.omnisight.guards import omni_scoped
 from api.omnisight.responses import error_responses
-from api.state import Services, services_of
+from api.state import Services, caller, services_of
 from core.consumers import ConsumerState
 from core.errors import Conflict, MediaUnavailable, NotFound
 from core.recording_sessions import parse_id
@@ -29,6 +29,7 @@ from jobs.node.protocol import AnswerSession, CloseConsumer, OfferSession
 SCOPE = "streams:consume"
 
 ERRORS = error_responses(409, 413, 503)
+OFFER_ERRORS = error_responses(409, 413, 429, 503)
 
 
 class AnswerBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
@@ -59,16 +60,19 @@ async def _session_stream(services: Services, camera_id: str,
     return stream, ident
 
 
-@get("/cameras/{camera_id:str}/live/webrtc", **omni_scoped(SCOPE), responses=ERRORS)
+@get("/cameras/{camera_id:str}/live/webrtc", **omni_scoped(SCOPE), responses=OFFER_ERRORS)
 async def offer(request: Request[Any, Any, Any], camera_id: FromPath[str]) -> dict[str, Any]:
     """Start a live session: the server's SDP offer (sendonly H.264, candidates included)."""
     services = services_of(request.app)
     stream = await _live(services, camera_id)
+    await services.consumer_quota.check(caller(request))
     node = await services.control.owner(stream)
     session_id = uuid.uuid4()
     reply = await services.jobs.offer_session(node, OfferSession(
         stream_id=stream.id, session_id=session_id,
         client_id=str(request.state.principal.client_id)[:128]))
+    await services.consumer_quota.admit_or_undo(caller(request), session_id,
+                                                lambda: _close(services, stream, session_id))
     return {"sdpOffer": reply.offer, "sessionId": str(session_id), "iceServers": []}
 
 
@@ -94,6 +98,10 @@ async def end(request: Request[Any, Any, Any], camera_id: FromPath[str],
     row = await services.consumers.get(stream.id, ident)
     if row.state is ConsumerState.CLOSED:
         return
+    await _close(services, stream, ident)
+
+
+async def _close(services: Services, stream: StreamRecord, ident: uuid.UUID) -> None:
     with contextlib.suppress(MediaUnavailable, Conflict, NotFound):
         node = await services.control.owner(stream)
         await services.jobs.close_consumer(node, CloseConsumer(stream_id=stream.id,

@@ -17,7 +17,7 @@ from litestar.params import FromPath
 from api.files import serve_file
 from api.omnisight.guards import omni_scoped
 from api.omnisight.responses import error_responses
-from api.state import Services, services_of
+from api.state import Services, caller, services_of
 from core.captures import CaptureStatus
 from core.errors import Conflict, MediaUnavailable, NotFound
 from core.recording_sessions import parse_id
@@ -32,6 +32,7 @@ LIVE_WINDOW = 6  # segments
 SNAPSHOT_DEADLINE_S = 1.8  # the document promises an answer within 2 s
 
 ERRORS = error_responses(409, 416, 503)
+SNAPSHOT_ERRORS = error_responses(409, 416, 429, 503)
 
 
 @get("/media/segments/{segment_id:str}", **omni_scoped("recordings:read"), responses=ERRORS)
@@ -65,7 +66,8 @@ async def _live_stream(services: Services, camera_id: str) -> StreamRecord:
     return stream
 
 
-@get("/cameras/{camera_id:str}/snapshot", **omni_scoped("cameras:read"), responses=ERRORS)
+@get("/cameras/{camera_id:str}/snapshot", **omni_scoped("cameras:read"),
+     responses=SNAPSHOT_ERRORS)
 async def camera_snapshot(request: Request[Any, Any, Any],
                           camera_id: FromPath[str]) -> Response[Any]:
     """A JPEG of the camera's newest frame (from the GOP cache on its media node); 409 when
@@ -75,7 +77,10 @@ async def camera_snapshot(request: Request[Any, Any, Any],
     services = services_of(request.app)
     stream = await _live_stream(services, camera_id)
     owner = await services.control.owner(stream)
+    await services.job_quota.check(caller(request))
     row = await services.snapshots.create(stream.id, "live", None, "omnisight", None)
+    await services.job_quota.admit_or_undo(caller(request), row.id,
+                                           lambda: services.snapshots.delete(row.id))
     await services.jobs.live_snapshot(owner, row.id)
     while True:
         row = await services.snapshots.get(row.id)

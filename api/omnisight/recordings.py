@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Request, Router, delete, get, post
 from litestar.params import FromPath, QueryParameter
 
-from api.omnisight.events import event_page, thumbnail_path
+from api.omnisight.events import event_page, thumbnail_path, within
 from api.omnisight.guards import omni_scoped
 from api.omnisight.recording_views import (
     page_view,
@@ -33,7 +32,6 @@ from core.events import EventFilter
 from core.recording_sessions import (
     STATUSES,
     SessionFilter,
-    SessionRecord,
     parse_id,
     resolve_settings,
     stream_resolution,
@@ -95,7 +93,8 @@ async def get_recording(request: Request[Any, Any, Any],
     await services.recording_sessions.sync()
     record = await services.recording_sessions.get(parse_id(recording_id, "Recording"))
     segments, _ = await services.recording_sessions.segments(record.id, 1, DETAIL_SEGMENTS)
-    events, _ = await services.events.page(_inside(record), 1, DETAIL_EVENTS)
+    where = within(record, EventFilter())
+    events = [] if where is None else (await services.events.page(where, 1, DETAIL_EVENTS))[0]
     summaries = [{"id": str(e.id), "timestamp": iso_ms(e.start_at), "type": e.type,
                   "thumbnailPath": thumbnail_path(e)} for e in events]
     return recording_detail_view(record, await _camera(services, record.camera_id), segments,
@@ -117,16 +116,13 @@ async def list_recording_events(
     event_type: Annotated[str | None, QueryParameter(name="type", max_length=16)] = None,
     page: Page = 1, limit: Limit = 10,
 ) -> dict[str, Any]:
-    """Detection events inside a recording (its camera's events that began between its start
-    and its end), paginated like `GET /events`."""
+    """The events a recording holds (its camera's events that began between its start and
+    its end), paginated like `GET /events` and the same as `GET /events?recordingId=`."""
     services = services_of(request.app)
+    await services.recording_sessions.sync()
     record = await services.recording_sessions.get(parse_id(recording_id, "Recording"))
-    return await event_page(services, replace(_inside(record), type=event_type), page, limit)
-
-
-def _inside(record: SessionRecord) -> EventFilter:
-    """The events of a recording: its camera's, begun between its start and its end."""
-    return EventFilter(camera_id=record.camera_id, start=record.start, end=record.end)
+    asked = EventFilter(type=event_type)
+    return await event_page(services, within(record, asked), page, limit, checked=asked)
 
 
 @post("/cameras/{camera_id:str}/recordings/start", status_code=201, **omni_scoped(WRITE),

@@ -3,7 +3,9 @@
 The access token may come as `?token=…`, as the subprotocols `bearer, <token>` (so it need not
 sit in a URL), or as a first message `{"type": "auth", "token": "…"}` within 10 s. Close codes:
 4401 bad, expired or revoked token; 4403 a token that may receive nothing; 4429 too slow;
-1009 a command over 4 KiB; 1001 server shutting down.
+1008 (policy violation) the user already has `VAS_MAX_WS_PER_USER` connections open, on
+every API process together (the reason says so; one closing frees the seat); 1009 a
+command over 4 KiB; 1001 server shutting down.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from typing import Any
 
 from litestar import Litestar, WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
+from redis.asyncio import Redis
 
 from api.auth import verify_token
 from api.omnisight.hub import MAX_SUBSCRIPTIONS, Connection, WsHub, allowed_types
+from api.omnisight.ws_seats import RENEW_S, WsSeats
 from core.clock import iso_ms, utcnow
 from core.errors import Unauthorized
 from core.settings import Settings
@@ -33,6 +37,7 @@ RECHECK_S = 15.0  # how often a live connection's token is checked for revocatio
 MAX_COMMAND_BYTES = 4096
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_TOO_MANY = 1008  # RFC 6455 policy violation: VAS_MAX_WS_PER_USER reached
 SUBPROTOCOL = "bearer"
 
 
@@ -134,6 +139,12 @@ async def _watch(app: Litestar, token: str, connection: Connection) -> None:
             return
 
 
+async def _renew(seats: WsSeats, caller: str, seat: str) -> None:
+    while True:
+        await asyncio.sleep(RENEW_S)
+        await seats.renew(caller, seat)
+
+
 @websocket("/ws")
 async def ws(socket: WebSocket[Any, Any, Any]) -> None:
     """Live updates (camera_status, recording_status, event, system_notification)."""
@@ -157,6 +168,12 @@ async def ws(socket: WebSocket[Any, Any, Any]) -> None:
     if not types:
         await socket.close(CLOSE_FORBIDDEN, "This token may receive no notifications")
         return
+    seats: WsSeats = socket.app.state.ws_seats
+    caller, seat = f"{principal.kind}:{principal.client_id}", uuid.uuid4().hex
+    if not await seats.take(caller, seat):
+        await socket.close(CLOSE_TOO_MANY, f"Too many connections for this user: at most "
+                                           f"{seats.limit} (VAS_MAX_WS_PER_USER); close one first")
+        return
     connection = Connection(principal, types)
     hub.add(connection)
     assert token is not None
@@ -165,11 +182,13 @@ async def ws(socket: WebSocket[Any, Any, Any]) -> None:
         asyncio.create_task(_send(socket, connection)),
         asyncio.create_task(_watch(socket.app, token, connection)),
         asyncio.create_task(connection.closing.wait()),
+        asyncio.create_task(_renew(seats, caller, seat)),
     ]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         hub.remove(connection)
+        await seats.release(caller, seat)
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -193,9 +212,13 @@ def ws_lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         hub = WsHub(settings.redis.url, settings.redis.namespace)
         await hub.start()
         app.state.ws_hub = hub
+        redis = Redis.from_url(settings.redis.url)
+        app.state.ws_seats = WsSeats(redis, settings.redis.namespace,
+                                     settings.auth.max_ws_per_user)
         try:
             yield
         finally:
             await hub.stop()
+            await redis.aclose()
 
     return lifespan

@@ -23,7 +23,7 @@ from api.capture_views import (
 from api.files import serve_file
 from api.params import parse_id
 from api.schemas import BookmarkBody, BookmarkUpdateBody, SnapshotBody
-from api.state import Services, services_of
+from api.state import Services, caller, services_of
 from core.captures import BookmarkRecord, CaptureStatus, SnapshotRecord
 from core.clock import as_utc
 from core.errors import Conflict, InvalidInput, MediaUnavailable
@@ -62,8 +62,11 @@ async def create_snapshot(
                      None)
         if owner is None:
             raise MediaUnavailable("The stream's media node is not available")
+    await services.job_quota.check(caller(request))
     row = await services.snapshots.create(stream.id, data.source, as_utc(data.timestamp),
                                           data.created_by, data.metadata)
+    await services.job_quota.admit_or_undo(caller(request), row.id,
+                                           lambda: services.snapshots.delete(row.id))
     try:
         if owner is not None:
             await services.jobs.live_snapshot(owner, row.id)
@@ -132,7 +135,10 @@ async def create_bookmark(
         raise Conflict(f"Stream is {stream.state}; a live bookmark needs it LIVE")
     fields = msgspec.structs.asdict(data)
     fields["center_timestamp"] = as_utc(data.center_timestamp)
+    await services.job_quota.check(caller(request))
     row = await services.bookmarks.create(stream.id, fields)
+    await services.job_quota.admit_or_undo(caller(request), row.id,
+                                           lambda: services.bookmarks.delete(row.id))
     try:
         await services.jobs.export_bookmark(row.id)
     except MediaUnavailable:

@@ -21,13 +21,23 @@ from api.consumer_views import (
 )
 from api.params import parse_id
 from api.schemas import ConnectBody, ConsumeBody, IceCandidateBody
-from api.state import Services, services_of
+from api.state import Services, caller, services_of
 from core.consumers import ConsumerRecord, ConsumerState
 from core.errors import Conflict, InvalidInput, MediaUnavailable, NotFound
 from core.stream_states import StreamState
 from core.streams import StreamRecord
 from jobs.node.protocol import AddCandidate, CloseConsumer, Connect, Consume
 from media.webrtc import router_rtp_capabilities
+
+
+async def admit_consumer(request: Request[Any, Any, Any], stream: StreamRecord,
+                         consumer_id: uuid.UUID) -> None:
+    """VAS_MAX_CONSUMERS_PER_CLIENT, after the node opened the consumer: a consumer over the
+    caller's bound is closed again and the request answered 429."""
+    services = services_of(request.app)
+    await services.consumer_quota.admit_or_undo(
+        caller(request), consumer_id,
+        lambda: close_consumer(services, str(stream.id), str(consumer_id)))
 
 
 async def live_stream(services: Services, stream_id: str) -> StreamRecord:
@@ -77,14 +87,17 @@ async def consume(
     """Attach a consumer: the transport (ICE-lite, DTLS) and RTP parameters for the client.
 
     409 unless the stream is LIVE; 400 when `rtp_capabilities` cannot receive the stream;
-    503 when the stream's media node does not answer within 10 s.
+    429 when the caller has VAS_MAX_CONSUMERS_PER_CLIENT open consumers already; 503 when
+    the stream's media node does not answer within 10 s.
     """
     services = services_of(request.app)
     stream = await live_stream(services, stream_id)
+    await services.consumer_quota.check(caller(request))
     node = await services.control.owner(stream)
     consumed = await services.jobs.consume(node, Consume(
         stream_id=stream.id, consumer_id=uuid.uuid4(), client_id=data.client_id,
         rtp_capabilities=data.rtp_capabilities))
+    await admit_consumer(request, stream, consumed.consumer_id)
     return consume_view(consumed.consumer_id, consumed.transport, consumed.rtp_parameters)
 
 

@@ -34,7 +34,7 @@ async def list_streams(
 ) -> StreamListView:
     """Streams, newest first, filtered by `state` (a state name) and camera."""
     streams = services_of(request.app).streams
-    page = await streams.page(parse_state(state_name), camera_id, limit, offset)
+    page = await streams.summaries(parse_state(state_name), camera_id, limit, offset)
     return stream_list_view(page.rows, page.total, limit, offset)
 
 

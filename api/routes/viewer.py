@@ -54,7 +54,12 @@ PAGE = _load("viewer.html", "text/html")
 ASSETS = {
     "viewer.js": _load("viewer.js", "text/javascript"),
     "viewer.css": _load("viewer.css", "text/css"),
+    "api.js": _load("api.js", "text/javascript"),
+    "captures.js": _load("captures.js", "text/javascript"),
+    "health.js": _load("health.js", "text/javascript"),
     "recordings.js": _load("recordings.js", "text/javascript"),
+    "events.js": _load("events.js", "text/javascript"),
+    "detection.js": _load("detection.js", "text/javascript"),
 }
 
 

@@ -10,8 +10,8 @@ from litestar.params import FromPath
 
 from api.auth import scoped
 from api.params import parse_id
-from api.routes.consumers import close_consumer, find_consumer, live_stream
-from api.state import services_of
+from api.routes.consumers import admit_consumer, close_consumer, find_consumer, live_stream
+from api.state import caller, services_of
 from core.errors import InvalidInput
 from jobs.node.protocol import WhepOffer, WhepPatch
 
@@ -40,9 +40,11 @@ async def whep_offer(request: Request[Any, Any, Any], stream_id: FromPath[str]) 
     stream = await live_stream(services, stream_id)
     offer = await _body(request, SDP)
     session_id = uuid.uuid4()
+    await services.consumer_quota.check(caller(request))
     node = await services.control.owner(stream)
     answer = await services.jobs.whep_offer(node, WhepOffer(
         stream_id=stream.id, session_id=session_id, offer_sdp=offer))
+    await admit_consumer(request, stream, session_id)
     location = f"/v2/streams/{stream.id}/whep/{session_id}"
     return Response(answer.answer, status_code=201, media_type=SDP,
                     headers={"Location": location, "ETag": f'"{session_id}"'})

@@ -2,6 +2,9 @@
 // a recording's segments as a thumbnail strip and a time bar; a click plays a segment (MP4
 // plays natively in <video>; a time plays from that moment). Start/stop a recording.
 //
+// `seek(camera, recording, moment)` (used by events.js) opens a recording and plays it from a
+// moment: at once when its segment is written, else when a refresh finds it.
+//
 // Loaded before viewer.js, which calls `vasRecordingsPanel({api, apiBlob, act, say})` once
 // with its own HTTP helpers (the token stays in viewer.js's closure) and removes the
 // factory from `window`. Everything from the API goes on the page as text, never as HTML.
@@ -17,6 +20,7 @@
     let cameraId = null;
     let current = null; // the recording shown: {recording, segments}
     let timer = null;
+    let pending = null; // a moment to play once its segment is listed: {id, moment}
     const urls = new Set(); // object URLs of thumbnails and the playing segment
     const readable = scopes.includes('admin') || scopes.includes('recordings:read');
 
@@ -47,6 +51,7 @@
       timer = null;
       cameraId = null;
       current = null;
+      pending = null;
       forgetUrls();
       $('recordings-panel').hidden = true;
       $('recording-detail').hidden = true;
@@ -81,6 +86,7 @@
         ? `${items.length} recordings, ${new Date(from).toLocaleTimeString()} – ${new Date(to).toLocaleTimeString()}`
         : 'No recordings of this camera yet.';
       if (current && !current.recording.segmentsComplete) await open(current.recording.id, false);
+      await playPending();
     }
 
     // A recording's segments: thumbnails (click: play it) and a time bar (click: play there).
@@ -130,6 +136,7 @@
       if (old) { URL.revokeObjectURL(old); urls.delete(old); }
       video.hidden = false;
       video.dataset.segmentId = segment.id;
+      video.dataset.offset = String(offset);
       video.addEventListener('loadedmetadata', () => { video.currentTime = offset; }, { once: true });
       await video.play().catch(() => {});
       say(`Playing segment from ${new Date(ms(segment.startTime)).toLocaleTimeString()}.`);
@@ -145,6 +152,54 @@
       const segment = current.segments.find((s) => ms(s.startTime) <= moment && moment < ms(s.endTime))
         ?? current.segments[current.segments.length - 1];
       act('segment', () => play(segment, Math.max(0, (moment - ms(segment.startTime)) / 1000)));
+    }
+
+    // Open a recording and play it from `moment` (ms since the epoch).
+    async function seek(camera, id, moment) {
+      if (!readable) {
+        say('Playing recordings needs the recordings:read scope.');
+        return;
+      }
+      if (cameraId !== camera) await show(camera);
+      await open(id, false);
+      pending = { id, moment };
+      await playPending();
+    }
+
+    function markMoment(moment) {
+      const bar = $('segment-bar');
+      const start = ms(current.recording.startTime);
+      const span = Math.max(1, ms(current.recording.endTime) - start);
+      let mark = bar.querySelector('.moment');
+      if (!mark) {
+        mark = document.createElement('div');
+        mark.className = 'moment';
+        bar.append(mark);
+      }
+      mark.style.left = `${Math.min(100, Math.max(0, (100 * (moment - start)) / span))}%`;
+      mark.title = new Date(moment).toLocaleTimeString();
+    }
+
+    async function playPending() {
+      if (!pending || !current || current.recording.id !== pending.id) return;
+      const { moment } = pending;
+      markMoment(moment);
+      // The segment holding the moment; before the first keyframe (where the first segment
+      // begins), the first one, as GET /events/:id answers.
+      const first = current.segments[0];
+      const segment = current.segments.find((s) => ms(s.startTime) <= moment && moment <= ms(s.endTime))
+        ?? (current.recording.type === 'manual' && first && moment < ms(first.startTime) ? first : undefined);
+      if (!segment) {
+        if (current.recording.segmentsComplete && current.segments.length < SEGMENT_LIMIT) {
+          pending = null;
+          say('No segment of this recording holds that moment (removed by retention?).');
+        } else {
+          say(`The segment holding ${new Date(moment).toLocaleTimeString()} is not written yet; it plays once it is.`);
+        }
+        return;
+      }
+      pending = null;
+      await play(segment, Math.max(0, (moment - ms(segment.startTime)) / 1000));
     }
 
     async function startRecording() {
@@ -169,6 +224,6 @@
     $('record-stop').addEventListener('click', () => act('record-stop', stopRecording));
     $('segment-bar').addEventListener('click', playAt);
     $('recordings-reload').addEventListener('click', () => act('recordings', refresh));
-    return { show, hide };
+    return { show, hide, seek };
   };
 })();

@@ -1,223 +1,62 @@
 // The VAS viewer, served at `/`: sign in, devices and streams, live video over WHEP,
-// snapshots, bookmarks and stream health. Plain JS on the browser's own APIs; no libraries.
+// snapshots, bookmarks and stream health; the recordings, events and detection panels come
+// from recordings.js, events.js and detection.js. Plain JS on the browser's own APIs; no
+// libraries.
 //
-// The access and refresh tokens live only in `session`, inside this closure: never in
-// localStorage, sessionStorage, cookies or a URL (integration guide §7), and not on
-// `window` either. Every call sends them in the Authorization header. Everything the API
-// returns is put on the page with textContent, never as HTML, so that a device name cannot
-// run script next to the token.
+// The tokens live only inside api.js's closure (see there); this file gets its helpers.
+// Everything the API returns is put on the page with textContent, never as HTML, so that a
+// device name cannot run script next to the token.
 (() => {
   'use strict';
 
   const $ = (id) => document.getElementById(id);
   // The recordings panel's factory (recordings.js): taken off `window`, given our helpers.
+  const makeApi = window.vasApi;
+  const makeCaptures = window.vasCaptures;
+  const showHealth = window.vasShowHealth;
   const makeRecordings = window.vasRecordingsPanel;
+  const makeEvents = window.vasEventsPanel;
+  const makeDetection = window.vasDetectionEditor;
+  delete window.vasApi;
+  delete window.vasCaptures;
+  delete window.vasShowHealth;
   delete window.vasRecordingsPanel;
+  delete window.vasEventsPanel;
+  delete window.vasDetectionEditor;
 
   const HEALTH_EVERY_MS = 2000;
   // Bounds our own waits, so that a lost answer cannot leave a button disabled forever.
   const GATHERING_LIMIT_MS = 5000;
-  const SNAPSHOT_LIMIT_MS = 30000;
-  // A live clip can only be cut once its end has been recorded and its last segment closed.
-  const BOOKMARK_GRACE_MS = 60000;
 
-  let session = null; // {clientId, user, scopes, accessToken, refreshToken, refreshTimer}
-  let refreshing = null; // the refresh in flight, shared by every caller that needs it
   let selected = null; // the stream shown: {id, cameraId, healthUrl, state, timer, polling}
   let whep = null; // the live WHEP session: {streamId, pc, location}
   const busy = new Set(); // actions in flight: a second click is ignored until done (guide §7)
   let recordings = null; // the recordings panel (recordings.js), made at sign-in
-  const blobUrls = new Map(); // element id -> object URL, revoked when replaced
-
-  // --- messages ---------------------------------------------------------------------------
-
-  function say(text) {
-    $('status').textContent = text;
-  }
-
-  // An answer of the API other than 2xx, with the guide's `detail` (string or object).
-  class ApiError extends Error {
-    constructor(status, detail) {
-      const structured = detail && typeof detail === 'object' && !Array.isArray(detail);
-      const message = structured ? detail.message ?? JSON.stringify(detail) : String(detail);
-      super(message);
-      this.status = status;
-      this.code = structured ? detail.error_code ?? null : null;
-      this.more = structured ? detail.detail ?? null : null;
-    }
-
-    describe() {
-      const head = this.code ? `${this.code} (HTTP ${this.status})` : `HTTP ${this.status}`;
-      return `${head}: ${this.message}${this.more ? ` — ${this.more}` : ''}`;
-    }
-  }
-
-  function showError(error) {
-    const box = $('error');
-    box.textContent = error instanceof ApiError ? error.describe() : String(error.message ?? error);
-    box.dataset.code = error.code ?? '';
-    box.dataset.status = error.status ?? '';
-    box.hidden = false;
-  }
-
-  function clearError() {
-    const box = $('error');
-    box.hidden = true;
-    box.textContent = '';
-    box.dataset.code = '';
-    box.dataset.status = '';
-  }
-
-  // --- HTTP -------------------------------------------------------------------------------
-
-  async function errorOf(response) {
-    let detail = response.statusText || 'request failed';
-    try {
-      const body = await response.json();
-      // The VAS family answers {detail}; the OmniSight one {error: {code, message, details}}.
-      detail = body.error ? { error_code: body.error.code, message: body.error.message }
-        : body.detail ?? detail;
-    } catch {
-      // not JSON (a proxy's page, an empty body): keep the status text
-    }
-    return new ApiError(response.status, detail);
-  }
-
-  // fetch with the Bearer header. A 401 is answered once by refreshing the tokens and
-  // sending the request again (guide §2.6): the access token may have expired meanwhile.
-  async function request(path, { method = 'GET', json, body, headers = {}, retry = true } = {}) {
-    const sent = { ...headers };
-    if (session) sent.Authorization = `Bearer ${session.accessToken}`;
-    if (json !== undefined) {
-      sent['Content-Type'] = 'application/json';
-      body = JSON.stringify(json);
-    }
-    const response = await fetch(path, { method, headers: sent, body, cache: 'no-store' });
-    if (response.status === 401 && retry && session) {
-      await refreshTokens();
-      return request(path, { method, body, headers: sent, retry: false });
-    }
-    return response;
-  }
-
-  // The parsed JSON body (null for 204), or an ApiError.
-  async function api(path, options) {
-    const response = await request(path, options);
-    if (!response.ok) throw await errorOf(response);
-    return response.status === 204 ? null : response.json();
-  }
-
-  async function apiBlob(path) {
-    const response = await request(path);
-    if (!response.ok) throw await errorOf(response);
-    return response.blob();
-  }
-
-  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-  // Poll a snapshot or bookmark until its job made it: `ready` returns it, `failed` throws.
-  async function untilReady(path, deadline, everyMs) {
-    for (;;) {
-      const item = await api(path);
-      if (item.status === 'ready') return item;
-      if (item.status === 'failed') throw new Error(`${path} failed: ${item.error ?? 'no reason given'}`);
-      if (Date.now() > deadline) throw new Error(`${path} still ${item.status}; giving up`);
-      await sleep(everyMs);
-    }
-  }
-
-  // --- session ----------------------------------------------------------------------------
-
-  async function postJson(path, payload) {
-    const response = await fetch(path, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify(payload),
-      cache: 'no-store',
-    });
-    if (!response.ok) throw await errorOf(response);
-    return response.json();
-  }
-
-  async function signIn(clientId, clientSecret) {
-    const tokens = await postJson('/v2/auth/token', { client_id: clientId, client_secret: clientSecret });
-    session = { clientId, user: false, scopes: tokens.scopes ?? [], refreshTimer: null };
-    adoptTokens(tokens);
-  }
-
-  // A user's sign-in (OmniSight API): the same kind of access token, its scopes from the
-  // user's role; the answer names them only inside the token, so they are read from there.
-  function userTokens(answer) {
-    const part = answer.token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-    const claims = JSON.parse(atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), '=')));
-    return {
-      access_token: answer.token,
-      refresh_token: answer.refreshToken,
-      expires_in: claims.exp - claims.iat,
-      scopes: (claims.scope ?? '').split(' ').filter(Boolean),
-    };
-  }
-
-  async function signInUser(email, password) {
-    const answer = await postJson('/api/v1/auth/login', { email, password });
-    const tokens = userTokens(answer);
-    session = { clientId: answer.user.email, user: true, scopes: tokens.scopes, refreshTimer: null };
-    adoptTokens(tokens);
-  }
-
-  function postRefresh(current) {
-    if (current.user) {
-      return postJson('/api/v1/auth/refresh-token', { refreshToken: current.refreshToken })
-        .then(userTokens);
-    }
-    return postJson('/v2/auth/token/refresh', { refresh_token: current.refreshToken });
-  }
-
-  function adoptTokens(tokens) {
-    session.accessToken = tokens.access_token;
-    session.refreshToken = tokens.refresh_token;
-    clearTimeout(session.refreshTimer);
-    // Guide §2.6: refresh once ~80% of the access token's lifetime has passed.
-    const dueMs = tokens.expires_in * 1000 * 0.8;
-    session.refreshTimer = setTimeout(() => refreshTokens().catch(() => {}), dueMs);
-  }
-
-  // One refresh at a time: the server rotates the refresh token, so a second refresh with
-  // the old one would fail and end a session that is fine.
-  function refreshTokens() {
-    if (!refreshing) {
-      const current = session;
-      refreshing = postRefresh(current)
-        .then((tokens) => {
-          if (session === current) adoptTokens(tokens);
-        })
-        .catch(async (error) => {
-          if (session === current) {
-            await endSession('Session ended: sign in again.');
-            showError(error);
-          }
-          throw error;
-        })
-        .finally(() => {
-          refreshing = null;
-        });
-    }
-    return refreshing;
-  }
+  let events = null; // the events panel (events.js), made at sign-in
+  let detection = null; // the detection settings editor (detection.js), made at sign-in
+  const {
+    say, showError, clearError, errorOf, request, api, apiBlob, untilReady, signIn, signInUser,
+    signOut, signedIn, who, accessToken,
+  } = makeApi({
+    onSessionLost: async (error) => {
+      await endSession('Session ended: sign in again.');
+      showError(error);
+    },
+  });
+  const captures = makeCaptures({ api, apiBlob, untilReady, say });
 
   async function endSession(message) {
-    if (!session) return;
-    clearTimeout(session.refreshTimer);
+    if (!signedIn()) return;
     // Close the WHEP session while we still hold a token; no refresh on a 401 here, as this
     // may run because a refresh just failed.
     await leave({ retry: false }).catch(() => {});
     unselect();
-    if (session.user) {
-      // End the user's session on the server too: its refresh token stops working.
-      await postJson('/api/v1/auth/logout', { refreshToken: session.refreshToken }).catch(() => {});
-    }
-    session = null;
-    for (const id of [...blobUrls.keys()]) setBlob(id, null);
+    events?.stop();
+    detection?.stop();
+    events = null;
+    detection = null;
+    await signOut();
+    captures.clear();
     $('devices').replaceChildren();
     $('streams').replaceChildren();
     $('workspace').hidden = true;
@@ -426,61 +265,12 @@
   // Closing the tab: ask the server to drop the session; keepalive lets the request outlive
   // the page.
   function leaveOnUnload() {
-    if (!whep?.location || !session) return;
+    if (!whep?.location || !signedIn()) return;
     fetch(whep.location, {
       method: 'DELETE',
       keepalive: true,
-      headers: { Authorization: `Bearer ${session.accessToken}` },
+      headers: { Authorization: `Bearer ${accessToken()}` },
     }).catch(() => {});
-  }
-
-  // --- snapshots and bookmarks ------------------------------------------------------------
-
-  function setBlob(elementId, blob) {
-    const old = blobUrls.get(elementId);
-    if (old) URL.revokeObjectURL(old);
-    blobUrls.delete(elementId);
-    const element = $(elementId);
-    if (!blob) {
-      element.removeAttribute(element.tagName === 'A' ? 'href' : 'src');
-      element.hidden = true;
-      return null;
-    }
-    const url = URL.createObjectURL(blob);
-    blobUrls.set(elementId, url);
-    element[element.tagName === 'A' ? 'href' : 'src'] = url;
-    element.hidden = false;
-    return url;
-  }
-
-  async function takeSnapshot() {
-    say('Taking a snapshot…');
-    const created = await api(`/v2/streams/${selected.id}/snapshots`, {
-      method: 'POST',
-      json: { source: 'live', created_by: 'viewer' },
-    });
-    const ready = await untilReady(`/v2/snapshots/${created.id}`, Date.now() + SNAPSHOT_LIMIT_MS, 500);
-    setBlob('snapshot-image', await apiBlob(ready.image_url));
-    $('snapshot-caption').textContent =
-      `Snapshot ${ready.width}×${ready.height}, ${new Date(ready.timestamp).toLocaleTimeString()}`;
-    say('Snapshot ready.');
-  }
-
-  async function takeBookmark() {
-    say('Bookmarking: the clip is cut once the next 5 s are recorded…');
-    const created = await api(`/v2/streams/${selected.id}/bookmarks`, {
-      method: 'POST',
-      json: { source: 'live', before_seconds: 5, after_seconds: 5, label: 'from viewer' },
-    });
-    const deadline = Date.parse(created.end_time) + BOOKMARK_GRACE_MS;
-    const ready = await untilReady(`/v2/bookmarks/${created.id}`, deadline, 1000);
-    const blob = await apiBlob(ready.video_url);
-    setBlob('bookmark-video', blob);
-    setBlob('bookmark-link', blob);
-    const link = $('bookmark-link');
-    link.download = `bookmark-${ready.id}.mp4`;
-    link.textContent = `Download bookmark clip (${ready.duration_seconds} s, ${Math.round(blob.size / 1024)} KiB)`;
-    say('Bookmark ready.');
   }
 
   // --- stream health ----------------------------------------------------------------------
@@ -523,30 +313,6 @@
     } finally {
       current.polling = false;
     }
-  }
-
-  function formatUptime(seconds) {
-    const h = Math.floor(seconds / 3600);
-    const m = Math.floor((seconds % 3600) / 60);
-    const s = seconds % 60;
-    return h ? `${h} h ${m} min` : m ? `${m} min ${s} s` : `${s} s`;
-  }
-
-  function showValue(id, value, text) {
-    $(id).textContent = text;
-    $(id).dataset.value = value;
-  }
-
-  function showHealth(health) {
-    const m = health.metrics;
-    $('health').dataset.state = health.state;
-    showValue('health-state', health.state, health.state + (health.last_error ? ` (${health.last_error})` : ''));
-    $('health-state').className = `state-${health.state}`;
-    showValue('health-bitrate', m.bitrate_kbps, `${m.bitrate_kbps.toFixed(0)} kbit/s`);
-    showValue('health-fps', m.fps, m.fps.toFixed(1));
-    showValue('health-loss', m.packet_loss, `${(m.packet_loss * 100).toFixed(2)} %`);
-    showValue('health-jitter', m.jitter_ms, `${m.jitter_ms.toFixed(1)} ms`);
-    showValue('health-uptime', health.uptime_seconds, formatUptime(health.uptime_seconds));
   }
 
   // --- wiring -----------------------------------------------------------------------------
@@ -606,13 +372,17 @@
   }
 
   async function enterWorkspace() {
-    recordings = makeRecordings({ api, apiBlob, act, say, scopes: session.scopes });
-    $('signed-in-as').textContent = session.clientId;
-    $('scopes').textContent = `(${session.scopes.join(', ')})`;
+    const { name, scopes } = who();
+    recordings = makeRecordings({ api, apiBlob, act, say, scopes });
+    events = makeEvents({ api, apiBlob, act, say, scopes, accessToken, recordings });
+    detection = makeDetection({ api, apiBlob, act, say, scopes });
+    $('signed-in-as').textContent = name;
+    $('scopes').textContent = `(${scopes.join(', ')})`;
     $('sign-in-panel').hidden = true;
     $('session-panel').hidden = false;
     $('workspace').hidden = false;
     await reloadLists();
+    await Promise.all([events.start(), detection.start()]);
     say('Signed in. Start a device or watch a live stream.');
   }
 
@@ -628,8 +398,8 @@
   submit('add-device-form', 'add-device', addDevice);
   $('sign-out').addEventListener('click', () => act('sign-out', () => endSession('Signed out.')));
   $('reload').addEventListener('click', () => act('reload', reloadLists));
-  $('snapshot').addEventListener('click', () => act('snapshot', takeSnapshot));
-  $('bookmark').addEventListener('click', () => act('bookmark', takeBookmark));
+  $('snapshot').addEventListener('click', () => act('snapshot', () => captures.snapshot(selected.id)));
+  $('bookmark').addEventListener('click', () => act('bookmark', () => captures.bookmark(selected.id)));
   $('leave').addEventListener('click', () => act('leave', () => leave()));
   $('stop').addEventListener('click', () => act('stop', stopStream));
   $('sound').addEventListener('click', () => setSound(true, !$('video').muted));

@@ -28,6 +28,7 @@ from typing import Any
 import cv2
 
 from core.detection_settings import DetectionSettings, DetectionSettingsService
+from jobs.metrics import cpu_spent
 from jobs.node.protocol import DetectFrame
 from media.detection.boxes import Box
 from media.detection.motion import MotionDetector, threshold_for
@@ -72,6 +73,7 @@ class StreamDetection:
         self._settings: DetectionSettings | None = None
         self._queue: queue.Queue[MediaPacket | None] = queue.Queue(PACKET_QUEUE)
         self._skip_to_key = True
+        self._dropping = False  # skipping to a keyframe after an overflow (counted)
         self._sampler: FrameSampler | None = None
         self._motion: MotionDetector | None = None
         self._motion_key: tuple[Any, ...] | None = None  # the regions it masks with
@@ -128,18 +130,20 @@ class StreamDetection:
     def on_packet(self, packet: MediaPacket) -> None:
         """On the ingest thread: hand the packet over, never wait."""
         if not self.active:
-            self._skip_to_key = True
+            self._skip_to_key, self._dropping = True, False
             return
         if self._skip_to_key:
             if not packet.is_keyframe:
+                self.counters.packets_dropped += self._dropping  # skipped after an overflow
                 return
-            self._skip_to_key = False
+            self._skip_to_key = self._dropping = False
         try:
             self._queue.put_nowait(packet)
             self.counters.packets += 1
         except queue.Full:
             self.counters.packets_dropped += 1
-            self._skip_to_key = True  # the decoder needs a keyframe after a gap
+            # The decoder needs a keyframe after a gap: what comes until then is dropped too.
+            self._skip_to_key = self._dropping = True
 
     # -- the decode thread ----------------------------------------------------------------
 
@@ -156,7 +160,8 @@ class StreamDetection:
                 self._sampler = None  # decode nothing; start clean when turned on again
                 continue
             try:
-                self._process(packet, settings)
+                with cpu_spent("detection", "node"):
+                    self._process(packet, settings)
             except Exception:
                 logger.exception("camera %s: detection failed on a packet", self.camera_id)
 

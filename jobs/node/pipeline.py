@@ -5,18 +5,23 @@ and recorded segments written to the database."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Protocol
 
 from core.clock import as_utc, iso_ms, utcnow
+from core.db import database_unreachable
 from core.errors import Conflict
+from core.notify import system_notification
 from core.recordings import RecordingIndex
 from core.settings import Settings
 from core.stream_states import StreamState
 from core.streams import StreamService, failure_fields
 from jobs.camera_guard import camera_resolver
+from jobs.metrics import add_cpu_seconds
 from jobs.node.codecs import FFMPEG_NAMES, TranscodePolicy, VideoPlan, codec_config, plan_video
 from jobs.node.detection import StreamDetection
 from jobs.node.protocol import source_failure, source_lost
@@ -35,6 +40,9 @@ from media.rtsp_source import StreamInfo, Transport
 from media.transcode import VideoTranscoder
 
 logger = logging.getLogger(__name__)
+
+INDEX_RETRY_FIRST_S = 0.5
+INDEX_RETRY_MAX_S = 5.0
 
 
 class Ingest(Protocol):
@@ -109,6 +117,7 @@ class StreamPipeline:
             target_duration=settings.media.hls_segment_s,
             start_sequence=start_sequence,
             on_segment=self._on_segment,
+            on_failure=self._on_recording_failure,
         )
 
     def _attach(self) -> None:
@@ -131,7 +140,8 @@ class StreamPipeline:
         self.plan = plan = plan_video(codec, width, height, profile, self.policy)
         if plan.transcode:
             transcoder = VideoTranscoder(self.ingest.gop_cache, self.policy.settings, fps=fps,
-                                         name=f"stream {self.stream_id}")
+                                         name=f"stream {self.stream_id}",
+                                         cpu_meter=partial(add_cpu_seconds, "transcoder", "node"))
             self.transcoder = transcoder
             self.viewers = StreamViewers(self.stream_id, transcoder.gop_cache, self._media,
                                          on_demand=self._on_demand)
@@ -222,6 +232,8 @@ class StreamPipeline:
             "jitter_ms": round(stats.jitter_ms, 2),
             "reconnects": stats.reconnects,
             "recorder_dropped": self.recorder.dropped,
+            # Why recording stopped (e.g. "No space left on device"); None while it works.
+            "recording_error": self.recorder.failure,
             "viewers": self.viewers.count if self._wired else 0,
             "transcoder": self.transcoder.stats() if self.transcoder is not None else None,
             "audio_transcoder": self.opus.stats() if self.ingest.audio_info else None,
@@ -268,8 +280,40 @@ class StreamPipeline:
         loop = self._loop
         if loop is None or loop.is_closed():
             return
-        coro = self._index.add(
-            self.stream_id, info.sequence, info.filename, as_utc(info.start), as_utc(info.end),
-            info.duration, info.size, info.discontinuity,
-        )
-        loop.call_soon_threadsafe(self._tasks.spawn, coro)
+        loop.call_soon_threadsafe(self._tasks.spawn, self._index_segment(info))
+
+    def _on_recording_failure(self, reason: str | None) -> None:
+        """Runs on the recorder thread: tell every client that recording stopped or resumed."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        if reason is None:
+            message = system_notification(
+                "info", f"Recording of stream {self.stream_id} resumed")
+        else:
+            message = system_notification(
+                "error", f"Recording of stream {self.stream_id} stopped: {reason}; the live "
+                "stream goes on, recording resumes by itself when writing works again")
+        loop.call_soon_threadsafe(self._tasks.spawn, self._streams.announce(message))
+
+    async def _index_segment(self, info: SegmentInfo) -> None:
+        """Index a recorded segment; while the database is away, keep trying (the file is
+        on disk, its row must not be lost), without indexing it twice."""
+        delay = INDEX_RETRY_FIRST_S
+        for attempt in itertools.count():
+            try:
+                await self._index.add_once(
+                    self.stream_id, info.sequence, info.filename, as_utc(info.start),
+                    as_utc(info.end), info.duration, info.size, info.discontinuity)
+                if attempt:
+                    logger.info("segment %s of stream %s indexed after %d retries",
+                                info.filename, self.stream_id, attempt)
+                return
+            except Exception as exc:
+                if not database_unreachable(exc):
+                    raise
+                if attempt == 0:
+                    logger.warning("database away; segment %s of stream %s is indexed when "
+                                   "it returns", info.filename, self.stream_id)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, INDEX_RETRY_MAX_S)

@@ -115,6 +115,14 @@ class AnswerSession(Message, frozen=True):
     answer_sdp: str
 
 
+class Handover(Message, frozen=True):
+    """A stopping node released these streams: take over those you have room for, now
+    (each node's control queue; not waited for)."""
+
+    from_node: str
+    stream_ids: list[uuid.UUID]
+
+
 class LiveSnapshot(Message, frozen=True):
     """Make a snapshot row's JPEG from the stream's GOP cache (not waited for)."""
 

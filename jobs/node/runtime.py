@@ -72,6 +72,8 @@ class MediaNodeRuntime:
         self.captures = Captures(settings)
         self._ingest_factory = ingest_factory
         self._starting: set[uuid.UUID] = set()
+        # Set on SIGTERM: the node takes no new streams while it hands its own over.
+        self.draining = False
         # Set by the media-node process: object-detection jobs go through it. Without it
         # (tests driving the runtime alone) streams run without detection.
         self.jobs: JobClient | None = None
@@ -108,8 +110,8 @@ class MediaNodeRuntime:
     async def start(self, stream_id: uuid.UUID) -> Started:
         """The start job: claim the stream, open the camera and go LIVE; a camera that fails
         closes the stream with the guide's error, which is raised."""
-        if not self.has_capacity():
-            raise NodeFull(f"node {self.node_id} is full")
+        if self.draining or not self.has_capacity():
+            raise NodeFull(f"node {self.node_id} is full or stopping")
         if not await self.leases.claim(stream_id):
             return Started(owner=None)
         if stream_id in self.pipelines:
@@ -142,19 +144,27 @@ class MediaNodeRuntime:
 
     async def take_over(self, stream_id: uuid.UUID) -> bool:
         """Restart a stream whose node stopped renewing its lease; True when we took it."""
-        if stream_id in self.pipelines or stream_id in self._starting:
+        if self.draining or stream_id in self.pipelines or stream_id in self._starting:
             return False
-        if not self.has_capacity() or not await self.leases.claim(stream_id):
+        if not self.has_capacity():
             return False
-        stream = await self.streams.get(stream_id)
-        logger.warning("taking over stream %s (was on %s)", stream_id, stream.node_id)
-        await self.consumers.close_all(stream_id)  # their transports died with the node
-        if stream.state in (StreamState.LIVE, StreamState.ERROR):
-            with contextlib.suppress(Conflict):
-                await self.streams.transition(stream_id, StreamState.INITIALIZING,
-                                              last_error="media node lost; restarting")
-        pipeline = await self._pipeline_for(stream)
-        self.pipelines[stream_id] = pipeline
+        # Held from the claim until the pipeline is in place: a hand-over and the heartbeat
+        # may offer the same stream at once, and only one of them may start it.
+        self._starting.add(stream_id)
+        try:
+            if not await self.leases.claim(stream_id):
+                return False
+            stream = await self.streams.get(stream_id)
+            logger.warning("taking over stream %s (was on %s)", stream_id, stream.node_id)
+            await self.consumers.close_all(stream_id)  # their transports died with the node
+            if stream.state in (StreamState.LIVE, StreamState.ERROR):
+                with contextlib.suppress(Conflict):
+                    await self.streams.transition(stream_id, StreamState.INITIALIZING,
+                                                  last_error="media node lost; restarting")
+            pipeline = await self._pipeline_for(stream)
+            self.pipelines[stream_id] = pipeline
+        finally:
+            self._starting.discard(stream_id)
         pipeline.start(stream.codec_config)
         return True
 
@@ -196,7 +206,7 @@ class MediaNodeRuntime:
     async def tick(self) -> None:
         """Heartbeat work: renew leases, drop pipelines we no longer own, report metrics,
         and take over orphaned streams while there is room."""
-        owned = await self.leases.renew()
+        owned = await self.leases.renew(set(self.pipelines) | self._starting)
         for stream_id in list(self.pipelines):
             if stream_id not in owned and stream_id not in self._starting:
                 logger.info("stream %s is no longer ours; stopping its pipeline", stream_id)
@@ -206,15 +216,46 @@ class MediaNodeRuntime:
             await self.streams.report_metrics(stream_id, self.node_id, pipeline.metrics())
             await pipeline.viewers.report()
         room = self.settings.media.node_capacity - self.load
-        if room > 0:
-            for stream_id in await self.leases.orphans(room):
-                await self.take_over(stream_id)
+        if room > 0 and not self.draining:
+            await self.adopt(await self.leases.orphans(room))
 
-    async def shutdown(self) -> None:
-        """Stop every pipeline and hand the streams to other nodes at once."""
+    async def adopt(self, stream_ids: list[uuid.UUID]) -> int:
+        """Take over the streams of a node that handed them over (or stopped renewing) while
+        there is room; the number taken. Peers race by `StreamLeases.claim`: one wins."""
+        # All at once: each take-over is a few database round trips before its ingest
+        # starts, and one after another they added up to seconds for a full node's streams.
+        # Seats are counted before the first await (`_starting`), so the capacity holds.
+        results = await asyncio.gather(*(self.take_over(s) for s in stream_ids),
+                                       return_exceptions=True)
+        for stream_id, result in zip(stream_ids, results, strict=True):
+            if isinstance(result, BaseException):  # one failure must not keep the others
+                logger.error("could not take over stream %s: %r", stream_id, result)
+        return sum(1 for r in results if r is True)
+
+    async def resume(self) -> int:
+        """At start: the streams still recorded under our node id (a restarted StatefulSet
+        pod keeps its id) are ours to run again at once, not after their lease expires."""
+        stale = await self.leases.mine()
+        if stale:
+            logger.warning("node %s restarted with %d streams of its previous life",
+                           self.node_id, len(stale))
+        taken = await self.adopt(stale)
+        # No room for the rest: let the other nodes have them now.
+        await self.leases.expire([s for s in stale if s not in self.pipelines])
+        return taken
+
+    async def shutdown(self) -> list[uuid.UUID]:
+        """Take no new streams, stop every pipeline (its viewers' transports close: clients
+        re-attach per the guide), then expire our leases so other nodes can take the
+        streams at once; the streams handed over."""
+        self.draining = True
         pipelines, self.pipelines = self.pipelines, {}
+        started = time.monotonic()
         await asyncio.gather(*(p.stop() for p in pipelines.values()), return_exceptions=True)
-        await self.leases.release_all()
+        handed = await self.leases.release_all()
+        logger.info("node %s stopped %d pipelines in %.2f s and released %d leases",
+                    self.node_id, len(pipelines), time.monotonic() - started, len(handed))
+        return handed
 
     async def live_snapshot(self, snapshot_id: uuid.UUID) -> None:
         """A snapshot of a stream this node runs, from its GOP cache."""

@@ -148,7 +148,12 @@ class StreamViewers:
         return SessionOffer(offer=offer)
 
     async def _expire_unanswered(self, session: ServerOfferSession) -> None:
-        await asyncio.sleep(ANSWER_TIMEOUT_S)
+        # Polled, not one long sleep: a session closed meanwhile (stream stopped, viewer
+        # gone) ends this task at once, so stopping a stream does not wait for it.
+        for _ in range(int(ANSWER_TIMEOUT_S / WHEP_POLL_S / 10)):
+            if session.answered or session.state in ("failed", "closed"):
+                return
+            await asyncio.sleep(WHEP_POLL_S * 10)
         if not session.answered:
             logger.info("server-offer session %s: no answer, closing", session.id)
             await session.close()

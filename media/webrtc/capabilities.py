@@ -32,8 +32,8 @@ TRANSPORT_CC_URI = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-
 # The ids mediasoup uses for these extensions.
 HEADER_EXTENSION_IDS = {MID_URI: 1, ABS_SEND_TIME_URI: 4}
 
-# PLI and FIR are advertised like mediasoup does, but a passthrough sender cannot act on
-# them (the camera is not asked for keyframes); the GOP cache covers new consumers.
+# PLI and FIR are advertised like mediasoup does; the camera is not asked for a keyframe,
+# the sender answers from the GOP cache instead (media.webrtc.lean_sender).
 RTCP_FEEDBACK: tuple[dict[str, str], ...] = (
     {"type": "nack"},
     {"type": "nack", "parameter": "pli"},

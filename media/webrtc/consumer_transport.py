@@ -2,7 +2,8 @@
 
 Built from aiortc's ORTC objects, the way a mediasoup WebRtcTransport with one Consumer
 looks to mediasoup-client: `RTCIceGatherer` (on an ICE-lite connection) → `RTCIceTransport`
-→ `RTCDtlsTransport` → `RTCRtpSender` on a `PacketTrack`. `parameters()` is what the
+→ `RTCDtlsTransport` → `LeanSender` (per viewer: RTP header, SRTP, sendto) fed by a
+`PacketTrack`. `parameters()` is what the
 `consume` answer carries; `connect()` takes the browser's DTLS parameters and returns at
 once, because mediasoup-client waits for that answer before it applies its own SDP.
 """
@@ -28,9 +29,9 @@ from aiortc import (
 
 from media.webrtc.errors import TransportStateError
 from media.webrtc.ice_lite import IceLiteConnection
+from media.webrtc.lean_sender import LeanSender
 from media.webrtc.ortc import (
     LiteIceGatherer,
-    ObservedSender,
     parse_candidate,
     remote_dtls_parameters,
     send_parameters,
@@ -74,7 +75,7 @@ class ConsumerTransport:
         self._connection = connection
         self._ice = RTCIceTransport(gatherer)
         self._dtls = RTCDtlsTransport(self._ice, [certificate])
-        self._sender = ObservedSender(track, self._dtls, self._touch)
+        self._sender = LeanSender(track, self._dtls, self._touch)
         # send() ignores encodings[].ssrc: the advertised SSRC must be set beforehand.
         self._sender._ssrc = self.ssrc
         self._state = "new"

@@ -1,9 +1,9 @@
 """Glue between mediasoup-shaped parameters and aiortc's ORTC objects.
 
 aiortc's ORTC classes have no hooks for what a mediasoup-style transport needs: an
-`RTCIceGatherer` on a connection of our choosing, a sender that reports RTCP arrivals,
-parameters converted from the dicts mediasoup-client speaks. The small adapters live here
-so that `consumer_transport` reads as the transport's lifecycle only.
+`RTCIceGatherer` on a connection of our choosing, parameters converted from the dicts
+mediasoup-client speaks. The small adapters live here so that `consumer_transport` reads
+as the transport's lifecycle only (its sender is `media.webrtc.lean_sender`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from aioice import Candidate
@@ -19,11 +19,9 @@ from aiortc import (
     RTCCertificate,
     RTCDtlsFingerprint,
     RTCDtlsParameters,
-    RTCDtlsTransport,
     RTCIceGatherer,
     RTCRtcpParameters,
     RTCRtpCodecParameters,
-    RTCRtpSender,
 )
 from aiortc.rtcrtpparameters import (
     RTCRtcpFeedback,
@@ -31,11 +29,9 @@ from aiortc.rtcrtpparameters import (
     RTCRtpHeaderExtensionParameters,
     RTCRtpSendParameters,
 )
-from aiortc.rtp import AnyRtcpPacket
 
 from media.webrtc.errors import InvalidRemoteParameters
 from media.webrtc.ice_lite import IceLiteConnection
-from media.webrtc.packet_track import PacketTrack
 
 logger = logging.getLogger(__name__)
 
@@ -57,20 +53,6 @@ class LiteIceGatherer(RTCIceGatherer):
     def __init__(self, connection: IceLiteConnection) -> None:
         super().__init__(iceServers=[])
         self._connection = connection
-
-
-class ObservedSender(RTCRtpSender):
-    """An `RTCRtpSender` that reports incoming RTCP: proof that the viewer is alive."""
-
-    def __init__(
-        self, track: PacketTrack, transport: RTCDtlsTransport, on_rtcp: Callable[[], None]
-    ) -> None:
-        super().__init__(track, transport)
-        self._on_rtcp = on_rtcp
-
-    async def _handle_rtcp_packet(self, packet: AnyRtcpPacket) -> None:
-        self._on_rtcp()
-        await super()._handle_rtcp_packet(packet)
 
 
 # What mediasoup accepts (its FingerprintAlgorithm), with the digest sizes.

@@ -1,29 +1,35 @@
-"""One consumer's view of a stream: a bounded packet queue behind an aiortc track.
+"""One viewer's view of a stream: timestamps, keyframe policy and the hand-off to its sender.
 
-`RTCRtpSender` packetizes whatever its track's `recv()` returns; anything that is not an
-`av.Frame` goes through `H264Encoder.pack()`, which needs an `av.Packet` with `pts` and
-`time_base`. So this track yields `av.Packet`s carrying the camera's access units as they
-are: nothing is decoded or re-encoded.
+The fan-out packetizes each packet once (`media.webrtc.rtp_frame`) and pushes the shared
+`RtpFrame` into every viewer's `PacketTrack`. Until the viewer's sender runs (ICE and DTLS
+take a few round trips) frames wait in a bounded queue, starting with the GOP cache's
+snapshot; once `attach()`ed, the queue is flushed at once (the GOP-cache burst) and later
+frames go straight to the sender in the same event-loop turn, with no task switch, no
+`av.Packet` and no re-packetization per viewer.
+
+It stays an aiortc `MediaStreamTrack` (its `recv()` yields the queued frames) because a
+WHEP peer connection needs a track to negotiate a sending transceiver.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
-import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from media.webrtc.rtp_frame import VIDEO_CLOCK_RATE, RtpFrame
 
 if TYPE_CHECKING:
     from media.packet import MediaPacket
 
 logger = logging.getLogger(__name__)
 
-VIDEO_CLOCK_RATE = 90000
 VIDEO_TIME_BASE = Fraction(1, VIDEO_CLOCK_RATE)
 # Spacing of the GOP-cache burst: 1 ms apart, so the receiver shows the cached frames at
 # once instead of replaying the cached second or two at camera pace (which would delay
@@ -32,24 +38,21 @@ VIDEO_TIME_BASE = Fraction(1, VIDEO_CLOCK_RATE)
 PRIMED_FRAME_STEP = VIDEO_CLOCK_RATE // 1000
 # Step used when the source timeline goes backwards (an ingest restart).
 FALLBACK_FRAME_STEP = VIDEO_CLOCK_RATE // 30
+# A viewer's keyframe requests (PLI/FIR) are answered from the GOP cache at most this often:
+# each answer resends up to a GOP, and a receiver repeats its request until it decodes.
+KEYFRAME_ANSWER_INTERVAL_S = 1.0
 
 PacketKey = tuple[int, int | None, float, int]
+# The packetized GOP-cache snapshot, from its keyframe on (provided by the fan-out).
+SnapshotFrames = Callable[[], list[tuple[PacketKey, RtpFrame]]]
 
 
-def to_90khz(pts: int, time_base: Fraction) -> int:
-    """`pts` in `time_base` units, converted to the 90 kHz RTP video clock."""
-    if time_base == VIDEO_TIME_BASE:
-        return pts
-    return round(pts * time_base * VIDEO_CLOCK_RATE)
+class FrameSink(Protocol):
+    """What a track hands frames to (`media.webrtc.lean_sender.LeanSender`)."""
 
-
-def make_av_packet(data: bytes, pts90: int, is_keyframe: bool) -> av.Packet[Any]:
-    """An `av.Packet` that aiortc's H.264 packetizer accepts."""
-    packet = av.Packet(data)
-    packet.pts = pts90
-    packet.time_base = VIDEO_TIME_BASE
-    packet.is_keyframe = is_keyframe
-    return packet
+    def send_frame(self, frame: RtpFrame) -> bool:
+        """Send one frame now; False when the viewer's socket is backed up (not sent)."""
+        ...
 
 
 def packet_key(pkt: MediaPacket) -> PacketKey:
@@ -58,69 +61,118 @@ def packet_key(pkt: MediaPacket) -> PacketKey:
 
 
 class PacketTrack(MediaStreamTrack):
-    """A video track that yields forwarded H.264 `av.Packet`s from a bounded queue.
+    """A viewer's stream of `RtpFrame`s: bounded queue before the sender starts, direct after.
 
-    Timestamps are rewritten per consumer so they stay monotonic: the GOP-cache burst is
-    squeezed to end at the last cached frame's timestamp, live packets keep theirs, and a
+    Timestamps are rewritten per viewer so they stay monotonic: the GOP-cache burst is
+    squeezed to end at the last cached frame's timestamp, live frames keep theirs, and a
     source timeline that jumps back is shifted forward. Assumes no B-frames, like WebRTC
     H.264 itself.
 
-    When the queue is full the consumer is too slow: everything up to the newest queued
-    keyframe is dropped, or, without one, everything up to the next keyframe, so that the
-    decoder never sees a frame whose references are missing.
+    When the queue is full (or the sender reports its socket backed up) the viewer is too
+    slow: everything up to the newest queued keyframe is dropped, or, without one,
+    everything up to the next keyframe, so that the decoder never sees a frame whose
+    references are missing.
     """
 
     kind = "video"
 
-    def __init__(self, capacity: int, on_stop: Callable[[PacketTrack], None] | None = None) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        on_stop: Callable[[PacketTrack], None] | None = None,
+        *,
+        snapshot: SnapshotFrames | None = None,
+        kind: str = "video",
+        clock_rate: int = VIDEO_CLOCK_RATE,
+    ) -> None:
         super().__init__()
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
+        self.kind = kind
         self._capacity = capacity
         self._limit = capacity
         self._on_stop = on_stop
-        self._queue: deque[tuple[av.Packet[Any], bool]] = deque()
+        self._snapshot = snapshot
+        self._primed_step = max(1, clock_rate // 1000)
+        self._fallback_step = max(1, clock_rate // 30)
+        self._queue: deque[RtpFrame] = deque()
+        self._sink: FrameSink | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._waiting_for_keyframe = True
         self._primed_keys: set[PacketKey] = set()
         self._offset = 0
         self._last_out: int | None = None
+        self._last_keyframe_answer = -KEYFRAME_ANSWER_INTERVAL_S
         #: Packets dropped because this consumer fell behind.
         self.dropped_packets = 0
-        #: Times the queue overflowed.
+        #: Times the queue overflowed (or the socket was backed up).
         self.overflows = 0
         #: Packets handed to the sender.
         self.sent_packets = 0
         #: Packets queued from the GOP cache when the track started.
         self.primed_packets = 0
+        #: Keyframe requests answered from the GOP cache.
+        self.keyframe_answers = 0
 
     @property
     def queued(self) -> int:
-        """Packets waiting to be sent."""
+        """Frames waiting for the sender to start."""
         return len(self._queue)
 
-    def prime(self, snapshot: Sequence[MediaPacket]) -> None:
-        """Queue a GOP-cache snapshot (from its keyframe on) for immediate sending."""
-        start = next((i for i, p in enumerate(snapshot) if p.is_keyframe), None)
+    # GOP cache
+
+    def prime(self, snapshot: Sequence[tuple[PacketKey, RtpFrame]]) -> None:
+        """Queue a packetized GOP-cache snapshot (keyframe first) for immediate sending."""
+        start = next((i for i, (_, f) in enumerate(snapshot) if f.is_keyframe), None)
         if start is None or self._last_out is not None:
             return
-        packets = snapshot[start:]
-        last = to_90khz(packets[-1].pts, packets[-1].time_base)
-        count = len(packets)
-        for i, pkt in enumerate(packets):
-            pts90 = last - (count - 1 - i) * PRIMED_FRAME_STEP
-            self._queue.append((make_av_packet(pkt.data, pts90, pkt.is_keyframe), pkt.is_keyframe))
+        entries = snapshot[start:]
+        last = entries[-1][1].pts
+        count = len(entries)
+        for i, (_, frame) in enumerate(entries):
+            self._queue.append(frame.retimed(last - (count - 1 - i) * self._primed_step))
         self._last_out = last
         self._waiting_for_keyframe = False
         # The snapshot may hold packets whose live dispatch is still queued on the loop.
-        self._primed_keys = {packet_key(p) for p in packets}
+        self._primed_keys = {key for key, _ in entries}
         # The burst does not count against the room left for live packets.
         self._limit = self._capacity + count
         self.primed_packets = count
         self._wake()
 
-    def push(self, pkt: MediaPacket, shared: av.Packet[Any], pts90: int) -> None:
-        """Queue a live packet; `shared` is the packet built once for all consumers."""
+    def request_keyframe(self) -> bool:
+        """Answer a viewer's PLI/FIR: resend the GOP cache from its keyframe, as a burst
+        after the frames already sent (the camera cannot be asked for a keyframe).
+
+        Rate-limited; False when not answered (too soon, no sender yet, nothing cached).
+        """
+        now = time.monotonic()
+        if (
+            self._sink is None
+            or self._snapshot is None
+            or self.readyState != "live"
+            or now - self._last_keyframe_answer < KEYFRAME_ANSWER_INTERVAL_S
+        ):
+            return False
+        entries = self._snapshot()
+        start = next((i for i, (_, f) in enumerate(entries) if f.is_keyframe), None)
+        if start is None:
+            return False
+        self._last_keyframe_answer = now
+        entries = entries[start:]
+        base = self._last_out if self._last_out is not None else entries[0][1].pts
+        for i, (_, frame) in enumerate(entries, start=1):
+            self._deliver(frame.retimed(base + i * self._primed_step))
+        self._last_out = base + len(entries) * self._primed_step
+        self._waiting_for_keyframe = False
+        self._primed_keys = {key for key, _ in entries}
+        self.keyframe_answers += 1
+        return True
+
+    # live frames
+
+    def push(self, pkt: MediaPacket, frame: RtpFrame) -> None:
+        """Queue or send a live frame; `frame` is the one built for all viewers."""
         if self.readyState != "live":
             return
         if self._primed_keys:
@@ -128,22 +180,45 @@ class PacketTrack(MediaStreamTrack):
                 return
             self._primed_keys.clear()
         if self._waiting_for_keyframe:
-            if not pkt.is_keyframe:
+            if not frame.is_keyframe:
                 self.dropped_packets += 1
                 return
             self._waiting_for_keyframe = False
-        if len(self._queue) >= self._limit and not self._drop_to_keyframe(pkt.is_keyframe):
+        out = self._map(frame.pts)
+        item = frame if out == frame.pts else frame.retimed(out)
+        if self._sink is not None and not self._queue:
+            self._deliver(item)
             return
-        out = self._map(pts90)
-        item = shared if out == pts90 else make_av_packet(pkt.data, out, pkt.is_keyframe)
-        self._queue.append((item, pkt.is_keyframe))
+        if len(self._queue) >= self._limit and not self._drop_to_keyframe(frame.is_keyframe):
+            return
+        self._queue.append(item)
         self._wake()
+
+    def _deliver(self, frame: RtpFrame) -> None:
+        assert self._sink is not None
+        try:
+            sent = self._sink.send_frame(frame)
+        except Exception:
+            # Never let one viewer's failure (libsrtp, say) stop the fan-out to the others.
+            logger.exception("consumer %s: sending failed, ending it", self.id)
+            self.stop()
+            return
+        if sent:
+            self.sent_packets += 1
+            return
+        # The viewer's socket is backed up: skip to the next keyframe.
+        self.overflows += 1
+        self.dropped_packets += 1
+        self._waiting_for_keyframe = not frame.is_keyframe
+        if self.overflows == 1 or self.overflows % 100 == 0:
+            logger.info("consumer %s fell behind: waiting for a keyframe (%d times)",
+                        self.id, self.overflows)
 
     def _drop_to_keyframe(self, incoming_is_keyframe: bool) -> bool:
         """Handle an overflow; return whether the incoming packet may be queued."""
         self.overflows += 1
         before = len(self._queue)
-        newest = next((i for i in range(before - 1, 0, -1) if self._queue[i][1]), None)
+        newest = next((i for i in range(before - 1, 0, -1) if self._queue[i].is_keyframe), None)
         if newest is not None and not incoming_is_keyframe:
             for _ in range(newest):
                 self._queue.popleft()
@@ -162,21 +237,36 @@ class PacketTrack(MediaStreamTrack):
         )
         return accepted
 
-    def _map(self, pts90: int) -> int:
-        out = pts90 + self._offset
+    def _map(self, pts: int) -> int:
+        out = pts + self._offset
         if self._last_out is not None and out <= self._last_out:
-            self._offset += self._last_out + FALLBACK_FRAME_STEP - out
-            out = self._last_out + FALLBACK_FRAME_STEP
+            self._offset += self._last_out + self._fallback_step - out
+            out = self._last_out + self._fallback_step
         self._last_out = out
         return out
+
+    # the sender side
+
+    def attach(self, sink: FrameSink) -> None:
+        """Start sending: flush the queue (the GOP-cache burst) to `sink`, then go direct."""
+        if self.readyState != "live":
+            return
+        self._sink = sink
+        while self._queue and self._sink is sink:
+            self._deliver(self._queue.popleft())
+
+    def detach(self) -> None:
+        """Stop handing frames to the sender (it stopped); frames queue again."""
+        self._sink = None
 
     def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def recv(self) -> av.Packet[Any]:
-        """The next packet to send; raises MediaStreamError once the track is stopped."""
+    async def recv(self) -> RtpFrame:  # type: ignore[override]
+        """The next queued frame (for a track read without a sender); raises
+        MediaStreamError once the track is stopped."""
         while not self._queue:
             if self.readyState != "live":
                 raise MediaStreamError
@@ -187,15 +277,16 @@ class PacketTrack(MediaStreamTrack):
                 self._waiter = None
         if self.readyState != "live":
             raise MediaStreamError
-        packet, _ = self._queue.popleft()
+        frame = self._queue.popleft()
         self.sent_packets += 1
-        return packet
+        return frame
 
     def stop(self) -> None:
         """End the track: wake a pending `recv()` and detach from the fan-out."""
         if self.readyState == "live":
             super().stop()
             self._queue.clear()
+            self._sink = None
             self._wake()
             if self._on_stop is not None:
                 self._on_stop(self)

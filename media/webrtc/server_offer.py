@@ -25,6 +25,7 @@ from media.webrtc.errors import (
     TransportStateError,
 )
 from media.webrtc.gathering import gather_announced
+from media.webrtc.lean_sender import LeanSender
 from media.webrtc.whep import WhepSession
 
 _PROFILE = re.compile(r"^(a=fmtp:(\d+) .*?profile-level-id=)([0-9a-fA-F]{6})", re.MULTILINE)
@@ -47,6 +48,8 @@ class ServerOfferSession(WhepSession):
             raise TransportStateError("the session already has an offer")
         self._track = self._fanout.subscribe()
         transceiver = self._pc.addTransceiver(self._track, direction="sendonly")
+        # The lean send path instead of aiortc's per-viewer packetizing sender.
+        LeanSender.install(transceiver, self._track)
         transceiver.setCodecPreferences([
             c for c in RTCRtpSender.getCapabilities("video").codecs
             if c.mimeType.lower() == "video/h264"

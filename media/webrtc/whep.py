@@ -35,6 +35,7 @@ from media.webrtc.errors import (
 )
 from media.webrtc.fanout import Fanout
 from media.webrtc.gathering import gather_announced
+from media.webrtc.lean_sender import LeanSender
 from media.webrtc.packet_track import PacketTrack
 from media.webrtc.settings import WebRtcSettings
 
@@ -139,6 +140,8 @@ class WhepSession:
 
         self._track = self._fanout.subscribe()
         transceiver = self._pc.addTransceiver(self._track, direction="sendonly")
+        # The lean send path instead of aiortc's per-viewer packetizing sender.
+        LeanSender.install(transceiver, self._track)
         h264 = [
             c
             for c in RTCRtpSender.getCapabilities("video").codecs

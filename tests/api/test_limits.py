@@ -43,7 +43,9 @@ async def test_chunked_bodies_are_counted_too(client: httpx.AsyncClient,
     assert response.status_code == 413, response.text
 
 
-@pytest.mark.parametrize("path", ["/v2/streams", "/v2/snapshots", "/v2/bookmarks"])
+@pytest.mark.parametrize("path", ["/v2/streams", "/v2/snapshots", "/v2/bookmarks",
+                                  "/api/v1/cameras", "/api/v1/events", "/api/v1/recordings",
+                                  "/api/v1/users"])
 async def test_pages_are_capped(client: httpx.AsyncClient, admin_token: str, path: str) -> None:
     too_many = await client.get(f"{path}?limit=101", headers=bearer(admin_token))
     assert too_many.status_code == 400, too_many.text

@@ -78,6 +78,9 @@ async def test_pagination_block_and_bounds(client, admin_token):
     page = (await client.get("/v2/streams", params={"limit": 2, "offset": 1}, headers=headers)).json()
     assert page["pagination"] == {"total": 5, "limit": 2, "offset": 1}
     assert [s["id"] for s in page["streams"]] == list(reversed(ids))[1:3]  # newest first
+    # The total comes with the page's rows; past the end there is no row to carry it.
+    past = (await client.get("/v2/streams", params={"limit": 2, "offset": 7}, headers=headers)).json()
+    assert past == {"streams": [], "pagination": {"total": 5, "limit": 2, "offset": 7}}
     for params in ({"limit": 0}, {"limit": 101}, {"offset": -1}, {"limit": "x"},
                    {"state": "BOGUS"}, {"camera_id": "nope"}):
         response = await client.get("/v2/streams", params=params, headers=headers)

@@ -8,6 +8,7 @@ the test; nothing is skipped.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import selectors
@@ -77,7 +78,9 @@ class NetnsCamera:
         self._stderr = tempfile.TemporaryFile(prefix="netns-camera-")  # noqa: SIM115
         command = [SYSTEM_PYTHON, str(SERVER_SCRIPT), f"--port={self.port}",
                    *self.profile.server_args()]
-        self.process = self.netns.popen(command, stdin=subprocess.DEVNULL,
+        # A scene camera takes commands on stdin (set_motion); the others get nothing.
+        stdin = subprocess.PIPE if self.profile.scene != "pattern" else subprocess.DEVNULL
+        self.process = self.netns.popen(command, stdin=stdin,
                                         stdout=subprocess.PIPE, stderr=self._stderr)
         assert self.process.stdout is not None
         with selectors.DefaultSelector() as selector:
@@ -87,6 +90,22 @@ class NetnsCamera:
         line = self.process.stdout.readline().decode()
         if not line.startswith("READY "):
             raise RuntimeError(f"camera said {line!r}: {self.stderr}")
+
+    def set_motion(self, moving: bool, timeout: float = 5.0) -> None:
+        """Start or stop the scene's object (as TestCamera.set_motion); returns once the
+        camera confirms."""
+        assert self.process is not None and self.process.stdin is not None
+        assert self.process.stdout is not None
+        command = f"motion {'on' if moving else 'off'}"
+        self.process.stdin.write(f"{command}\n".encode())
+        self.process.stdin.flush()
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.process.stdout, selectors.EVENT_READ)
+            if not selector.select(timeout):
+                raise RuntimeError(f"camera did not answer {command!r}: {self.stderr}")
+        answer = self.process.stdout.readline().decode().strip()
+        if answer != f"OK {command}":
+            raise RuntimeError(f"camera answered {answer!r} to {command!r}")
 
     @property
     def stderr(self) -> str:
@@ -99,8 +118,9 @@ class NetnsCamera:
         """Stop the server by PID."""
         if self.process is not None:
             stop_process(self.process, timeout=5.0)
-            if self.process.stdout is not None:
-                self.process.stdout.close()
+            for pipe in (self.process.stdin, self.process.stdout):
+                if pipe is not None:
+                    pipe.close()
             self.process = None
         if self._stderr is not None:
             self._stderr.close()
@@ -126,7 +146,7 @@ class VasServer:
         self.process: subprocess.Popen[bytes] | None = None
         self.startup_seconds = 0.0
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float = 120.0) -> None:
         """Start ``vas up`` and return once /v2/health/ready answers 200."""
         env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
         env.update(VAS_HOST=f"127.0.0.1,{self.netns.address}", VAS_PORT=str(self.port), VAS_DATA_DIR=str(self.data_dir),
@@ -180,6 +200,30 @@ class VasServer:
         stop_process(process)
 
 
+@contextlib.contextmanager
+def netns_stack(data_dir: Path, profile: CameraProfile | None = None,
+                name: str = "Browser Test Camera") -> Iterator[dict[str, Any]]:
+    """A namespace with a camera (``profile``), ``vas up`` with that camera registered, and
+    Chromium; stopped on exit."""
+    assert os.geteuid() == 0, "browser tests create network namespaces: run them as root"
+    with TestNetns() as ns:
+        camera = NetnsCamera(ns, profile)
+        vas = VasServer(ns, data_dir)
+        try:
+            camera.start()
+            vas.start()
+            token = vas.admin_token()
+            with vas.client() as http:
+                device = http.post("/api/v1/devices", json={"name": name, "rtsp_url": camera.url})
+                assert device.status_code == 201, device.text
+            with Browser(ns) as browser:
+                yield {"netns": ns, "camera": camera, "vas": vas, "browser": browser,
+                       "token": token, "device_id": device.json()["id"]}
+        finally:
+            vas.stop()
+            camera.stop()
+
+
 @pytest.fixture(scope="module")
 def vas_stack(browser_bundles: dict[str, float],
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
@@ -188,23 +232,7 @@ def vas_stack(browser_bundles: dict[str, float],
     Module-scoped: starting them costs seconds. Tests open their own pages and stop the
     viewers they start.
     """
-    assert os.geteuid() == 0, "browser tests create network namespaces: run them as root"
-    data_dir = tmp_path_factory.mktemp("vas-netns")
-    with TestNetns() as ns:
-        # With sound (AAC, a tone): the viewer page plays it (tests/browser/sound.py).
-        camera = NetnsCamera(ns, CameraProfile(audio=True, audio_codec="aac"))
-        vas = VasServer(ns, data_dir)
-        try:
-            camera.start()
-            vas.start()
-            token = vas.admin_token()
-            with vas.client() as http:
-                device = http.post("/api/v1/devices",
-                                   json={"name": "Browser Test Camera", "rtsp_url": camera.url})
-                assert device.status_code == 201, device.text
-            with Browser(ns) as browser:
-                yield {"netns": ns, "camera": camera, "vas": vas, "browser": browser,
-                       "token": token, "device_id": device.json()["id"]}
-        finally:
-            vas.stop()
-            camera.stop()
+    # With sound (AAC, a tone): the viewer page plays it (tests/browser/sound.py).
+    with netns_stack(tmp_path_factory.mktemp("vas-netns"),
+                     CameraProfile(audio=True, audio_codec="aac")) as stack:
+        yield stack

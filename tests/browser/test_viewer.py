@@ -17,11 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
+from api.routes.viewer import ASSETS
 from core.clients import SCOPES
 from tests.browser.harness import Page
 from tests.browser.sound import SPY_PEER_CONNECTIONS, check_sound
 
 pytestmark = pytest.mark.slow
+SVG_NS = "http://www.w3.org/2000/svg"
 
 # Every scope of the VAS guide's routes the page uses: what a person watching cameras would be
 # given (the OmniSight scopes and `admin` are not).
@@ -170,6 +172,7 @@ def test_viewer_files_are_served_without_auth_and_without_caching(
         script = http.get("/static/viewer.js")
         style = http.get("/static/viewer.css")
         missing = http.get("/static/other.js")
+        scripts = {name: http.get(f"/static/{name}") for name in ASSETS if name.endswith(".js")}
         revalidated = http.get("/static/viewer.js", headers={"If-None-Match": script.headers["etag"]})
         schema = http.get("/schema/openapi.json").json()
     for answer, kind in ((page, "text/html"), (script, "text/javascript"), (style, "text/css")):
@@ -182,11 +185,16 @@ def test_viewer_files_are_served_without_auth_and_without_caching(
     assert revalidated.status_code == 304 and revalidated.content == b""
     assert missing.status_code == 404 and "detail" in missing.json()
     assert "/" not in schema["paths"] and "/static/{name}" not in schema["paths"]
+    for name in ASSETS:  # every script the page loads is served
+        assert f'<script src="/static/{name}"' in page.text or not name.endswith(".js"), name
     # No third-party code: nothing is loaded from another origin, and tokens stay in memory.
-    for text in (page.text, script.text, style.text):
+    # (The SVG namespace of the region editor is a name, never fetched.)
+    for text in (page.text, style.text, *(s.text.replace(SVG_NS, "") for s in scripts.values())):
         assert "http://" not in text and "https://" not in text and "//cdn" not in text
-    for forbidden in ("localStorage.", "sessionStorage.", "document.cookie", "innerHTML"):
-        assert forbidden not in script.text, forbidden
+    for name, answer in scripts.items():
+        assert answer.status_code == 200, name
+        for forbidden in ("localStorage.", "sessionStorage.", "document.cookie", "innerHTML"):
+            assert forbidden not in answer.text, (name, forbidden)
 
 
 def test_wrong_secret_shows_the_api_error(vas_stack: dict[str, Any], page: Page,

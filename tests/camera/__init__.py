@@ -85,6 +85,7 @@ class CameraProfile:
     scene: str = "pattern"
     object_area: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
     moving: bool = False
+    object_grey: int = 0xE6  # the motion block's grey level: its contrast to the pattern
 
     def server_args(self) -> list[str]:
         """Command-line options for server.py (without --port)."""
@@ -108,6 +109,7 @@ class CameraProfile:
             args.append("--object-area=" + ",".join(str(v) for v in self.object_area))
             if self.moving:
                 args.append("--moving")
+            args.append(f"--object-grey={self.object_grey}")
         if self.scene == "person":
             args.append(f"--person-image={PERSON_IMAGE}")
             args.append("--person-crop=" + ",".join(str(v) for v in PERSON_CROP))
@@ -159,7 +161,7 @@ class TestCamera:
         """PID of the server process, if started."""
         return self._process.pid if self._process is not None else None
 
-    def start(self, timeout: float = 10.0) -> None:
+    def start(self, timeout: float = 30.0) -> None:
         """Launch the server and return once it listens; raise CameraStartError if not."""
         if self.running:
             raise RuntimeError("camera already running")

@@ -142,7 +142,8 @@ def object_branch(args: argparse.Namespace) -> str:
     width, height = object_size(args)
     caps = f"video/x-raw,format=I420,width={width},height={height},framerate={args.fps}/1"
     if args.scene == "motion":
-        return f"videotestsrc is-live=true pattern=solid-color foreground-color=0xffe6e6e6 ! {caps}"
+        return (f"videotestsrc is-live=true pattern=solid-color "
+                f"foreground-color=0xff{args.object_grey:02x}{args.object_grey:02x}{args.object_grey:02x} ! {caps}")
     left, top, right, bottom = args.person_crop
     return (
         f'filesrc location="{args.person_image}" ! pngdec ! videoconvert ! '
@@ -382,6 +383,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="x0,y0,x1,y1 (0..1): where the scene's object stays and moves",
     )
     parser.add_argument("--moving", action="store_true", help="the object moves from the start")
+    parser.add_argument("--object-grey", type=int, default=0xE6,
+                        help="grey level 0-255 of the motion scene's block (light by default)")
     parser.add_argument("--person-image", help="PNG photo of a standing person")
     parser.add_argument(
         "--person-crop", type=ints(4), help="left,top,right,bottom of the person in the photo"

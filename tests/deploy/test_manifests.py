@@ -163,8 +163,10 @@ def test_media_nodes_are_a_statefulset_with_a_pdb_and_a_graceful_stop(objects):
     assert anti[0]["topologyKey"] == "kubernetes.io/hostname"
     (container,) = containers(nodes)
     assert container["args"] == ["media-node"]
-    announced = {e["name"]: e for e in container["env"]}["VAS_WEBRTC_ANNOUNCED_IP"]
-    assert announced["valueFrom"]["fieldRef"]["fieldPath"] == "status.hostIP"
+    env = {e["name"]: e for e in container["env"]}
+    assert env["VAS_WEBRTC_ANNOUNCED_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.hostIP"
+    # A stable identity for leases: a restarted pod keeps its node id.
+    assert env["VAS_NODE_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
 
 
 def test_the_worker_scales_on_the_real_dramatiq_queue_key(objects, config):

@@ -16,6 +16,7 @@ import redis
 from core import notify
 from core.events import EventFilter, EventRecord, EventService
 from core.settings import Settings
+from tests.conftest import bearer
 from tests.detection.helpers import (
     RIGHT_SIDE,
     SCENE,
@@ -111,5 +112,11 @@ async def test_motion_makes_one_event_with_its_box_thumbnail_and_live_message(
         data = live[0]["data"]
         assert data["cameraId"] == device and data["type"] == "motion"
         assert data["thumbnailPath"] == f"/media/thumbnails/events/{event.id}"
+        # It happened during the stream's continuous recording (whose id is the stream's).
+        assert data["recordingId"] == stream
+        detail = await client.get(f"/api/v1/events/{event.id}", headers=bearer(admin_token))
+        assert detail.status_code == 200, detail.text
+        assert detail.json()["recordingId"] == stream
+        assert detail.json()["recording"]["type"] == "continuous"
     finally:
         channel.close()

@@ -133,3 +133,26 @@ async def test_min_area_decides_whether_the_block_counts(
         "detectionInterval": INTERVAL_MS, "motionDetection": {**MOTION, "minArea": 300}})
     small = await wait_counters(stream, lambda c: c["motion_samples"] >= 1)
     assert small["jobs_sent"] >= 1
+
+
+async def test_sensitivity_decides_whether_a_faint_block_counts(
+    client, admin_token, settings, media_node, start_camera
+):
+    # A block 52 grey levels above a black picture: under the threshold of sensitivity 0
+    # (68 levels), over that of sensitivity 0.5 (38 levels; docs/detection.md, "Motion").
+    camera = start_camera(SCENE, scene="motion", pattern="black", object_area=RIGHT_SIDE,
+                          object_grey=52)
+    device = await add_device(client, camera.url)
+    await set_detection(client, admin_token, device, {
+        "detectionInterval": INTERVAL_MS, "motionDetection": {**MOTION, "sensitivity": 0.0}})
+    stream = await start_stream(client, device)
+    await wait_counters(stream, lambda c: c["samples"] >= 4)
+    camera.set_motion(True)
+    start = await wait_counters(stream, lambda c: True)
+    dull = await wait_counters(stream, lambda c: c["samples"] >= start["samples"] + 8)
+    assert dull["motion_samples"] == 0 and dull["jobs_sent"] == 0, dull
+
+    await set_detection(client, admin_token, device, {
+        "detectionInterval": INTERVAL_MS, "motionDetection": {**MOTION, "sensitivity": 0.5}})
+    keen = await wait_counters(stream, lambda c: c["motion_samples"] >= 1)
+    assert keen["jobs_sent"] >= 1

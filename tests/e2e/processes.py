@@ -85,7 +85,7 @@ class VasProcess:
     def output(self) -> str:
         return "\n".join(self.lines)
 
-    def wait_ready(self, base_url: str, timeout: float = 45.0) -> None:
+    def wait_ready(self, base_url: str, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -71,6 +71,12 @@ def test_generated_requests_get_documented_answers(tmp_path, start_camera):
             f'"path.camera_id" = "{device}"\n'
             f'"path.snapshot_id" = "{snapshot}"\n'
             f'"path.bookmark_id" = "{bookmark}"\n'
+            # A camera snapshot answers within the document's 2 s or says 503 (documented,
+            # as for the live routes, whose node must answer in time): on a loaded machine
+            # that is a right answer, not a server error.
+            "[[operations]]\n"
+            'include-path-regex = "(/snapshot|/live/.*)$"\n'
+            'checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "503"]\n'
         )
         # Deleting and stopping would end the objects under test; they are covered above.
         _schemathesis(base, token, live, "--exclude-method", "DELETE",

@@ -91,8 +91,9 @@ async def test_transcoder_serves_baseline_h264_only_while_started(
     h265_camera: TestCamera,
 ) -> None:
     ingest = RtspIngest(h265_camera.url)
+    cpu: list[float] = []
     transcoder = VideoTranscoder(ingest.gop_cache, TranscodeSettings(width=320, kbps=300),
-                                 fps=CAMERA_PROFILE.fps, name="test")
+                                 fps=CAMERA_PROFILE.fps, name="test", cpu_meter=cpu.append)
     out = Collect()
     transcoder.sinks.append(out)
     ingest.add_sink(transcoder)
@@ -100,7 +101,7 @@ async def test_transcoder_serves_baseline_h264_only_while_started(
     try:
         await until(lambda: len(ingest.gop_cache) > 0)
         await asyncio.sleep(0.5)
-        assert out.packets == []  # nothing is decoded before anyone asks
+        assert out.packets == [] and cpu == []  # nothing is decoded before anyone asks
         transcoder.start()
         await until(lambda: len(out.packets) >= 2 * CAMERA_PROFILE.fps)
         transcoder.stop()
@@ -123,6 +124,8 @@ async def test_transcoder_serves_baseline_h264_only_while_started(
     frames = decode_h264(out.packets[:stopped_at])
     assert len(frames) >= stopped_at - 1 and (frames[0].width, frames[0].height) == (320, 180)
     assert transcoder.starts == 2 and transcoder.first_output_s is not None
+    # Its thread's CPU was told as it worked: decoding and encoding a second of video costs.
+    assert len(cpu) >= stopped_at and sum(cpu) > 0.05
 
 
 async def test_mjpeg_camera_is_taken_and_transcoded(mjpeg_camera: TestCamera) -> None:

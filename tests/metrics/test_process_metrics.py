@@ -28,7 +28,8 @@ async def test_a_media_node_counts_its_streams_and_jobs(client, start_process, s
     stream = (("stream", started.json()["v2_stream_id"]),)
     for _ in range(100):  # packets keep arriving: wait until some are counted
         samples = await asyncio.to_thread(_scrape, port)
-        if samples.get(("vas_ingest_packets_total", stream), 0) > 15:
+        if (samples.get(("vas_ingest_packets_total", stream), 0) > 15
+                and samples.get(("vas_detection_cpu_seconds_total", (("role", "node"),)))):
             break
         await asyncio.sleep(0.1)
     assert samples[("vas_ingest_packets_total", stream)] > 15
@@ -37,6 +38,12 @@ async def test_a_media_node_counts_its_streams_and_jobs(client, start_process, s
     assert samples[("vas_fanout_packets_sent_total", stream)] == 0  # nobody watches
     assert samples[("vas_stream_viewers", stream)] == 0
     assert samples[("vas_node_streams", ())] == 1
+    # Detection is on by default (motion, objects): the node's decoding counts its CPU.
+    assert samples[("vas_detection_cpu_seconds_total", (("role", "node"),))] > 0
+    assert samples[("vas_transcoder_cpu_seconds_total", (("role", "node"),))] == 0
+    for queue in ("recorder", "fanout", "viewer", "detection"):  # every bounded queue
+        assert samples[("vas_media_packets_dropped_total", (("queue", queue), *stream))] == 0
+    assert samples[("vas_gop_cache_overflows_total", stream)] == 0
     assert samples[("vas_job_duration_seconds_count", (("actor", "start_stream"),))] == 1
     assert ("vas_job_failures_total", (("actor", "start_stream"),)) not in samples
 
@@ -54,6 +61,7 @@ async def test_a_worker_counts_its_jobs(client, start_process):
             break
         await asyncio.sleep(0.1)
     assert samples[key] == 1
+    assert ("vas_detection_cpu_seconds_total", (("role", "worker"),)) in samples
 
 
 def test_the_grafana_dashboard_uses_only_metrics_vas_exposes():

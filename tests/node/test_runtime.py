@@ -167,3 +167,37 @@ async def test_a_stream_stopped_elsewhere_ends_its_pipeline_at_the_next_beat(run
     await streams.close(stream_id)  # the API closed it while the node did not answer
     await runtime.tick()
     assert stream_id not in runtime.pipelines and cameras.made[0].stopped
+
+
+async def test_a_hand_over_and_the_heartbeat_start_a_stream_once(database, runtime, cameras,
+                                                                 new_stream):
+    stream_id = await new_stream()
+    other = MediaNodeRuntime(database, "node-lost", ingest_factory=FakeCameras())
+    await other.start(stream_id)
+    other.pipelines.clear()
+    await _expire_lease(stream_id)
+    taken = await asyncio.gather(runtime.adopt([stream_id]), runtime.tick(),
+                                 runtime.adopt([stream_id]))
+    assert taken[0] + taken[2] <= 1 and len(cameras.made) == 1
+    assert stream_id in runtime.pipelines
+
+
+async def test_a_draining_node_takes_nothing_and_releases_its_streams(database, runtime,
+                                                                      cameras, new_stream):
+    mine, orphan = await new_stream(), await new_stream()
+    await runtime.start(mine)
+    other = MediaNodeRuntime(database, "node-lost", ingest_factory=FakeCameras())
+    await other.start(orphan)
+    other.pipelines.clear()
+    await _expire_lease(orphan)
+    handed = await runtime.shutdown()
+    assert handed == [mine] and cameras.made[0].stopped
+    assert await runtime.adopt([orphan]) == 0
+    with pytest.raises(NodeFull):
+        await runtime.start(await new_stream())
+    assert (await streams.get(mine)).lease_expires_at < utcnow()  # another node may claim it
+    peer = MediaNodeRuntime(database, "node-b", ingest_factory=FakeCameras())
+    try:
+        assert await peer.adopt([mine, orphan]) == 2
+    finally:
+        await peer.shutdown()

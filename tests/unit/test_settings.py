@@ -37,6 +37,12 @@ def test_environment_overrides(tmp_path):
     assert not (tmp_path / "jwt_secret").exists()
 
 
+def test_node_id_is_the_pod_name_when_given(tmp_path):
+    assert load_settings({"VAS_DATA_DIR": str(tmp_path)}).media.node_id is None
+    named = load_settings({"VAS_DATA_DIR": str(tmp_path), "VAS_NODE_ID": "vas-media-node-0"})
+    assert named.media.node_id == "vas-media-node-0"
+
+
 @pytest.mark.parametrize("env, message", [
     ({"VAS_ENV": "production"}, "JWT_SECRET_KEY"),
     ({"VAS_ENV": "production", "JWT_SECRET_KEY": "k", "VAS_CREDENTIALS_KEY": "c",
@@ -47,6 +53,8 @@ def test_environment_overrides(tmp_path):
     ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
     ({"VAS_V1_AUTH": "sometimes"}, "VAS_V1_AUTH"),
     ({"VAS_WEBRTC_PORT_MIN": "5000", "VAS_WEBRTC_PORT_MAX": "4000"}, "PORT_MAX"),
+    ({"VAS_NODE_ID": "node 1"}, "VAS_NODE_ID"),
+    ({"VAS_NODE_ID": "x" * 64}, "VAS_NODE_ID"),
 ])
 def test_bad_configuration_fails_fast(tmp_path, env, message):
     with pytest.raises(ConfigError, match=message):
@@ -76,6 +84,8 @@ def test_every_media_and_auth_default_is_the_documented_one(tmp_path):
     assert media.max_consumers_per_stream == 100
     assert (auth.access_ttl_s, auth.refresh_ttl_s) == (3600, 7 * 24 * 3600)
     assert (auth.max_failed_logins, auth.failed_login_window_s) == (5, 300)
+    assert (auth.max_consumers_per_client, auth.max_jobs_per_client,
+            auth.max_ws_per_user) == (200, 20, 10)
     assert auth.admin_client_id == "admin" and not auth.v1_auth_required
     assert settings.server.env == "development" and settings.redis.namespace == "vas"
 

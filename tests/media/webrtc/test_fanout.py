@@ -7,6 +7,7 @@ import threading
 from fractions import Fraction
 from typing import Any
 
+import av
 import pytest
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.mediastreams import MediaStreamError
@@ -65,7 +66,7 @@ async def test_a_new_consumer_starts_with_the_cached_gop_then_live_packets() -> 
     assert primed[0].is_keyframe and track.primed_packets == 5
     # The burst is squeezed to end at the last cached frame's own timestamp.
     assert [p.pts for p in primed] == [3000 * 14 - PRIMED_FRAME_STEP * k for k in (4, 3, 2, 1, 0)]
-    assert all(p.time_base == TB for p in primed)
+    assert all(p.payloads for p in primed)  # packetized, on the 90 kHz clock
 
     feed(fanout, cache, gop(10)[5:])
     live = await drain(track)
@@ -159,13 +160,78 @@ async def test_stopping_a_track_ends_recv_and_unsubscribes() -> None:
     fanout.on_packet(packet(0, keyframe=True))  # ignored once closed
 
 
-async def test_packets_are_what_aiortcs_h264_packetizer_accepts() -> None:
+async def test_frames_are_packetized_once_as_aiortcs_h264_packetizer_does() -> None:
     fanout = Fanout(None)
-    track = fanout.subscribe()
+    tracks = [fanout.subscribe(), fanout.subscribe()]
     nal = b"\x00\x00\x00\x01\x65" + bytes(3000)  # larger than one RTP payload
     fanout.on_packet(
         MediaPacket(nal, pts=7, dts=None, time_base=Fraction(1, 30), is_keyframe=True, wallclock=0)
     )
-    payloads, timestamp = H264Encoder().pack(await track.recv())
-    assert timestamp == 7 * 3000  # converted to the 90 kHz clock
+    frames = [await t.recv() for t in tracks]
+    av_packet = av.Packet(nal)
+    av_packet.pts, av_packet.time_base = 7, Fraction(1, 30)
+    payloads, timestamp = H264Encoder().pack(av_packet)
+    assert frames[0].pts == timestamp == 7 * 3000  # converted to the 90 kHz clock
+    assert frames[0].payloads == payloads
     assert len(payloads) == 3 and all(len(p) <= 1300 for p in payloads)
+    assert frames[0] is frames[1]  # one frame for every consumer on the source's timeline
+
+
+class RecordingSink:
+    """Stands in for a LeanSender: records frames, refuses them while `backed_up`."""
+
+    def __init__(self) -> None:
+        self.frames: list[Any] = []
+        self.backed_up = False
+
+    def send_frame(self, frame: Any) -> bool:
+        if self.backed_up:
+            return False
+        self.frames.append(frame)
+        return True
+
+
+async def test_attach_flushes_the_burst_then_sends_live_frames_at_once() -> None:
+    cache = GopCache()
+    fanout = Fanout(cache)
+    feed(fanout, cache, gop(0, 5))
+    track = fanout.subscribe()
+    sink = RecordingSink()
+    track.attach(sink)
+    assert [number(f) for f in sink.frames] == [0, 1, 2, 3, 4] and track.queued == 0
+    feed(fanout, cache, [packet(5)])
+    assert [number(f) for f in sink.frames][-1] == 5  # in the same call, no queue
+    assert track.sent_packets == 6
+
+
+async def test_a_backed_up_socket_skips_to_the_next_keyframe() -> None:
+    fanout = Fanout(None)
+    track = fanout.subscribe()
+    sink = RecordingSink()
+    track.attach(sink)
+    feed(fanout, None, gop(0, 4))
+    sink.backed_up = True
+    feed(fanout, None, [packet(4)])
+    sink.backed_up = False
+    feed(fanout, None, [packet(5), packet(6)])  # would reference the lost frame 4
+    feed(fanout, None, gop(10, 2))
+    assert [number(f) for f in sink.frames] == [0, 1, 2, 3, 10, 11]
+    assert track.overflows == 1
+    assert track.dropped_packets == 3
+
+
+async def test_a_keyframe_request_resends_the_cached_gop_after_the_last_frame() -> None:
+    cache = GopCache()
+    fanout = Fanout(cache)
+    track = fanout.subscribe()
+    sink = RecordingSink()
+    track.attach(sink)
+    feed(fanout, cache, gop(0, 6))
+    last = sink.frames[-1].pts
+    assert track.request_keyframe()
+    resent = sink.frames[6:]
+    assert [number(f) for f in resent] == [0, 1, 2, 3, 4, 5]
+    assert [f.pts for f in resent] == [last + PRIMED_FRAME_STEP * k for k in range(1, 7)]
+    assert not track.request_keyframe()  # rate-limited
+    feed(fanout, cache, [packet(6)])
+    assert sink.frames[-1].pts > resent[-1].pts  # live frames stay monotonic
