@@ -305,6 +305,9 @@ def codecs_view(row: StreamRecord) -> dict[str, Any]:
         "webrtc_refusal": row.webrtc_refusal,
         "transcode": config.get("transcode"),
         "transcoder": (row.metrics or {}).get("transcoder"),
+        # The camera's audio and its Opus transcoder (None: the camera sends no audio).
+        "audio": config.get("audio"),
+        "audio_transcoder": (row.metrics or {}).get("audio_transcoder"),
     }
 
 

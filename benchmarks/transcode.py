@@ -1,6 +1,12 @@
 """The WebRTC transcoder (docs/codecs.md): its CPU, and what it costs a new consumer.
 
     python -m benchmarks.transcode --cpu-seconds 15 --samples 10 --latency-seconds 8
+    python -m benchmarks.transcode --audio-only --cpu-seconds 20
+
+Audio (`--audio-only` runs only this): one `OpusTranscoder` fed at real time with a
+camera's packets (a 1 kHz tone encoded once: AAC-LC 16 kHz mono, 1024-sample frames; G.711
+A-law 8 kHz, 20 ms packets), and the recorder's G.711 -> AAC (`RecordingAudio`); CPU as
+above.
 
 CPU: a 2 s 1920x1080 30 fps H.265 clip (FFmpeg's moving `testsrc2`, libx265 ultrafast,
 1 s GOP, ~4 Mbit/s) is encoded once, then fed in a loop at 30 packets a second to one
@@ -129,13 +135,83 @@ async def first_frames(url: str, stream_id: str, samples: int, warm: bool) -> li
     return firsts
 
 
+def audio_clip(codec: str, rate: int, seconds: float) -> list[MediaPacket]:
+    """A tone as a camera sends it, in ``codec`` at ``rate`` Hz, mono."""
+    import numpy as np
+
+    encoder: Any = av.CodecContext.create(codec, "w")
+    encoder.sample_rate, encoder.layout = rate, "mono"
+    encoder.format = "fltp" if codec == "aac" else "s16"
+    encoder.time_base = Fraction(1, rate)
+    encoder.open()
+    step = 1024 if codec == "aac" else rate // 50
+    packets: list[MediaPacket] = []
+    for start in range(0, int(seconds * rate), step):
+        tone = np.sin(2 * np.pi * 1000 * (np.arange(step) + start) / rate) * 0.3
+        data = tone.astype(np.float32) if codec == "aac" else (tone * 32767).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(data[None, :], format=encoder.format.name,
+                                           layout="mono")
+        frame.sample_rate, frame.pts = rate, start
+        for packet in encoder.encode(frame):
+            packets.append(MediaPacket(data=bytes(packet), pts=start, dts=start,
+                                       time_base=Fraction(1, rate), is_keyframe=True,
+                                       wallclock=time.time(), codec=codec))
+    return packets
+
+
+def cpu_of_audio(seconds: float) -> list[str]:
+    """One OpusTranscoder (and the recorder's G.711 -> AAC) at real time; its CPU."""
+    from media.audio import AudioInfo, RecordingAudio
+    from media.audio_transcode import OpusTranscoder
+
+    rows = []
+    for label, codec, rate in (("AAC 16 kHz -> Opus", "aac", 16000),
+                               ("G.711 A-law 8 kHz -> Opus", "pcm_alaw", 8000),
+                               ("G.711 A-law 8 kHz -> AAC (recording)", "pcm_alaw", 8000)):
+        clip = audio_clip(codec, rate, 2.0)
+        extradata = b"\x14\x08" if codec == "aac" else b""
+        info = AudioInfo(codec, rate, 1, extradata, Fraction(1, rate))
+        recording = RecordingAudio(info) if "recording" in label else None
+        opus = OpusTranscoder(lambda info=info: info, name="bench")
+        if recording is None:
+            opus.start()
+        per_second = rate / (clip[1].pts - clip[0].pts)
+        began, sent = time.monotonic(), 0
+        cpu_start = _cpu()
+        while time.monotonic() - began < seconds:
+            packet = clip[sent % len(clip)]
+            shift = sent // len(clip) * (clip[-1].pts + clip[1].pts - clip[0].pts)
+            packet = dataclasses.replace(packet, pts=packet.pts + shift, dts=packet.pts + shift)
+            if recording is not None:
+                recording.convert(packet)
+            else:
+                opus.on_packet(packet)
+            sent += 1
+            time.sleep(max(0.0, began + sent / per_second - time.monotonic()))
+        used = (_cpu() - cpu_start) / (time.monotonic() - began) * 100
+        opus.stop()
+        out = opus.packets_out / (time.monotonic() - began) if recording is None else 0
+        rows.append(f"| {label} | {per_second:.1f} | {out:.1f} | {used:.2f} % | {opus.dropped} |")
+        progress(rows[-1])
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cpu-seconds", type=float, default=15.0)
     parser.add_argument("--samples", type=int, default=10)
     parser.add_argument("--latency-seconds", type=float, default=8.0)
+    parser.add_argument("--audio-only", action="store_true")
     args = parser.parse_args()
+    audio_rows = cpu_of_audio(args.cpu_seconds)
+    print("| audio transcoder | packets in/s | Opus packets out/s | CPU (% of one core) "
+          "| dropped |")
+    print("| --- | --- | --- | --- | --- |")
+    for row in audio_rows:
+        print(row)
+    if args.audio_only:
+        return
     cpu_rows = cpu_of_one_transcoder(args.cpu_seconds)
     join_rows = []
     with tempfile.TemporaryDirectory() as tmp:

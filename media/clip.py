@@ -1,6 +1,7 @@
 """Clips: a wall-clock range of recorded MPEG-TS segments remuxed into one MP4, not re-encoded.
 
-The H.264 packets are copied as they are; only their timestamps change. The clip starts
+The video and audio packets are copied as they are (audio: media.clip_audio); only their
+timestamps change. The clip starts
 at the keyframe at or before the requested start (a clip must open on a keyframe to
 decode from its first frame) and ends at the last packet before the requested end.
 Every segment is placed on the clip's timeline by its wall-clock start, so timestamp
@@ -26,6 +27,7 @@ import av.error
 from av.container import OutputContainer
 from av.stream import Stream
 
+from media.clip_audio import ClipAudio
 from media.cut_errors import MediaCutError, NoFootageError, SnapshotError
 from media.snapshot import JpegImage, TimedFrame, encode_jpeg, nearest_frame, open_segment
 
@@ -62,18 +64,12 @@ class _TimedPacket:
     packet: av.Packet[Any]
     wallclock: float  # presentation time
     decode_wallclock: float
+    audio: bool = False  # an audio packet (media.clip_audio)
 
 
-def cut_clip(
-    segments: list[Path],
-    segment_starts: list[float],
-    start: float,
-    end: float,
-    output: Path,
-    *,
-    progress: Progress | None = None,
-    container_format: str = "mp4",
-) -> ClipInfo:
+def cut_clip(segments: list[Path], segment_starts: list[float], start: float, end: float,
+             output: Path, *, progress: Progress | None = None,
+             container_format: str = "mp4") -> ClipInfo:
     """Write wall-clock ``[start, end)`` of consecutive TS ``segments`` to ``output`` (MP4,
     or MPEG-TS with ``container_format="mpegts"``).
 
@@ -100,13 +96,8 @@ def cut_clip(
         raise
     if progress is not None:
         progress(1.0)
-    logger.info(
-        "clip %s: %.3f s, %d bytes from %d segments",
-        output.name,
-        info.duration_seconds,
-        info.size,
-        len(chosen),
-    )
+    logger.info("clip %s: %.3f s, %d bytes from %d segments", output.name,
+                info.duration_seconds, info.size, len(chosen))
     return info
 
 
@@ -179,6 +170,8 @@ class _SegmentReader:
         self.start_wallclock = start_wallclock
         self._container = open_segment(path)
         self._stream = self._container.streams.video[0]
+        audio = list(self._container.streams.audio)
+        self.audio = audio[0] if audio else None
         # From the SPS, as FFmpeg's H.264 parser read it while probing.
         self.width = self._stream.codec_context.width
         self.height = self._stream.codec_context.height
@@ -188,10 +181,17 @@ class _SegmentReader:
         """The segment's packets in decode order, with their wall-clock times."""
         time_base = self._stream.time_base or CLIP_TIME_BASE
         first_pts: int | None = None
+        streams = [self._stream] if self.audio is None else [self._stream, self.audio]
         try:
-            for packet in self._container.demux(self._stream):
+            for packet in self._container.demux(streams):
                 if packet.size == 0 or packet.pts is None:
                     continue  # the flush packet at the end, or an untimed one
+                if packet.stream is self.audio:
+                    if first_pts is not None:  # same 90 kHz clock as the video in MPEG-TS
+                        at = self.start_wallclock + float((packet.pts - first_pts) * time_base)
+                        yield _TimedPacket(packet=packet, wallclock=at, decode_wallclock=at,
+                                           audio=True)
+                    continue
                 if first_pts is None:
                     first_pts = packet.pts
                 dts = packet.dts if packet.dts is not None else packet.pts
@@ -235,6 +235,8 @@ class _ClipWriter:
         self._segment_begins = True
         self._last_dts: int | None = None
         self._held: av.Packet[Any] | None = None
+        self.audio = ClipAudio(self.container, CLIP_TIME_BASE)
+        self._audio_template: Stream | None = None
 
     @property
     def started(self) -> bool:
@@ -246,20 +248,17 @@ class _ClipWriter:
         """From the first frame's start to the end of the last frame, in seconds."""
         return float((self._max_pts + self._step) * CLIP_TIME_BASE)
 
-    def begin_segment(self, width: int, height: int, codec: str = "h264") -> None:
+    def begin_segment(self, width: int, height: int, codec: str = "h264",
+                      audio: Stream | None = None) -> None:
         """Packets from a new segment follow: check its start against the last packet."""
         if self.started and (width, height) != (self.width, self.height):
             # The MP4 has one sample description; players mostly follow the in-band SPS
             # that every keyframe carries, but say so when the camera changed size.
-            logger.warning(
-                "clip changes picture size mid-way: %dx%d -> %dx%d",
-                self.width,
-                self.height,
-                width,
-                height,
-            )
+            logger.warning("clip changes picture size mid-way: %dx%d -> %dx%d",
+                           self.width, self.height, width, height)
         self._segment_size = (width, height)
         self._codec = codec
+        self._audio_template = audio
         self._segment_shift = 0
         self._segment_begins = True
 
@@ -271,6 +270,7 @@ class _ClipWriter:
                 self._codec, width=self.width, height=self.height
             )
             self.stream.time_base = CLIP_TIME_BASE
+            self.audio.open(self._audio_template)
             self.origin = timed.wallclock
         pts = self._ticks(timed.wallclock)
         dts = self._ticks(timed.decode_wallclock)
@@ -320,15 +320,8 @@ class _ClipWriter:
         return round((wallclock - self.origin) / CLIP_TIME_BASE)
 
 
-def _remux(
-    chosen: list[tuple[Path, float]],
-    start: float,
-    end: float,
-    partial: Path,
-    output: Path,
-    progress: Progress | None,
-    container_format: str,
-) -> ClipInfo:
+def _remux(chosen: list[tuple[Path, float]], start: float, end: float, partial: Path,
+           output: Path, progress: Progress | None, container_format: str) -> ClipInfo:
     writer = _ClipWriter(partial, container_format)
     reporter = _ProgressReporter(progress)
     try:
@@ -341,15 +334,9 @@ def _remux(
     except BaseException:
         writer.abandon()
         raise
-    return ClipInfo(
-        path=output,
-        duration_seconds=writer.duration,
-        size=partial.stat().st_size,
-        width=writer.width,
-        height=writer.height,
-        first_wallclock=writer.origin,
-        last_wallclock=writer.last_wallclock,
-    )
+    return ClipInfo(path=output, duration_seconds=writer.duration, size=partial.stat().st_size,
+                    width=writer.width, height=writer.height, first_wallclock=writer.origin,
+                    last_wallclock=writer.last_wallclock)
 
 
 def _copy_segment(
@@ -360,7 +347,7 @@ def _copy_segment(
     reporter: _ProgressReporter,
 ) -> None:
     """Write the segment's packets that belong to the clip, stopping at ``end``."""
-    writer.begin_segment(segment.width, segment.height, segment.codec)
+    writer.begin_segment(segment.width, segment.height, segment.codec, segment.audio)
     # Until the clip has begun: the packets since the newest keyframe at or before
     # ``start`` (the opening GOP), committed once one reaches ``start``. Left behind at
     # the segment's end if none does: the recording has a gap there and the clip
@@ -368,7 +355,13 @@ def _copy_segment(
     pending: list[_TimedPacket] = []
     for timed in segment.packets():
         if timed.wallclock >= end:
+            if timed.audio:
+                continue
             return
+        if timed.audio:
+            if writer.started:
+                writer.audio.write(timed.packet, writer._ticks(timed.wallclock))
+            continue
         if writer.started:
             writer.write(timed)
         else:

@@ -23,8 +23,10 @@ import av
 from av.container import OutputContainer
 from av.stream import Stream
 
+from media.audio import AUDIO_CODECS, AudioInfo
 from media.bitreader import BitstreamError
 from media.h264 import NAL_SPS, nal_type, parse_sps, split_annexb
+from media.hls_audio import SegmentAudio
 from media.packet import MediaPacket
 from media.playlist import is_discontinuous, live_playlist, vod_playlist
 from media.threads import run_in_daemon_thread
@@ -78,6 +80,7 @@ class _OpenSegment:
     last_pts: Fraction
     wallclock_start: float
     discontinuity: bool
+    audio: Stream | None = None
 
 
 class HlsRecorder:
@@ -117,6 +120,14 @@ class HlsRecorder:
         self._timeline = ContinuousTimeline()
         self._pending_discontinuity = False
         self._frame_step = Fraction(0)  # last positive pts step, to close a segment's end
+        self._audio_info: Callable[[], AudioInfo | None] = lambda: None
+        self._audio = SegmentAudio()
+        self.audio_sink = _AudioSink(self)
+
+    def set_audio(self, info: Callable[[], AudioInfo | None]) -> None:
+        """Where to read the camera's audio track (e.g. ``lambda: ingest.audio_info``, None:
+        no audio, as of the last connection); segments opened from then on carry it."""
+        self._audio_info = info
 
     def start(self) -> None:
         """Create the directory and start the writer thread."""
@@ -199,12 +210,16 @@ class HlsRecorder:
             self.on_failure(None)
 
     def _write(self, packet: MediaPacket) -> None:
+        if packet.codec in AUDIO_CODECS:
+            self._audio.write(self._segment, packet, self._audio_info())
+            return
         # The ingest marks reconnects; a long silence without one is treated alike.
         if packet.discontinuity or (
             self._previous is not None and self._is_gap(self._previous, packet)
         ):
             self._finish(None)
             self._pending_discontinuity = True
+            self._audio.reset()
         self._previous = packet
         if self._segment is None and not packet.is_keyframe:
             return  # a segment must start with a keyframe
@@ -217,6 +232,7 @@ class HlsRecorder:
             self._finish(pts)
             segment = self._open(packet, pts)
         assert segment is not None
+        self._audio.anchor(pts, packet.wallclock)
         if pts > segment.last_pts:
             self._frame_step = pts - segment.last_pts
             segment.last_pts = pts
@@ -239,6 +255,7 @@ class HlsRecorder:
         # Passthrough in every codec: H.265 goes into MPEG-TS as H.264 does (docs/codecs.md).
         stream = container.add_mux_stream(keyframe.codec, width=width, height=height)
         stream.time_base = keyframe.time_base
+        audio = self._audio.add_stream(container, self._audio_info())
         self._segment = _OpenSegment(
             sequence=sequence,
             path=path,
@@ -248,6 +265,7 @@ class HlsRecorder:
             last_pts=pts,
             wallclock_start=keyframe.wallclock,
             discontinuity=self._pending_discontinuity,
+            audio=audio,
         )
         self._pending_discontinuity = False
         return self._segment
@@ -293,6 +311,20 @@ class HlsRecorder:
             except Exception:
                 logger.debug("closing the failed segment also failed", exc_info=True)
             segment.path.unlink(missing_ok=True)
+
+
+class _AudioSink:
+    """The recorder as an audio sink of the ingest (``RtspIngest.add_audio_sink``)."""
+
+    def __init__(self, recorder: HlsRecorder) -> None:
+        self._recorder = recorder
+
+    def on_packet(self, packet: MediaPacket) -> None:
+        """Enqueue an audio packet; dropped when the queue is full."""
+        try:
+            self._recorder._queue.put_nowait(packet)
+        except queue.Full:
+            self._recorder.dropped += 1
 
 
 def _picture_size(keyframe: MediaPacket) -> tuple[int, int]:

@@ -14,9 +14,11 @@ import threading
 import time
 from collections.abc import Callable
 from enum import StrEnum
+from typing import Any
 
 import av.error
 
+from media.audio import AudioInfo
 from media.conditioner import PacketConditioner
 from media.errors import SourceError, SourceTimeout, redact_url
 from media.gop_cache import GopCache
@@ -94,6 +96,8 @@ class RtspIngest:
         self.backoff_max = backoff_max
         self.name = name or redact_url(url)
         self._sinks: tuple[PacketSink, ...] = ()
+        self._audio_sinks: tuple[PacketSink, ...] = ()
+        self._audio_info: AudioInfo | None = None
         self._sinks_lock = threading.Lock()
         self._state = IngestState.IDLE
         self._reported_state = IngestState.IDLE
@@ -113,6 +117,26 @@ class RtspIngest:
     def stream_info(self) -> StreamInfo | None:
         """What the source sends, once it has been opened (refreshed at each reconnect)."""
         return self._stream_info
+
+    @property
+    def audio_info(self) -> AudioInfo | None:
+        """The camera's audio track as of the last open (None: the camera sends none)."""
+        return self._audio_info
+
+    def add_audio_sink(self, sink: PacketSink) -> None:
+        """Deliver the camera's audio packets to ``sink`` (never to the video sinks).
+
+        Audio packets carry their codec (``media.audio.AUDIO_CODECS``), are all
+        "keyframes", and are in their own time base; they bypass the conditioner and the
+        GOP cache.
+        """
+        with self._sinks_lock:
+            self._audio_sinks = (*self._audio_sinks, sink)
+
+    def remove_audio_sink(self, sink: PacketSink) -> None:
+        """Stop delivering audio to ``sink``."""
+        with self._sinks_lock:
+            self._audio_sinks = tuple(s for s in self._audio_sinks if s is not sink)
 
     def add_sink(self, sink: PacketSink) -> None:
         """Deliver packets to ``sink`` from the next packet on."""
@@ -232,6 +256,7 @@ class RtspIngest:
             self._set_state(IngestState.ERROR, exc)
             raise
         self._stream_info = opened.info
+        self._audio_info = opened.audio_info
         info = opened.info
         self._conditioner.new_connection(info.parameter_sets, info.fps, info.codec,
                                          info.extradata)
@@ -269,11 +294,15 @@ class RtspIngest:
         """Demux until the source ends or fails; return (packets delivered, reason)."""
         delivered = 0
         try:
-            for av_packet in opened.container.demux(opened.stream):
+            streams = [opened.stream] if opened.audio is None else [opened.stream, opened.audio]
+            for av_packet in opened.container.demux(streams):
                 if self._stopping.is_set():
                     break
                 if av_packet.size == 0:
                     continue  # the end-of-stream flush packet
+                if av_packet.stream is opened.audio:
+                    self._deliver_audio(av_packet, opened)
+                    continue
                 if av_packet.pts is None:
                     data, keyframe = bytes(av_packet), av_packet.is_keyframe
                     self._conditioner.hold_untimed(data, keyframe, time.time())
@@ -298,6 +327,16 @@ class RtspIngest:
         finally:
             opened.container.close()
 
+    def _deliver_audio(self, av_packet: Any, opened: OpenedSource) -> None:
+        packet = _audio_packet(av_packet, opened)
+        if packet is None:
+            return
+        for sink in self._audio_sinks:
+            try:
+                sink.on_packet(packet)
+            except Exception:
+                logger.exception("ingest %s: audio sink %r failed", self.name, sink)
+
     def _deliver(self, packet: MediaPacket) -> None:
         self.gop_cache.add(packet)
         for sink in self._sinks:
@@ -305,6 +344,15 @@ class RtspIngest:
                 sink.on_packet(packet)
             except Exception:
                 logger.exception("ingest %s: sink %r failed", self.name, sink)
+
+
+def _audio_packet(av_packet: Any, opened: OpenedSource) -> MediaPacket | None:
+    info = opened.audio_info
+    if info is None or av_packet.pts is None or av_packet.time_base is None:
+        return None
+    return MediaPacket(data=bytes(av_packet), pts=av_packet.pts, dts=av_packet.pts,
+                       time_base=av_packet.time_base, is_keyframe=True,
+                       wallclock=time.time(), codec=info.codec)
 
 
 def _close_source(opened: OpenedSource) -> None:

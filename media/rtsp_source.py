@@ -40,9 +40,11 @@ from typing import Literal
 
 import av
 import av.error
+from av.audio.stream import AudioStream
 from av.container import InputContainer
 from av.video.stream import VideoStream
 
+from media.audio import AudioInfo, describe_audio, select_audio_stream
 from media.bitreader import BitstreamError
 from media.errors import NoVideoStream, SourceError, classify_open_error, redact_url
 from media.h264 import ParameterSets, parameter_sets
@@ -105,6 +107,9 @@ class OpenedSource:
     stream: VideoStream
     info: StreamInfo
     open_seconds: float
+    #: The camera's audio track, when it sends one VAS takes (media.audio.AUDIO_CODECS).
+    audio: AudioStream | None = None
+    audio_info: AudioInfo | None = None
 
 
 def open_source(
@@ -125,6 +130,8 @@ def open_source(
     try:
         stream = select_video_stream(container, url)
         info = describe(stream)
+        audio = select_audio_stream(list(container.streams.audio))
+        audio_info = describe_audio(audio) if audio is not None else None
     except BaseException:
         container.close()
         raise
@@ -139,7 +146,11 @@ def open_source(
         f"{info.fps:g}" if info.fps else "?",
         info.profile_level_id,
     )
-    return OpenedSource(container=container, stream=stream, info=info, open_seconds=elapsed)
+    if audio_info is not None:
+        logger.info("%s: audio %s %d Hz", redact_url(url), audio_info.codec,
+                    audio_info.sample_rate)
+    return OpenedSource(container=container, stream=stream, info=info, open_seconds=elapsed,
+                        audio=audio, audio_info=audio_info)
 
 
 def _open_container(

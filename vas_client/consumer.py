@@ -68,6 +68,16 @@ class Frame:
         return int(self.image.shape[0])
 
 
+@dataclass(frozen=True, slots=True)
+class AudioFrame:
+    """Decoded audio: ``samples`` int16 mono (the first channel), at ``sample_rate`` Hz."""
+
+    samples: np.ndarray[Any, np.dtype[np.int16]]
+    sample_rate: int
+    pts: int | None
+    received_at: float
+
+
 def _loopback_ip(url: str) -> str | None:
     host = urlsplit(url).hostname or ""
     if host == "localhost":
@@ -78,12 +88,30 @@ def _loopback_ip(url: str) -> str | None:
     return None
 
 
+def _video_frame(frame: Any) -> Frame | None:
+    if not isinstance(frame, av.VideoFrame):
+        return None
+    return Frame(np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8), frame.pts,
+                 time.time())
+
+
+def _audio_frame(frame: Any) -> AudioFrame | None:
+    """The first channel, int16."""
+    if not isinstance(frame, av.AudioFrame):
+        return None
+    data = frame.to_ndarray()
+    channels = len(frame.layout.channels)
+    mono = data[0] if frame.format.is_planar else data.reshape(-1)[::channels]
+    return AudioFrame(np.asarray(mono, dtype=np.int16), frame.sample_rate, frame.pts,
+                      time.time())
+
+
 class StreamConsumer:
     """`async with StreamConsumer(client, stream_id) as c: async for frame in c.frames(): …`"""
 
     def __init__(self, client: VasClient, stream_id: str, *, mode: str = "guide",
                  client_name: str = "vas-python", local_ip: str | None = None,
-                 max_buffered: int = 30) -> None:
+                 max_buffered: int = 30, audio: bool = False) -> None:
         if mode not in ("guide", "whep"):
             raise ValueError("mode must be 'guide' or 'whep'")
         self.client = client
@@ -92,6 +120,12 @@ class StreamConsumer:
         self.client_name = client_name
         self.local_ip = local_ip or _loopback_ip(client.url)
         self.consumer_id: str | None = None
+        #: Also receive the stream's audio (Opus, WHEP mode only): see ``audio_frames``.
+        self.audio = audio
+        if audio and mode != "whep":
+            raise ValueError("audio is received in mode 'whep' only")
+        self._audio: asyncio.Queue[AudioFrame | None] = asyncio.Queue(max_buffered * 5)
+        self._audio_reader: asyncio.Task[None] | None = None
         self._frames: asyncio.Queue[Frame | None] = asyncio.Queue(max_buffered)
         self._reader: asyncio.Task[None] | None = None
         self._closers: list[Any] = []
@@ -121,6 +155,17 @@ class StreamConsumer:
             count += 1
             yield frame
 
+    async def audio_frames(self, limit: int | None = None) -> AsyncIterator[AudioFrame]:
+        """Decoded audio frames (``audio=True``) as they arrive; the oldest are dropped if
+        you fall behind."""
+        count = 0
+        while limit is None or count < limit:
+            frame = await self._audio.get()
+            if frame is None:
+                return
+            count += 1
+            yield frame
+
     async def close(self) -> None:
         """Detach from VAS (DELETE the consumer or WHEP session) and close locally."""
         with contextlib.suppress(Exception):
@@ -129,32 +174,43 @@ class StreamConsumer:
             elif self.consumer_id:
                 await self.client.request(
                     "DELETE", f"/v2/streams/{self.stream_id}/consumers/{self.consumer_id}")
-        if self._reader is not None:
-            self._reader.cancel()
+        for reader in (self._reader, self._audio_reader):
+            if reader is not None:
+                reader.cancel()
         for closer in reversed(self._closers):
             with contextlib.suppress(Exception):
                 await closer()
         with contextlib.suppress(asyncio.QueueFull):
             self._frames.put_nowait(None)
+        with contextlib.suppress(asyncio.QueueFull):
+            self._audio.put_nowait(None)
 
     # -- plumbing ------------------------------------------------------------------------
 
     async def _read(self, track: MediaStreamTrack) -> None:
+        await self._pump(track, self._frames, _video_frame)
+
+    async def _read_audio(self, track: MediaStreamTrack) -> None:
+        await self._pump(track, self._audio, _audio_frame)
+
+    async def _pump(self, track: MediaStreamTrack, frames: asyncio.Queue[Any],
+                    convert: Any) -> None:
+        """Decoded frames of ``track`` into ``frames`` (the oldest dropped when full)."""
         while True:
             try:
                 frame = await track.recv()
             except MediaStreamError:
                 break
-            if not isinstance(frame, av.VideoFrame):
+            item = convert(frame)
+            if item is None:
                 continue
-            image = np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
-            item = Frame(image, frame.pts, time.time())
-            if self._frames.full():
-                self._frames.get_nowait()
-                self.dropped += 1
-            self._frames.put_nowait(item)
+            if frames.full():
+                frames.get_nowait()
+                if frames is self._frames:
+                    self.dropped += 1
+            frames.put_nowait(item)
         with contextlib.suppress(asyncio.QueueFull):
-            self._frames.put_nowait(None)
+            frames.put_nowait(None)
 
     async def _start_guide(self) -> None:
         caps = (await self.client.json(
@@ -215,6 +271,8 @@ class StreamConsumer:
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self._closers.append(pc.close)
         transceiver = pc.addTransceiver("video", direction="recvonly")
+        if self.audio:
+            pc.addTransceiver("audio", direction="recvonly")
         if self.local_ip is not None:
             await gather_on(transceiver.receiver.transport.transport._connection, self.local_ip)
         tracks: asyncio.Queue[MediaStreamTrack] = asyncio.Queue()
@@ -226,8 +284,16 @@ class StreamConsumer:
         self._whep_location = answer.headers["location"]
         self.consumer_id = self._whep_location.rsplit("/", 1)[1]
         await pc.setRemoteDescription(RTCSessionDescription(answer.text, "answer"))
-        track = await asyncio.wait_for(tracks.get(), 10)
-        self._reader = asyncio.ensure_future(self._read(track))
+        # aiortc announces the answer's tracks during setRemoteDescription: an audio one
+        # only when VAS sends audio (the camera has some).
+        while self._reader is None:
+            track = await asyncio.wait_for(tracks.get(), 10)
+            if track.kind == "video":
+                self._reader = asyncio.ensure_future(self._read(track))
+            elif self._audio_reader is None:
+                self._audio_reader = asyncio.ensure_future(self._read_audio(track))
+        if self.audio and self._audio_reader is None and not tracks.empty():
+            self._audio_reader = asyncio.ensure_future(self._read_audio(tracks.get_nowait()))
 
 
 class SyncStreamConsumer:

@@ -163,9 +163,14 @@
   function newPeerConnection(current) {
     const pc = new RTCPeerConnection();
     pc.addTransceiver('video', { direction: 'recvonly' });
+    // The camera's sound, as Opus, when it has any; played muted until the user unmutes.
+    pc.addTransceiver('audio', { direction: 'recvonly' });
+    const media = new MediaStream();
     pc.addEventListener('track', (event) => {
       const video = $('video');
-      video.srcObject = event.streams[0] ?? new MediaStream([event.track]);
+      media.addTrack(event.track);
+      if (event.track.kind === 'audio') setSound(true, video.muted);
+      video.srcObject = media;
       video.play().catch(() => {}); // muted autoplay is allowed; a refusal leaves controls to the user
     });
     pc.addEventListener('connectionstatechange', () => {
@@ -236,11 +241,21 @@
     if (!response.ok && response.status !== 404) throw await errorOf(response);
   }
 
+  // The sound button: enabled while the live stream has audio; the video starts muted.
+  function setSound(available, muted) {
+    const button = $('sound');
+    $('video').muted = muted;
+    button.disabled = !available;
+    button.textContent = muted ? 'Unmute' : 'Mute';
+    button.setAttribute('aria-pressed', String(!muted));
+  }
+
   async function leave({ retry = true } = {}) {
     const current = whep;
     if (!current) return;
     whep = null;
     $('video').srcObject = null;
+    setSound(false, true);
     $('watching').textContent = '';
     updateControls();
     await closeWhep(current, retry);
@@ -387,6 +402,7 @@
   $('bookmark').addEventListener('click', () => act('bookmark', () => captures.bookmark(selected.id)));
   $('leave').addEventListener('click', () => act('leave', () => leave()));
   $('stop').addEventListener('click', () => act('stop', stopStream));
+  $('sound').addEventListener('click', () => setSound(true, !$('video').muted));
   $('video').addEventListener('resize', () => {
     const video = $('video');
     $('video').title = `${video.videoWidth}×${video.videoHeight}`;

@@ -27,6 +27,9 @@ from jobs.node.detection import StreamDetection
 from jobs.node.protocol import source_failure, source_lost
 from jobs.node.tasks import TaskSet
 from jobs.node.viewers import StreamViewers
+from media.audio import AudioInfo, audio_config
+from media.audio_fanout import AudioFanout
+from media.audio_transcode import OpusTranscoder
 from media.errors import SourceError
 from media.gop_cache import GopCache
 from media.hls import HlsRecorder, SegmentInfo
@@ -49,7 +52,12 @@ class Ingest(Protocol):
     metrics: IngestMetrics
     on_state: StateCallback | None
 
+    @property
+    def audio_info(self) -> AudioInfo | None: ...
+
     def add_sink(self, sink: PacketSink) -> None: ...
+
+    def add_audio_sink(self, sink: PacketSink) -> None: ...
 
     async def open(self) -> StreamInfo: ...
 
@@ -99,6 +107,11 @@ class StreamPipeline:
         self.stopped = asyncio.Event()
         self.ingest = ingest_factory(source_url, transport, settings, f"stream {stream_id}")
         self.ingest.on_state = self._on_state
+        # WebRTC audio: the camera's audio as Opus, transcoded while a consumer takes it.
+        self.opus = OpusTranscoder(lambda: self.ingest.audio_info, name=f"stream {stream_id}")
+        self.audio_fanout = AudioFanout(available=lambda: self.ingest.audio_info is not None,
+                                        on_count=self._on_audio_demand)
+        self.opus.sinks.append(self.audio_fanout)
         self.recorder = HlsRecorder(
             index.directory(stream_id),
             target_duration=settings.media.hls_segment_s,
@@ -110,6 +123,9 @@ class StreamPipeline:
     def _attach(self) -> None:
         """Recorder and detection start; the rest waits for the camera's codec (`_wire`)."""
         self._loop = asyncio.get_running_loop()
+        self.recorder.set_audio(lambda: self.ingest.audio_info)
+        self.ingest.add_audio_sink(self.recorder.audio_sink)
+        self.ingest.add_audio_sink(self.opus)
         self.recorder.start()
         if self.detection is not None:  # decodes on a thread of its own, only when enabled
             self.detection.start()
@@ -140,8 +156,16 @@ class StreamPipeline:
         if not plan.always_on:
             self.ingest.add_sink(self.recorder)
         self.viewers.refusal = plan.refusal
+        self.viewers.router.sources.append(self.audio_fanout)
         self.viewers.router.profile_level_id = plan.served_profile
         self._wired = True
+
+    def _on_audio_demand(self, consumers: int) -> None:
+        """The Opus transcoder runs while a consumer takes audio."""
+        if consumers > 0 and not self.stopped.is_set():
+            self.opus.start()
+        else:
+            self.opus.stop()
 
     def _on_demand(self, viewers: int) -> None:
         """StreamViewers' count of WebRTC viewers: the transcoder runs while there are any."""
@@ -169,7 +193,11 @@ class StreamPipeline:
     def codec_config(self, info: StreamInfo) -> dict[str, Any]:
         """The stream's `codec_config`: what is ingested, recorded and served."""
         assert self.plan is not None
-        return codec_config(info, self.plan, self.policy)
+        config = codec_config(info, self.plan, self.policy)
+        audio = self.ingest.audio_info
+        if audio is not None:  # only then: a camera without sound keeps the guide's keys
+            config["audio"] = audio_config(audio)
+        return config
 
     def start(self, config: dict[str, Any] | None) -> None:
         """Start without a first open (taking over a stream): the ingest retries on its own;
@@ -188,6 +216,7 @@ class StreamPipeline:
             await self.viewers.close_all()
         if self.transcoder is not None:
             self.transcoder.stop()
+        self.opus.stop()
         await self.ingest.stop()
         if self.detection is not None:
             await self.detection.stop()
@@ -207,6 +236,7 @@ class StreamPipeline:
             "recording_error": self.recorder.failure,
             "viewers": self.viewers.count if self._wired else 0,
             "transcoder": self.transcoder.stats() if self.transcoder is not None else None,
+            "audio_transcoder": self.opus.stats() if self.ingest.audio_info else None,
             "detection": self.detection.stats() if self.detection is not None else None,
             # When the camera last sent a packet (OmniSight `lastSeen`).
             "last_packet_at": iso_ms(stats.last_packet_at),

@@ -22,7 +22,7 @@ from media.webrtc.consumer_transport import ConsumerTransport
 from media.webrtc.fanout import Fanout, SnapshotSource
 from media.webrtc.server_offer import ServerOfferSession
 from media.webrtc.settings import WebRtcSettings
-from media.webrtc.whep import WhepSession
+from media.webrtc.whep import TrackSource, WhepSession
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,8 @@ class Router:
         self.on_close: OnClose | None = None
         self._transports: dict[str, ConsumerTransport] = {}
         self._whep: dict[str, WhepSession] = {}
+        #: Other kinds a WHEP session may send (the stream's audio), see TrackSource.
+        self.sources: list[TrackSource] = []
         self._closed = False
 
     @property
@@ -88,7 +90,7 @@ class Router:
         self._check_open()
         session = WhepSession(
             fanout=self.fanout, settings=self.settings, profile_level_id=self.profile_level_id,
-            session_id=session_id,
+            session_id=session_id, sources=self.sources,
         )
         try:
             answer = await session.answer(offer_sdp)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from aiortc import (
     RTCConfiguration,
@@ -23,6 +23,7 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
+from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtcpFeedback
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
@@ -75,6 +76,17 @@ def _answer_codec(
     )
 
 
+class TrackSource(Protocol):
+    """Another kind of media a session may send besides the video (e.g. the stream's Opus
+    audio, media.audio_fanout): one track per session, stopped when the session ends."""
+
+    kind: str  # "audio"
+    mime_type: str  # the only codec offered for it, e.g. "audio/opus"
+
+    def subscribe(self) -> MediaStreamTrack | None:
+        """A new track for one session, or None when there is nothing to send now."""
+
+
 class WhepSession:
     """One WHEP viewer: `answer(offer)` once, `add_candidates()` for PATCH, `close()`.
 
@@ -89,7 +101,10 @@ class WhepSession:
         profile_level_id: str | None = None,
         session_id: str | None = None,
         on_close: Callable[[WhepSession], None] | None = None,
+        sources: Sequence[TrackSource] = (),
     ) -> None:
+        self._sources = sources
+        self._extra_tracks: list[MediaStreamTrack] = []
         self.id = session_id or str(uuid.uuid4())
         self.on_close = on_close
         self._fanout = fanout
@@ -133,6 +148,7 @@ class WhepSession:
             if c.mimeType.lower() == "video/h264"
         ]
         transceiver.setCodecPreferences(h264)
+        self._add_sources(offer)
         try:
             await self._pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
         except (ValueError, AssertionError) as exc:
@@ -150,6 +166,20 @@ class WhepSession:
 
         await self._pc.setLocalDescription(await self._pc.createAnswer())
         return str(self._pc.localDescription.sdp)
+
+    def _add_sources(self, offer: SessionDescription) -> None:
+        """A send-only section for each other kind the offer receives and a source has."""
+        for source in self._sources:
+            wanted = [m for m in offer.media if m.kind == source.kind
+                      and m.direction in ("recvonly", "sendrecv")]
+            track = source.subscribe() if wanted else None
+            if track is None:
+                continue
+            self._extra_tracks.append(track)
+            transceiver = self._pc.addTransceiver(track, direction="sendonly")
+            transceiver.setCodecPreferences([
+                c for c in RTCRtpSender.getCapabilities(source.kind).codecs
+                if c.mimeType.lower() == source.mime_type])
 
     async def add_candidates(self, sdpfrag: str) -> None:
         """Apply a trickle-ice-sdpfrag (WHEP PATCH): candidates and end-of-candidates."""
@@ -190,6 +220,8 @@ class WhepSession:
         finally:
             if self._track is not None:
                 self._track.stop()
+            for track in self._extra_tracks:
+                track.stop()
             if self.on_close is not None:
                 try:
                     self.on_close(self)

@@ -232,5 +232,7 @@ def vas_stack(browser_bundles: dict[str, float],
     Module-scoped: starting them costs seconds. Tests open their own pages and stop the
     viewers they start.
     """
-    with netns_stack(tmp_path_factory.mktemp("vas-netns")) as stack:
+    # With sound (AAC, a tone): the viewer page plays it (tests/browser/sound.py).
+    with netns_stack(tmp_path_factory.mktemp("vas-netns"),
+                     CameraProfile(audio=True, audio_codec="aac")) as stack:
         yield stack

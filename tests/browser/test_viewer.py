@@ -20,6 +20,7 @@ import pytest
 from api.routes.viewer import ASSETS
 from core.clients import SCOPES
 from tests.browser.harness import Page
+from tests.browser.sound import SPY_PEER_CONNECTIONS, check_sound
 
 pytestmark = pytest.mark.slow
 SVG_NS = "http://www.w3.org/2000/svg"
@@ -214,6 +215,7 @@ def test_viewer_flow_like_a_person(vas_stack: dict[str, Any], page: Page,
     camera = vas_stack["camera"].profile
     device_id = vas_stack["device_id"]
     page.evaluate(SPY_LONG_TIMERS)
+    page.evaluate(SPY_PEER_CONNECTIONS)
 
     # Sign in.
     began = time.monotonic()
@@ -257,6 +259,7 @@ def test_viewer_flow_like_a_person(vas_stack: dict[str, Any], page: Page,
     assert second["presented"] > first["presented"] >= 0 and second["presented"] >= 5, second
     assert (second["videoWidth"], second["videoHeight"]) == (camera.width, camera.height)
     assert second["paused"] is False
+    check_sound(page, _click)  # the camera's AAC, heard as Opus; muted until unmuted
 
     live = _api(vas_stack, "GET", "/v2/streams", params={"camera_id": device_id,
                                                           "state": "LIVE"}).json()["streams"]

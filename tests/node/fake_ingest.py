@@ -54,8 +54,13 @@ class FakeIngest:
                                profile_level_id=sps.profile_level_id if sps else None,
                                extradata=b"", time_base=TIME_BASE, parameter_sets=sets)
 
+    audio_info = None  # the fake camera sends no audio
+
     def add_sink(self, sink: PacketSink) -> None:
         self.sinks.append(sink)
+
+    def add_audio_sink(self, sink: PacketSink) -> None:
+        pass
 
     async def open(self) -> StreamInfo:
         failure = FAILURES.get(self.url.rsplit("/", 1)[-1])
