@@ -236,7 +236,11 @@ class Drill:
                 row = rows[sid]
                 if (sid not in gaps and row["state"] == "LIVE" and row["node_id"]
                         and row["node_id"] != old and row["updated_at"] > since_wall):
-                    gaps[sid] = time.monotonic() - since
+                    # The row's own time of the write that made it LIVE on its new node
+                    # (or of a later write: never earlier), not when this loop, which
+                    # shares its turn with the viewers' decoding, happened to look.
+                    written = (row["updated_at"] - since_wall).total_seconds()
+                    gaps[sid] = min(written, time.monotonic() - since)
                     for viewer in self.viewers:
                         if viewer.stream_id == sid:
                             viewer.moved.set()
