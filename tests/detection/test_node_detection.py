@@ -112,47 +112,37 @@ async def test_motion_outside_every_enabled_region_sends_nothing(
     assert detect_jobs(settings)[0].motion == []
 
 
-async def test_min_area_decides_whether_the_block_counts(
-    client, admin_token, settings, media_node, start_camera
+# Each row: a motion-scene camera, a motion setting under which its moving block does not
+# count, and one under which it does (docs/detection.md, "Motion").
+# - minArea: the block is 56x108 camera pixels, 28x54 = 1512 pixels of the 320x180 analysis
+#   frame; it moves inside an area of 144x108 = 15552 analysis pixels, so no blob of it
+#   reaches 20000, and its blob is well over 300.
+# - sensitivity: a block 52 grey levels above a black picture is under the threshold of
+#   sensitivity 0 (68 levels) and over that of sensitivity 0.5 (38 levels).
+DECIDING_SETTINGS = {
+    "min_area": ({"pattern": "smpte100"}, {"minArea": 20000}, {"minArea": 300}),
+    "sensitivity": ({"pattern": "black", "object_grey": 52}, {"sensitivity": 0.0},
+                    {"sensitivity": 0.5}),
+}
+
+
+@pytest.mark.parametrize("setting", DECIDING_SETTINGS)
+async def test_a_motion_setting_decides_whether_the_block_counts(
+    client, admin_token, settings, media_node, start_camera, setting
 ):
-    # The block is 56x108 camera pixels, 28x54 = 1512 pixels of the 320x180 analysis frame
-    # (docs/detection.md); it moves inside an area of 144x108 = 15552 analysis pixels, so no
-    # blob of it reaches 20000, and its blob is well over 300.
-    camera = start_camera(SCENE, scene="motion", pattern="smpte100", object_area=RIGHT_SIDE)
+    scene, ignores, counts = DECIDING_SETTINGS[setting]
+    camera = start_camera(SCENE, scene="motion", object_area=RIGHT_SIDE, **scene)
     device = await add_device(client, camera.url)
     await set_detection(client, admin_token, device, {
-        "detectionInterval": INTERVAL_MS, "motionDetection": {**MOTION, "minArea": 20000}})
+        "detectionInterval": INTERVAL_MS, "motionDetection": {**MOTION, **ignores}})
     stream = await start_stream(client, device)
     await wait_counters(stream, lambda c: c["samples"] >= 4)
     camera.set_motion(True)
     start = await wait_counters(stream, lambda c: True)
-    large = await wait_counters(stream, lambda c: c["samples"] >= start["samples"] + 8)
-    assert large["motion_samples"] == 0 and large["jobs_sent"] == 0, large
+    ignored = await wait_counters(stream, lambda c: c["samples"] >= start["samples"] + 8)
+    assert ignored["motion_samples"] == 0 and ignored["jobs_sent"] == 0, ignored
 
     await set_detection(client, admin_token, device, {
-        "detectionInterval": INTERVAL_MS, "motionDetection": {**MOTION, "minArea": 300}})
-    small = await wait_counters(stream, lambda c: c["motion_samples"] >= 1)
-    assert small["jobs_sent"] >= 1
-
-
-async def test_sensitivity_decides_whether_a_faint_block_counts(
-    client, admin_token, settings, media_node, start_camera
-):
-    # A block 52 grey levels above a black picture: under the threshold of sensitivity 0
-    # (68 levels), over that of sensitivity 0.5 (38 levels; docs/detection.md, "Motion").
-    camera = start_camera(SCENE, scene="motion", pattern="black", object_area=RIGHT_SIDE,
-                          object_grey=52)
-    device = await add_device(client, camera.url)
-    await set_detection(client, admin_token, device, {
-        "detectionInterval": INTERVAL_MS, "motionDetection": {**MOTION, "sensitivity": 0.0}})
-    stream = await start_stream(client, device)
-    await wait_counters(stream, lambda c: c["samples"] >= 4)
-    camera.set_motion(True)
-    start = await wait_counters(stream, lambda c: True)
-    dull = await wait_counters(stream, lambda c: c["samples"] >= start["samples"] + 8)
-    assert dull["motion_samples"] == 0 and dull["jobs_sent"] == 0, dull
-
-    await set_detection(client, admin_token, device, {
-        "detectionInterval": INTERVAL_MS, "motionDetection": {**MOTION, "sensitivity": 0.5}})
-    keen = await wait_counters(stream, lambda c: c["motion_samples"] >= 1)
-    assert keen["jobs_sent"] >= 1
+        "detectionInterval": INTERVAL_MS, "motionDetection": {**MOTION, **counts}})
+    counted = await wait_counters(stream, lambda c: c["motion_samples"] >= 1)
+    assert counted["jobs_sent"] >= 1
