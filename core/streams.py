@@ -255,10 +255,15 @@ class StreamService:
         if target in (StreamState.STOPPED, StreamState.CLOSED):
             await mark_active(camera_id, False)
         previous = None if before is None else StreamState(before["state"])
-        status = camera_status(target)
-        if self._notifier is not None and camera_status(previous) is not status:
-            await self._notifier.send(camera_status_message(camera_id, status.value))
+        await self.announce_status(camera_id, previous, target)
         return await self.get(stream_id)
+
+    async def announce_status(self, camera_id: uuid.UUID, previous: StreamState | None,
+                       current: StreamState) -> None:
+        """Tell the WebSocket when a state change changed the camera's status."""
+        status = camera_status(current)
+        if camera_status(previous) is not status:
+            await self.announce(camera_status_message(camera_id, status.value))
 
     async def close(self, stream_id: uuid.UUID) -> None:
         """Stop a stream (if running) and close it and its consumers; idempotent once CLOSED."""

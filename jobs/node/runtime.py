@@ -152,15 +152,13 @@ class MediaNodeRuntime:
         # may offer the same stream at once, and only one of them may start it.
         self._starting.add(stream_id)
         try:
-            if not await self.leases.claim(stream_id):
+            before = await self.streams.get(stream_id)
+            if not await self.leases.claim(stream_id, restarting="media node lost; restarting"):
                 return False
             stream = await self.streams.get(stream_id)
-            logger.warning("taking over stream %s (was on %s)", stream_id, stream.node_id)
+            logger.warning("taking over stream %s (was on %s)", stream_id, before.node_id)
+            await self.streams.announce_status(stream.camera_id, before.state, stream.state)
             await self.consumers.close_all(stream_id)  # their transports died with the node
-            if stream.state in (StreamState.LIVE, StreamState.ERROR):
-                with contextlib.suppress(Conflict):
-                    await self.streams.transition(stream_id, StreamState.INITIALIZING,
-                                                  last_error="media node lost; restarting")
             pipeline = await self._pipeline_for(stream)
             self.pipelines[stream_id] = pipeline
         finally:
