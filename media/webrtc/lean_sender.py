@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import random
+import socket
 import struct
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -67,10 +70,49 @@ HISTORY_SIZE = 512
 MAX_BUFFERED_BYTES = 512 * 1024
 
 _HEADER = struct.Struct("!BBHII")
-# One packet: header, extensions and payload (aiortc's payloads are at most 1300 bytes) and
-# room for libsrtp's trailer.
-BUFFER_SIZE = 1500
 _srtp_protect = _lib.srtp_protect
+# The scratch buffer where every sender assembles and protects a run of packets. One per
+# process is enough: `send_frame` runs to its end without yielding to the event loop.
+# UDP segmentation offload takes at most 64 segments and one datagram's size in all.
+_MAX_SEGMENTS = 64
+_SCRATCH_SIZE = 65000
+_SRTP_TRAILER = 16  # libsrtp's authentication tag and MKI, at most (10 with the default)
+_SCRATCH = _ffi.new("char[]", _SCRATCH_SIZE)
+_SCRATCH_BYTES = _ffi.buffer(_SCRATCH)  # a slice of it is a copy (bytes)
+_SCRATCH_VIEW = memoryview(_SCRATCH_BYTES)  # a slice of it is not
+_SOL_UDP = getattr(socket, "SOL_UDP", 17)
+_UDP_SEGMENT = getattr(socket, "UDP_SEGMENT", 103)  # Linux ≥ 4.18; Python 3.12 names it
+_U16 = struct.Struct("=H")
+# What a kernel or a path without segmentation offload answers; then every packet goes
+# out by its own `sendto` for the rest of the process's life.
+_NO_GSO = {errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP}
+_gso = sys.platform == "linux"
+
+
+def _flush(udp: Any, addr: tuple[str, int], end: int, segment: int, buffered: int) -> None:
+    """Send the scratch buffer's packets up to `end`, each `segment` bytes (the last may be
+    shorter): one system call for all of them when the kernel cuts them (UDP_SEGMENT)."""
+    global _gso  # learnt once per process
+    data = _SCRATCH_VIEW[:end]
+    if segment < end and _gso and not buffered:
+        try:
+            udp._sock.sendmsg([data], [(_SOL_UDP, _UDP_SEGMENT, _U16.pack(segment))], 0, addr)
+            return
+        except BlockingIOError:
+            pass  # the kernel's buffer is full: asyncio keeps the packets below
+        except OSError as exc:
+            if exc.errno not in _NO_GSO:
+                raise
+            _gso = False
+            logger.warning("UDP segmentation offload refused (%s): one sendto per packet", exc)
+    sendto = udp.sendto if buffered else udp._sock.sendto
+    for start in range(0, end, segment):
+        packet = data[start:start + segment]
+        try:
+            sendto(packet, addr)
+        except OSError:  # would block, or an ICMP error: asyncio buffers or reports it
+            sendto = udp.sendto
+            sendto(packet, addr)
 # Seconds from the NTP epoch (1900) to the Unix epoch (1970).
 _NTP_OFFSET = 2208988800
 
@@ -106,8 +148,6 @@ class LeanSender(RTCRtpSender):
         self._cname: str | None = None
         self._srtp: pylibsrtp.Session | None = None
         self._srtp_t: Any = None
-        self._cdata = _ffi.new("char[]", BUFFER_SIZE)
-        self._buffer = _ffi.buffer(self._cdata)
         self._length = _ffi.new("int *")
         self._rtcp_task: asyncio.Task[None] | None = None
         self._running = False
@@ -199,47 +239,62 @@ class LeanSender(RTCRtpSender):
     def send_frame(self, frame: RtpFrame) -> bool:
         """Send one frame's packets now; False (nothing sent) when the socket is backed up.
 
-        The only per-packet work: header pack, SRTP protect, history slot, sendto. No
-        logging, no stats objects, no timers; the two counters feed the sender reports.
-        The packet is assembled in this sender's own buffer, where libsrtp protects it in
-        place, and goes to the socket directly while asyncio holds nothing unsent for it.
+        The only per-packet work: header pack, SRTP protect, history slot. No logging, no
+        stats objects, no timers; the two counters feed the sender reports. The packets are
+        assembled back to back in one scratch buffer, where libsrtp protects them in place,
+        and leave by UDP segmentation offload: one `sendmsg` per run of equal-sized packets
+        (an FU-A fragmented NAL unit is one or two runs) that the kernel cuts into the same
+        datagrams one `sendto` each would have sent, for a fraction of the system calls.
         """
         destination = self._destination() if self._running else None
         if destination is None or self._srtp is None:
             return True  # not connected (any more): the frame is gone, not late
         udp, addr = destination
-        if udp.get_write_buffer_size() > MAX_BUFFERED_BYTES:
+        buffered = udp.get_write_buffer_size()
+        if buffered > MAX_BUFFERED_BYTES:
             return False
-        send = udp.sendto if udp.get_write_buffer_size() else udp._sock.sendto
         ntp = _ntp_now()
         extension = self._extension(ntp)
         first = 0x90 if extension else 0x80
         timestamp = (self._ts_origin + frame.pts) & 0xFFFFFFFF
-        history, cdata, length, srtp_t = self._history, self._cdata, self._length, self._srtp_t
+        history, length, srtp_t = self._history, self._length, self._srtp_t
         payload_type, ssrc, seq = self._payload_type, self._ssrc, self._seq
-        last = len(frame.payloads) - 1
+        payloads = frame.payloads
+        last = len(payloads) - 1
         marker = 0x80 if frame.marker else 0
-        buf, pack_into = self._buffer, _HEADER.pack_into
-        start = 12 + len(extension)
-        buf[12:start] = extension
+        buf, pack_into = _SCRATCH_VIEW, _HEADER.pack_into
+        head = 12 + len(extension)
+        # The run being assembled from the buffer's start: packets whose payloads have the
+        # size of its first one (its last may be shorter), at most `_MAX_SEGMENTS`.
+        offset = run_size = segment = count = 0
         octets = 0
-        for i, payload in enumerate(frame.payloads):
-            end = start + len(payload)
-            pack_into(buf, 0, first, payload_type | marker if i == last else payload_type,
+        for i, payload in enumerate(payloads):
+            size = len(payload)
+            if offset and (size > run_size or count == _MAX_SEGMENTS
+                           or offset + head + size + _SRTP_TRAILER > _SCRATCH_SIZE):
+                _flush(udp, addr, offset, segment, buffered)
+                offset = 0
+            if not offset:
+                run_size, count = size, 0
+            pack_into(buf, offset, first, payload_type | marker if i == last else payload_type,
                       seq, timestamp, ssrc)
-            buf[start:end] = payload
-            length[0] = end
-            if _srtp_protect(srtp_t, cdata, length):
+            buf[offset + 12:offset + head] = extension
+            buf[offset + head:offset + head + size] = payload
+            length[0] = head + size
+            if _srtp_protect(srtp_t, _SCRATCH + offset, length):
                 raise pylibsrtp.Error("srtp_protect failed")
-            packet = buf[0 : length[0]]
-            history[seq % HISTORY_SIZE] = packet
-            try:
-                send(packet, addr)
-            except OSError:  # would block, or an ICMP error: asyncio buffers or reports it
-                send = udp.sendto
-                send(packet, addr)
-            octets += end - start
+            if not offset:
+                segment = length[0]
+            end = offset + length[0]
+            history[seq % HISTORY_SIZE] = _SCRATCH_BYTES[offset:end]
+            octets += size
             seq = (seq + 1) & 0xFFFF
+            offset, count = end, count + 1
+            if size < run_size:  # a shorter packet ends its run
+                _flush(udp, addr, offset, segment, buffered)
+                offset = 0
+        if offset:
+            _flush(udp, addr, offset, segment, buffered)
         self._seq = seq
         self.packets_sent += last + 1
         self.octets_sent += octets

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import pytest
 from aioice import Connection
 
+from media.webrtc import lean_sender
 from tests.media.webrtc.clip import FPS, GOP, Stream
 from tests.media.webrtc.conftest import OpenConsumer
 from tests.media.webrtc.ortc_client import OrtcClient
@@ -52,9 +53,23 @@ async def mid_gop(stream: Stream) -> None:
     await until(lambda: GOP // 6 <= stream.camera.sent % GOP <= GOP // 3, timeout=3 * GOP / FPS)
 
 
+@pytest.mark.parametrize("segmentation", [True, False], ids=["udp-gso", "sendto-each"])
 async def test_one_ssrc_and_gapless_sequence_across_the_gop_cache_burst(
-    stream: Stream, open_consumer: OpenConsumer, monkeypatch: pytest.MonkeyPatch
+    stream: Stream, open_consumer: OpenConsumer, monkeypatch: pytest.MonkeyPatch,
+    segmentation: bool,
 ) -> None:
+    # Both ways out of the sender: runs of packets cut by the kernel (UDP_SEGMENT), and one
+    # `sendto` per packet (a kernel or path without segmentation offload).
+    monkeypatch.setattr(lean_sender, "_gso", segmentation)
+    runs: list[int] = []  # packets per system call
+    flush = lean_sender._flush
+
+    def counting_flush(udp: object, addr: tuple[str, int], end: int, segment: int,
+                       buffered: int) -> None:
+        runs.append(-(-end // segment) if lean_sender._gso and not buffered else 1)
+        flush(udp, addr, end, segment, buffered)
+
+    monkeypatch.setattr(lean_sender, "_flush", counting_flush)
     await mid_gop(stream)
     # Tap every ICE connection before the client starts, so the burst's first packet is seen
     # (the server's receives only SRTCP, which the tap ignores).
@@ -85,6 +100,8 @@ async def test_one_ssrc_and_gapless_sequence_across_the_gop_cache_burst(
     # Every decoded frame follows the previous one: no frame lost across burst → live.
     indexes = [f.index for f in consumer.client.frames]
     assert all(b == (a + 1) % (2 * GOP) for a, b in itertools.pairwise(indexes)), indexes
+    # Fragmented frames left in runs of several packets per call only when segmenting.
+    assert (max(runs) > 1) is segmentation
 
 
 async def test_a_pli_is_answered_with_the_cached_keyframe_at_once(
