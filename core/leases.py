@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from core.clock import utcnow
-from core.stream_states import ACTIVE_STATES
+from core.stream_states import ACTIVE_STATES, StreamState
 from core.tables import Stream
 
 _ACTIVE = [s.value for s in ACTIVE_STATES]
@@ -24,19 +24,26 @@ class StreamLeases:
         self.node_id = node_id
         self._lease = timedelta(seconds=lease_s)
 
-    async def claim(self, stream_id: uuid.UUID) -> bool:
-        """Take an active stream that nobody holds, that we hold, or whose lease lapsed."""
+    async def claim(self, stream_id: uuid.UUID, restarting: str | None = None) -> bool:
+        """Take an active stream that nobody holds, that we hold, or whose lease lapsed.
+
+        `restarting` (the reason) takes a stream over to start it again: it becomes
+        INITIALIZING in the same UPDATE, so no reader sees the last owner's LIVE under the
+        new owner's name."""
         now = utcnow()
         free = (
             Stream.node_id.is_null()
             | (Stream.node_id == self.node_id)
             | (Stream.lease_expires_at < now)
         )
-        won = await Stream.update(
-            {Stream.node_id: self.node_id, Stream.lease_expires_at: now + self._lease}
-        ).where((Stream.id == stream_id) & Stream.state.is_in(_ACTIVE) & free).returning(
-            Stream.id
-        )
+        values: dict[Any, Any] = {Stream.node_id: self.node_id,
+                                  Stream.lease_expires_at: now + self._lease}
+        if restarting is not None:
+            values.update({Stream.state: StreamState.INITIALIZING.value,
+                           Stream.last_error: restarting, Stream.updated_at: now})
+        won = await Stream.update(values).where(
+            (Stream.id == stream_id) & Stream.state.is_in(_ACTIVE) & free
+        ).returning(Stream.id)
         return bool(won)
 
     async def renew(self, running: set[uuid.UUID]) -> set[uuid.UUID]:

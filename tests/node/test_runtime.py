@@ -154,6 +154,21 @@ async def test_heartbeat_takes_over_a_lost_nodes_stream(database, runtime, camer
     assert row.lease_expires_at > utcnow()
 
 
+async def test_a_restarting_claim_is_initializing_in_the_same_write(runtime, new_stream):
+    stream_id = await new_stream()
+    await runtime.start(stream_id)
+    runtime.pipelines.clear()  # the node died: its LIVE row stays behind
+    successor = StreamLeases("node-b", 10)
+    assert not await successor.claim(stream_id, restarting="lost")  # the lease still holds
+    assert (await streams.get(stream_id)).state is StreamState.LIVE
+    assert await StreamLeases(runtime.node_id, -1.0).claim(stream_id)  # the lease lapses
+    before = (await streams.get(stream_id)).updated_at
+    assert await successor.claim(stream_id, restarting="media node lost; restarting")
+    row = await streams.get(stream_id)
+    assert (row.state, row.node_id) == (StreamState.INITIALIZING, "node-b")
+    assert row.last_error == "media node lost; restarting" and row.updated_at > before
+
+
 async def _expire_lease(stream_id) -> None:
     leases = StreamLeases("node-lost", -1.0)  # a lease that ended a second ago
     assert await leases.claim(stream_id)
