@@ -1,10 +1,11 @@
-"""The per-viewer send path: RTP header, SRTP protect, sendto — and the viewer's RTCP.
+"""The per-viewer send path: RTP header, SRTP protect, send — and the viewer's RTCP.
 
 aiortc's `RTCRtpSender` runs a task per viewer that awaits its track, packetizes every
 access unit again, builds an `RtpPacket` object per packet and serializes it. Here the
 payloads come packetized once per stream (`RtpFrame`) and `send_frame()` is a plain call
 made by the fan-out in the same loop turn: per packet only a 12-byte header (+ the
-negotiated extensions, built once per frame), one libsrtp `protect` and one `sendto`.
+negotiated extensions, built once per frame) and one libsrtp `protect`; the packets of a
+frame leave in one `sendmsg` per run of equal-sized packets (UDP segmentation offload).
 
 `LeanSender` subclasses `RTCRtpSender` only so that it can stand where aiortc expects a
 sender: a `ConsumerTransport` builds it directly; a WHEP/server-offer peer connection gets
