@@ -28,7 +28,7 @@ PROFILES = {
 }
 
 
-def run(profile_name: str, counts: list[int], seconds: float) -> list[str]:
+def run(profile_name: str, counts: list[int], seconds: float, detection: bool) -> list[str]:
     profile = PROFILES[profile_name]
     rows = []
     idle: float | None = None
@@ -36,6 +36,9 @@ def run(profile_name: str, counts: list[int], seconds: float) -> list[str]:
         server = Server(Path(tmp))
         try:
             node = server.media_node_pid()
+            if not detection:  # motion detection is on by default and decodes on the node
+                server.http.put("/api/v1/detection/settings",
+                                json={"enabled": False}).raise_for_status()
             for count in counts:
                 progress(f"{profile_name}: starting {count} camera(s)")
                 cameras = [TestCamera(profile) for _ in range(count)]
@@ -105,12 +108,14 @@ def main() -> None:
                         help="camera counts to measure; 0 measures the idle node")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--round-trips", type=int, default=100)
+    parser.add_argument("--no-detection", action="store_true",
+                        help="turn the default motion detection off: ingest and recording only")
     args = parser.parse_args()
     print("| profile | cameras | ingested kbit/s (mean) | fps (mean) | media node CPU "
           "(% of one core) | per camera above idle | start→LIVE p50 | start→LIVE max |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in args.profile or ["720p", "1080p"]:
-        for row in run(name, args.cameras, args.seconds):
+        for row in run(name, args.cameras, args.seconds, not args.no_detection):
             print(row, flush=True)
     print()
     print("| what | samples | p50 | p95 | max |")
