@@ -99,13 +99,12 @@ def _flush(udp: Any, addr: tuple[str, int], end: int, segment: int, buffered: in
         try:
             udp._sock.sendmsg([data], [(_SOL_UDP, _UDP_SEGMENT, _U16.pack(segment))], 0, addr)
             return
-        except BlockingIOError:
-            pass  # the kernel's buffer is full: asyncio keeps the packets below
-        except OSError as exc:
-            if exc.errno not in _NO_GSO:
-                raise
-            _gso = False
-            logger.warning("UDP segmentation offload refused (%s): one sendto per packet", exc)
+        except OSError as exc:  # e.g. the kernel's buffer is full: one by one below, where
+            # asyncio keeps what the kernel refuses and reports errors to the protocol
+            if exc.errno in _NO_GSO:
+                _gso = False
+                logger.warning("UDP segmentation offload refused (%s): one sendto per packet",
+                               exc)
     sendto = udp.sendto if buffered else udp._sock.sendto
     for start in range(0, end, segment):
         packet = data[start:start + segment]

@@ -5,6 +5,7 @@ retransmission cannot repair."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import itertools
 from collections.abc import Callable
 
@@ -158,3 +159,41 @@ async def test_a_burst_loss_is_recovered_from_the_retransmission_buffer(
     indexes = [f.index for f in client.frames]
     assert all(b == (a + 1) % (2 * GOP) for a, b in itertools.pairwise(indexes)), indexes
     assert consumer.transport.track.keyframe_answers == 0  # NACK sufficed, no PLI needed
+
+
+class _RefusingSocket:
+    """A socket whose kernel refuses UDP segmentation offload (`errno`), or whose buffer
+    is full, and takes datagrams one by one."""
+
+    def __init__(self, errno_: int) -> None:
+        self.errno, self.sent = errno_, []
+
+    def sendmsg(self, buffers: list[memoryview], ancillary: object, flags: int,
+                addr: object) -> int:
+        raise OSError(self.errno, "refused")
+
+    def sendto(self, data: memoryview, addr: object) -> int:
+        self.sent.append(bytes(data))
+        return len(data)
+
+
+class _Udp:
+    def __init__(self, sock: _RefusingSocket) -> None:
+        self._sock = sock
+
+    def sendto(self, data: memoryview, addr: object) -> None:  # asyncio's, never reached
+        raise AssertionError("the socket took every packet")
+
+
+@pytest.mark.parametrize(("errno_", "gso_after"), [(errno.EIO, False), (errno.EAGAIN, True)],
+                         ids=["no-offload", "buffer-full"])
+def test_a_refused_run_goes_out_one_datagram_at_a_time(
+    monkeypatch: pytest.MonkeyPatch, errno_: int, gso_after: bool
+) -> None:
+    monkeypatch.setattr(lean_sender, "_gso", True)
+    packets = [bytes([n]) * 100 for n in range(3)] + [b"\xff" * 40]
+    lean_sender._SCRATCH_VIEW[:340] = b"".join(packets)
+    sock = _RefusingSocket(errno_)
+    lean_sender._flush(_Udp(sock), ("127.0.0.1", 9), 340, 100, 0)
+    assert sock.sent == packets  # the same datagrams, in order
+    assert lean_sender._gso is gso_after  # only a kernel without offload turns it off
