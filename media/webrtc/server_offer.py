@@ -138,7 +138,9 @@ class ServerOfferSession(WhepSession):
         audio.direction = "inactive"
         audio.port = video.port
         audio.ice, audio.dtls, audio.rtcp_mux = video.ice, video.dtls, True
-        audio.ice_candidates = []
+        # The same transport as the video's (whichever of the two BUNDLE names first).
+        audio.ice_candidates = video.ice_candidates
+        audio.ice_candidates_complete = video.ice_candidates_complete
         audio.rtp.codecs = offered.rtp.codecs
         audio.fmt = [c.payloadType for c in offered.rtp.codecs]
         bundle = next((g for g in answer.group if g.semantic == "BUNDLE"), None)

@@ -4,6 +4,7 @@ decode video, listed among the stream's consumers, DELETE ends it; bad input ref
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 
@@ -103,7 +104,7 @@ async def _answer(client, headers, base: str, reject_audio: bool = False):
     await pc.setLocalDescription(await pc.createAnswer())
     answer = pc.localDescription.sdp
     if reject_audio:  # as a viewer that takes no sound: port 0
-        answer = answer.replace("m=audio 9 ", "m=audio 0 ")
+        answer = re.sub(r"m=audio \d+ ", "m=audio 0 ", answer)
         assert "m=audio 0 " in answer
     session = f"{base}/{body['sessionId']}"
     answered = await client.post(session, headers=headers, json={"sdpAnswer": answer})
