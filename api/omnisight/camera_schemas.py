@@ -8,13 +8,25 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 Text = Annotated[str, msgspec.Meta(max_length=255)]
+TranscodeMode = Annotated[str, msgspec.Meta(pattern="^(auto|always|never)$")]
 
 
-class CameraSettingsBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """What the camera is set to deliver; kept and shown (docs/omnisight.md)."""
+class CameraSettingsBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True,
+                         omit_defaults=True):
+    """What the camera is set to deliver (kept and shown), and how WebRTC transcodes it
+    (docs/codecs.md). A key sent as null is removed (its default applies)."""
 
-    resolution: Annotated[str, msgspec.Meta(max_length=32)] | UnsetType = UNSET
-    framerate: Annotated[int, msgspec.Meta(ge=1, le=240)] | UnsetType = UNSET
+    resolution: Annotated[str, msgspec.Meta(max_length=32)] | UnsetType | None = UNSET
+    framerate: Annotated[int, msgspec.Meta(ge=1, le=240)] | UnsetType | None = UNSET
+    transcode: TranscodeMode | UnsetType | None = UNSET
+    transcode_width: Annotated[int, msgspec.Meta(ge=16, le=7680)] | UnsetType | None = UNSET
+    transcode_height: Annotated[int, msgspec.Meta(ge=16, le=4320)] | UnsetType | None = UNSET
+    transcode_kbps: Annotated[int, msgspec.Meta(ge=100, le=50_000)] | UnsetType | None = UNSET
+
+    def given(self) -> dict[str, object]:
+        """The keys sent, under the device settings' names (snake_case; null included)."""
+        return {name: getattr(self, name) for name in self.__struct_fields__
+                if getattr(self, name) is not UNSET}
 
 
 class CameraCreateBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):

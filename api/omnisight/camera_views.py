@@ -9,6 +9,9 @@ from core.clock import iso_ms
 from core.devices import CameraPage, CameraStatus, DeviceRecord
 
 PASSWORD_MASK = "******"  # noqa: S105 - the mask shown instead of the password
+# Device settings kept under the V1 names, shown in OmniSight's camelCase.
+SETTING_NAMES = {"transcode_width": "transcodeWidth", "transcode_height": "transcodeHeight",
+                 "transcode_kbps": "transcodeKbps"}
 
 
 class CameraView(TypedDict):
@@ -88,7 +91,8 @@ def camera_view(row: DeviceRecord, status: CameraStatus) -> CameraView:
 
 
 def camera_created_view(row: DeviceRecord, status: CameraStatus) -> CameraCreatedView:
-    return {**camera_view(row, status), "settings": row.settings or {}}
+    settings = {SETTING_NAMES.get(key, key): value for key, value in (row.settings or {}).items()}
+    return {**camera_view(row, status), "settings": settings}
 
 
 def camera_detail_view(row: DeviceRecord, status: CameraStatus) -> CameraDetailView:

@@ -10,7 +10,6 @@ import uuid
 from datetime import timedelta
 from typing import Annotated, Any
 
-import msgspec
 from litestar import Request, Router, delete, get, post, put
 from litestar.params import FromPath, JSONBody, QueryParameter
 
@@ -52,8 +51,11 @@ async def _status(services: Services, camera_id: uuid.UUID) -> CameraStatus:
     return camera_status(None if stream is None else stream.state)
 
 
-def _changes(data: CameraCreateBody | CameraUpdateBody) -> DeviceChanges:
-    settings = None if data.settings is None else msgspec.to_builtins(data.settings)
+def _changes(data: CameraCreateBody | CameraUpdateBody,
+             current: dict[str, Any] | None = None) -> DeviceChanges:
+    """The device changes of a body; `settings` are merged key by key into ``current``
+    (a key sent as null is removed)."""
+    settings = None if data.settings is None else {**(current or {}), **data.settings.given()}
     return DeviceChanges(
         name=data.name, rtsp_url=data.rtsp_url, location=data.location,
         username=data.username, password=data.password, ip_address=data.ip_address,
@@ -99,7 +101,8 @@ async def update_camera(
     """Change the fields given; a running stream keeps its URL until it is started again."""
     services = services_of(request.app)
     ident = _camera_id(camera_id)
-    row = await services.devices.update(ident, _changes(data))
+    current = (await services.devices.get(ident)).settings if data.settings is not None else None
+    row = await services.devices.update(ident, _changes(data, current))
     return camera_updated_view(row, await _status(services, ident))
 
 

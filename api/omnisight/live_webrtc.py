@@ -62,7 +62,8 @@ async def _session_stream(services: Services, camera_id: str,
 
 @get("/cameras/{camera_id:str}/live/webrtc", **omni_scoped(SCOPE), responses=OFFER_ERRORS)
 async def offer(request: Request[Any, Any, Any], camera_id: FromPath[str]) -> dict[str, Any]:
-    """Start a live session: the server's SDP offer (sendonly H.264, candidates included)."""
+    """Start a live session: the server's SDP offer (sendonly H.264, and Opus audio bundled
+    with it when the camera has sound; candidates included)."""
     services = services_of(request.app)
     stream = await _live(services, camera_id)
     await services.consumer_quota.check(caller(request))

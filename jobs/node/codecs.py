@@ -2,7 +2,10 @@
 camera's codec (docs/codecs.md).
 
 - H.264 from the camera: WebRTC gets it as it is (``auto``, ``never``), or re-encoded by
-  the stream's transcoder (``always``: to scale down or cap the bitrate).
+  the stream's transcoder (``always``: to scale down or cap the bitrate). With ``auto``, a
+  camera whose profile is not constrained baseline also has a "baseline" plan: consumers
+  whose capabilities refuse the camera's profile get the transcoder's constrained baseline
+  (on demand, only while such a consumer watches); the others get the camera's H.264.
 - H.265: recorded as it is; WebRTC gets H.264 from the transcoder (``auto``, ``always``), or
   nothing (``never``: consumers are refused with the reason).
 - MJPEG: no HLS player takes it, so the transcoder runs for the whole stream and its H.264
@@ -16,6 +19,7 @@ from typing import Any
 
 from media.rtsp_source import StreamInfo
 from media.transcode import TranscodeSettings, output_size, profile_level_id
+from media.webrtc.h264_profile import Profile, parse_profile_level_id
 
 # FFmpeg's codec names and the names the API shows (RTP encoding names).
 CODEC_NAMES = {"h264": "H264", "hevc": "H265", "mjpeg": "JPEG"}
@@ -52,6 +56,10 @@ class VideoPlan:
     refusal: str | None  # why WebRTC consumers are refused (transcode: never)
     served_profile: str | None  # profile-level-id of the H.264 WebRTC gets
     served_size: tuple[int, int]
+    #: profile-level-id of the transcoder's H.264 for consumers that refuse the camera's
+    #: profile (H.264 camera, ``auto``, not constrained baseline), else None.
+    baseline_profile: str | None = None
+    baseline_size: tuple[int, int] = (0, 0)
 
 
 def plan_video(codec: str, width: int, height: int, source_profile: str | None,
@@ -67,6 +75,12 @@ def plan_video(codec: str, width: int, height: int, source_profile: str | None,
     if needs or policy.mode == "always":
         size = output_size(policy.settings, width, height)
         return VideoPlan(codec, True, always_on, None, profile_level_id(*size), size)
+    parsed = parse_profile_level_id(source_profile)
+    if policy.mode == "auto" and parsed is not None \
+            and parsed.profile is not Profile.CONSTRAINED_BASELINE:
+        size = output_size(policy.settings, width, height)
+        return VideoPlan(codec, False, False, None, source_profile, (width, height),
+                         profile_level_id(*size), size)
     return VideoPlan(codec, False, False, None, source_profile, (width, height))
 
 
@@ -85,6 +99,12 @@ def codec_config(info: StreamInfo, plan: VideoPlan, policy: TranscodePolicy) -> 
         }
         if plan.transcode:
             served["kbps"] = policy.settings.kbps
+        if plan.baseline_profile is not None:
+            # What a consumer refusing the camera's profile is served instead.
+            served["baseline"] = {
+                "codec": "H264", "profile": plan.baseline_profile, "payloadType": 96,
+                "width": plan.baseline_size[0], "height": plan.baseline_size[1],
+                "transcoded": True, "kbps": policy.settings.kbps}
     return {
         "video": {
             "codec": CODEC_NAMES.get(info.codec, info.codec.upper()),

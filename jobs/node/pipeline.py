@@ -138,11 +138,13 @@ class StreamPipeline:
         camera's codec say (jobs.node.codecs). Synchronous: called right after the open,
         before the ingest thread delivers its first packet."""
         self.plan = plan = plan_video(codec, width, height, profile, self.policy)
-        if plan.transcode:
+        transcoder = None
+        if plan.transcode or plan.baseline_profile is not None:
             transcoder = VideoTranscoder(self.ingest.gop_cache, self.policy.settings, fps=fps,
                                          name=f"stream {self.stream_id}",
                                          cpu_meter=partial(add_cpu_seconds, "transcoder", "node"))
             self.transcoder = transcoder
+        if transcoder is not None and plan.transcode:
             self.viewers = StreamViewers(self.stream_id, transcoder.gop_cache, self._media,
                                          on_demand=self._on_demand)
             transcoder.sinks.append(self.viewers.router.fanout)
@@ -153,6 +155,12 @@ class StreamPipeline:
         else:
             self.viewers = StreamViewers(self.stream_id, self.ingest.gop_cache, self._media)
             self.ingest.add_sink(self.viewers.router.fanout)
+            if transcoder is not None and plan.baseline_profile is not None:
+                # H.264 in a profile some consumers refuse: they get the transcoder's.
+                baseline = self.viewers.add_baseline(transcoder.gop_cache, plan.baseline_profile)
+                transcoder.sinks.append(baseline.fanout)
+                self.viewers.on_demand = self._on_demand
+                self.ingest.add_sink(transcoder)
         if not plan.always_on:
             self.ingest.add_sink(self.recorder)
         self.viewers.refusal = plan.refusal

@@ -1,15 +1,19 @@
 """The viewers of one stream on its media node: the stream's Router does the media; this
 keeps `vas_consumer` in step with it and turns media errors into the refusals of
-`core.errors`."""
+`core.errors`.
+
+An H.264 stream whose profile some consumers refuse may have a second Router, `baseline`,
+fed by the stream's transcoder (constrained baseline): a consumer or WHEP viewer that the
+stream's Router refuses for its capabilities is served by that one (docs/codecs.md)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from core.consumers import ConsumerService, ConsumerState
 from core.errors import Conflict, InvalidInput, NotFound
@@ -29,6 +33,8 @@ from media.webrtc import (
 )
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # How often a WHEP session's state is looked at while it connects: media flows as soon
 # as the peer connection is up, and the consumer list should say CONNECTED by the time a
@@ -53,33 +59,46 @@ class StreamViewers:
                  consumers: ConsumerService | None = None,
                  on_demand: Callable[[int], None] | None = None) -> None:
         self.stream_id = stream_id
-        #: Told how many viewers there are (or are about to be) at every change: the
-        #: pipeline runs its transcoder while there are any.
+        #: Told how many viewers the transcoder-fed Router has (or is about to have) at every
+        #: change (`baseline` when there is one, else `router`): the pipeline runs its
+        #: transcoder while there are any.
         self.on_demand = on_demand
         #: Why this stream cannot be watched over WebRTC (transcode 'never'), or None.
         self.refusal: str | None = None
         self.router = Router(gop_cache, webrtc_settings(media), name=f"stream {stream_id}")
         self.router.on_close = self._closed
+        #: The transcoder's constrained-baseline H.264 for consumers refusing the camera's
+        #: profile (see `add_baseline`), or None.
+        self.baseline: Router | None = None
+        self._media = media
         self._max_viewers = media.max_consumers_per_stream
         self._consumers = consumers or ConsumerService()
         self._tasks = TaskSet()
 
+    def add_baseline(self, gop_cache: GopCache, profile_level_id: str) -> Router:
+        """The second Router, for consumers that refuse the camera's H.264 profile; the
+        caller feeds its fan-out (the transcoder's output)."""
+        router = Router(gop_cache, webrtc_settings(self._media), profile_level_id,
+                        name=f"stream {self.stream_id} baseline")
+        router.on_close = self._closed
+        router.sources = self.router.sources  # the same audio
+        self.baseline = router
+        return router
+
     @property
     def count(self) -> int:
-        return self.router.count
+        return sum(router.count for router in self._routers())
 
     async def consume(
         self, consumer_id: uuid.UUID, client_id: str, rtp_capabilities: Any
     ) -> Consumed:
         self._check_room()
-        self._demand(1)
         try:
-            transport, rtp_parameters = await self.router.create_consumer(
-                str(consumer_id), rtp_capabilities, cname=f"vas-{self.stream_id.hex[:8]}")
+            transport, rtp_parameters = await self._on_router(
+                lambda router: router.create_consumer(
+                    str(consumer_id), rtp_capabilities, cname=f"vas-{self.stream_id.hex[:8]}"))
         except CapabilityMismatch as exc:
             raise InvalidInput(f"rtp_capabilities cannot receive this stream: {exc}") from None
-        finally:
-            self._demand(0)
         await self._consumers.add(consumer_id, self.stream_id, client_id, ConsumerState.NEW,
                                   transport.id)
         return Consumed(consumer_id=consumer_id, transport=transport.parameters(),
@@ -106,26 +125,26 @@ class StreamViewers:
         return Done()
 
     async def close(self, consumer_id: uuid.UUID) -> Done:
-        if not await self.router.close_consumer(str(consumer_id)):
-            raise NotFound(f"Consumer {consumer_id} not found")
-        return Done()
+        for router in self._routers():
+            if await router.close_consumer(str(consumer_id)):
+                return Done()
+        raise NotFound(f"Consumer {consumer_id} not found")
 
     async def whep_offer(self, session_id: uuid.UUID, offer_sdp: str) -> WhepAnswer:
         self._check_room()
-        self._demand(1)
         try:
-            session, answer = await self.router.create_whep_session(str(session_id), offer_sdp)
+            session, answer = await self._on_router(
+                lambda router: router.create_whep_session(str(session_id), offer_sdp))
         except (InvalidRemoteParameters, CapabilityMismatch) as exc:
             raise InvalidInput(f"SDP offer: {exc}") from None
-        finally:
-            self._demand(0)
         await self._consumers.add(session_id, self.stream_id, "whep", ConsumerState.CONNECTING,
                                   f"whep-{session_id}")
         self._tasks.spawn(self._follow_whep(session_id, session))
         return WhepAnswer(answer=answer)
 
     async def whep_patch(self, session_id: uuid.UUID, sdpfrag: str) -> Done:
-        session = self.router.whep_session(str(session_id))
+        session = next((found for router in self._routers()
+                        if (found := router.whep_session(str(session_id))) is not None), None)
         if session is None:
             raise NotFound(f"WHEP session {session_id} not found")
         try:
@@ -137,11 +156,11 @@ class StreamViewers:
     async def offer_session(self, session_id: uuid.UUID, client_id: str) -> SessionOffer:
         """A server-offer session (OmniSight live WebRTC): its SDP offer."""
         self._check_codec()
-        self._demand(1)
+        self._demand(1, self.router)
         try:
             session, offer = await self.router.create_offer_session(str(session_id))
         finally:
-            self._demand(0)
+            self._demand(0, self.router)
         await self._consumers.add(session_id, self.stream_id, client_id, ConsumerState.NEW,
                                   f"webrtc-{session_id}")
         self._tasks.spawn(self._expire_unanswered(session))
@@ -174,21 +193,51 @@ class StreamViewers:
 
     async def report(self) -> None:
         """Heartbeat: write when each viewer was last heard from."""
-        for consumer_id, transport in self.router.transports():
+        for consumer_id, transport in (pair for router in self._routers()
+                                       for pair in router.transports()):
             seen = datetime.fromtimestamp(transport.last_seen_at, UTC)
             await self._consumers.seen(uuid.UUID(consumer_id), seen)
 
     async def close_all(self) -> None:
-        await self.router.close()
+        for router in self._routers():
+            await router.close()
         await self._tasks.join()
 
     # -- internals -----------------------------------------------------------------
 
-    def _demand(self, joining: int) -> None:
-        """Tell on_demand the viewer count, plus ``joining`` about to be added."""
+    def _routers(self) -> tuple[Router, ...]:
+        return (self.router,) if self.baseline is None else (self.router, self.baseline)
+
+    async def _on_router(self, create: Callable[[Router], Awaitable[T]]) -> T:
+        """``create`` on the stream's Router; when that one refuses the viewer's
+        capabilities (CapabilityMismatch) and there is a baseline Router, on that one (the
+        first refusal is kept when both refuse)."""
+        try:
+            return await self._demanding(self.router, create)
+        except CapabilityMismatch as refused:
+            if self.baseline is None:
+                raise
+            try:
+                created = await create(self.baseline)
+            except CapabilityMismatch:
+                raise refused from None
+            self._demand(0)  # its transcoder starts now, not for a viewer refused anyway
+            return created
+
+    async def _demanding(self, router: Router, create: Callable[[Router], Awaitable[T]]) -> T:
+        self._demand(1, router)
+        try:
+            return await create(router)
+        finally:
+            self._demand(0, router)
+
+    def _demand(self, joining: int, router: Router | None = None) -> None:
+        """Tell on_demand the transcoder-fed Router's viewer count, plus ``joining`` about
+        to be added to ``router`` when that is the one."""
+        fed = self.baseline or self.router
         if self.on_demand is not None:
             try:
-                self.on_demand(self.router.count + joining)
+                self.on_demand(fed.count + (joining if router is fed else 0))
             except Exception:
                 logger.exception("stream %s: on_demand failed", self.stream_id)
 
@@ -200,7 +249,7 @@ class StreamViewers:
         """VAS_MAX_CONSUMERS_PER_STREAM: consumers and WHEP sessions together (409 beyond),
         and no WebRTC at all for a stream whose codec is refused (400)."""
         self._check_codec()
-        if self.router.count >= self._max_viewers:
+        if self.count >= self._max_viewers:
             raise Conflict(f"Stream has reached its limit of {self._max_viewers} viewers "
                            "(VAS_MAX_CONSUMERS_PER_STREAM); close one first")
 

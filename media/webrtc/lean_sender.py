@@ -171,6 +171,9 @@ class LeanSender(RTCRtpSender):
         sender = cls(track, original.transport)
         # The SSRCs the peer connection already wrote (or will write) in its SDP.
         sender._ssrc, sender._rtx_ssrc = original._ssrc, original._rtx_ssrc
+        # The peer connection's one stream id: the viewer finds video and audio in one
+        # MediaStream (`event.streams[0]`).
+        sender._stream_id = original._stream_id
         transceiver._RTCRtpTransceiver__sender = sender  # type: ignore[attr-defined]
         return sender
 

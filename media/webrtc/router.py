@@ -47,7 +47,8 @@ class Router:
         self.on_close: OnClose | None = None
         self._transports: dict[str, ConsumerTransport] = {}
         self._whep: dict[str, WhepSession] = {}
-        #: Other kinds a WHEP session may send (the stream's audio), see TrackSource.
+        #: Other kinds a WHEP or server-offer session may send (the stream's audio), see
+        #: TrackSource.
         self.sources: list[TrackSource] = []
         self._closed = False
 
@@ -106,7 +107,7 @@ class Router:
         self._check_open()
         session = ServerOfferSession(
             fanout=self.fanout, settings=self.settings, profile_level_id=self.profile_level_id,
-            session_id=session_id,
+            session_id=session_id, sources=self.sources,
         )
         try:
             offer = await session.offer()

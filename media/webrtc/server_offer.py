@@ -7,6 +7,12 @@ aiortc only knows its own encoder's H.264 profiles (42001f, 42e01f). The offer n
 camera's profile instead (so that a browser answers for what it will really receive); the
 answer is mapped back to aiortc's payload types to be applied, and the negotiated codec then
 carries the camera's parameters again, as `WhepSession` does.
+
+When the stream has audio (a `TrackSource` of kind "audio"), the offer has a sendonly
+audio section first, bundled with the video, and its sections are named as in the
+OmniSight document (`a=group:BUNDLE audio video`); a video-only offer is unchanged. An
+answer that rejects the audio (port 0, `inactive`, no Opus) still gets the video: its audio
+section is made an inactive one on the video's transport and the audio track is released.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Any
 
 from aiortc import RTCRtpCodecParameters, RTCRtpSender, RTCSessionDescription
 from aiortc.rtcrtpparameters import RTCRtcpFeedback
-from aiortc.sdp import SessionDescription
+from aiortc.sdp import GroupDescription, MediaDescription, SessionDescription
 
 from media.webrtc.capabilities import router_rtp_capabilities
 from media.webrtc.errors import (
@@ -29,6 +35,9 @@ from media.webrtc.lean_sender import LeanSender
 from media.webrtc.whep import WhepSession
 
 _PROFILE = re.compile(r"^(a=fmtp:(\d+) .*?profile-level-id=)([0-9a-fA-F]{6})", re.MULTILINE)
+# The sections' names (mids) when there is audio, as in the OmniSight document's example.
+_AUDIO_MIDS = {"a=mid:0": "a=mid:audio", "a=mid:1": "a=mid:video",
+               "a=group:BUNDLE 0 1": "a=group:BUNDLE audio video"}
 
 
 class ServerOfferSession(WhepSession):
@@ -43,9 +52,17 @@ class ServerOfferSession(WhepSession):
         return self._pc.signalingState == "stable" and self._track is not None
 
     async def offer(self) -> str:
-        """The SDP offer (sendonly H.264, candidates included)."""
+        """The SDP offer (sendonly Opus audio when the stream has audio, sendonly H.264,
+        candidates included)."""
         if self._track is not None:
             raise TransportStateError("the session already has an offer")
+        audio = next((source.subscribe() for source in self._sources
+                      if source.kind == "audio"), None)
+        if audio is not None:  # first, as the document's `a=group:BUNDLE audio video`
+            self._extra_tracks.append(audio)
+            self._pc.addTransceiver(audio, direction="sendonly").setCodecPreferences([
+                c for c in RTCRtpSender.getCapabilities("audio").codecs
+                if c.mimeType.lower() == "audio/opus"])
         self._track = self._fanout.subscribe()
         transceiver = self._pc.addTransceiver(self._track, direction="sendonly")
         # The lean send path instead of aiortc's per-viewer packetizing sender.
@@ -58,6 +75,9 @@ class ServerOfferSession(WhepSession):
         for ice in {t.sender.transport.transport for t in self._pc.getTransceivers()}:
             if not ice._connection._local_candidates_start:
                 await gather_announced(ice._connection, self._settings)
+        if audio is not None:
+            offer = RTCSessionDescription(re.sub("|".join(_AUDIO_MIDS), lambda m: _AUDIO_MIDS[
+                m[0]], offer.sdp), "offer")
         await self._pc.setLocalDescription(offer)
         self._aiortc_profiles = {m[1]: m[2] for m in _PROFILE.findall(
             self._pc.localDescription.sdp)}
@@ -79,6 +99,9 @@ class ServerOfferSession(WhepSession):
                   and str(c.payloadType) in self._aiortc_profiles]
         if not chosen:
             raise CapabilityMismatch("the answer accepts none of the offered H.264 formats")
+        audio = [m for m in parsed.media if m.kind == "audio"]
+        if audio and self._extra_tracks and _rejected(audio[0]):
+            answer_sdp = self._without_audio(parsed, audio[0], video[0])
         # Back to aiortc's own profile ids, so that aiortc's codec matching accepts it.
         mapped = _PROFILE.sub(lambda m: f"{m[1]}{self._aiortc_profiles.get(m[2], m[3])}",
                               answer_sdp)
@@ -92,6 +115,8 @@ class ServerOfferSession(WhepSession):
         supported = {(fb["type"], fb.get("parameter")) for fb in camera["rtcpFeedback"]}
         first = chosen[0]
         for transceiver in self._pc.getTransceivers():
+            if transceiver.kind != "video":
+                continue
             # Forward the camera's H.264 as it is, under the payload type the viewer took.
             transceiver._codecs = [RTCRtpCodecParameters(
                 mimeType="video/H264", clockRate=90000, payloadType=first.payloadType,
@@ -103,3 +128,34 @@ class ServerOfferSession(WhepSession):
     def _camera_codec(self) -> dict[str, Any]:
         codec: dict[str, Any] = router_rtp_capabilities(self._profile_level_id)["codecs"][0]
         return codec
+
+    def _without_audio(self, answer: SessionDescription, audio: MediaDescription,
+                       video: MediaDescription) -> str:
+        """The answer with its rejected audio section made one aiortc applies and never
+        sends on (inactive, on the video's transport); the audio track released."""
+        local = SessionDescription.parse(self._pc.localDescription.sdp)
+        offered = next(m for m in local.media if m.kind == "audio")
+        audio.direction = "inactive"
+        audio.port = video.port
+        audio.ice, audio.dtls, audio.rtcp_mux = video.ice, video.dtls, True
+        # The same transport as the video's (whichever of the two BUNDLE names first).
+        audio.ice_candidates = video.ice_candidates
+        audio.ice_candidates_complete = video.ice_candidates_complete
+        audio.rtp.codecs = offered.rtp.codecs
+        audio.fmt = [c.payloadType for c in offered.rtp.codecs]
+        bundle = next((g for g in answer.group if g.semantic == "BUNDLE"), None)
+        if bundle is None:
+            bundle = GroupDescription(semantic="BUNDLE", items=[video.rtp.muxId])
+            answer.group.append(bundle)
+        if audio.rtp.muxId not in bundle.items:
+            bundle.items.append(audio.rtp.muxId)
+        for track in self._extra_tracks:
+            track.stop()
+        self._extra_tracks.clear()
+        return str(answer)
+
+
+def _rejected(audio: MediaDescription) -> bool:
+    """Whether the viewer's answer declines the offered audio."""
+    return (audio.port == 0 or audio.direction not in ("recvonly", "sendrecv")
+            or not any(c.mimeType.lower() == "audio/opus" for c in audio.rtp.codecs))

@@ -123,6 +123,7 @@ def test_h265_camera_over_the_omnisight_server_offer(
     base = f"{vas_stack['vas'].page_origin}/api/v1/cameras/{h265_device}/live/webrtc"
     session = page.evaluate(START, {"base": base, "token": token}, timeout=30)
     assert session["answerStatus"] == 204, session
+    assert "m=audio" not in session["offer"]  # a camera without sound: video only
     progress = _until(lambda: (lambda p: p if p["framesDecoded"] >= 15 and p["width"] else None)(
         page.evaluate(PROGRESS)), "15 frames decoded", 20)
     assert (progress["width"], progress["height"]) == (640, 360)

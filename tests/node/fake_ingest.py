@@ -1,7 +1,8 @@
 """A fake ingest at the node's edge: `RtspIngest`'s interface (what `StreamPipeline` uses),
 fed with real H.264 from libx264 instead of a camera. The camera's URL says how it behaves:
 a path ending in `/timeout`, `/refused`, `/novideo` or `/unauthorized` fails to open with
-the matching `media.errors` error; anything else opens and streams."""
+the matching `media.errors` error; `/high` streams H.264 High profile; anything else opens
+and streams constrained baseline."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ FAILURES: dict[str, type[SourceError]] = {
     "unauthorized": SourceUnauthorized,
 }
 _ENCODED = encode_h264("baseline", 320, 240, frames=50, gop=25)
+_HIGH = encode_h264("high", 320, 240, frames=50, gop=25, x264_params="bframes=0")
 
 
 class FakeIngest:
@@ -48,7 +50,8 @@ class FakeIngest:
         self.delivered = 0
         self.stopped = False
         self._task: asyncio.Task[None] | None = None
-        sets = parameter_sets_in(split_annexb(b"".join(_ENCODED.packets[:1])))
+        self._encoded = _HIGH if url.endswith("/high") else _ENCODED
+        sets = parameter_sets_in(split_annexb(b"".join(self._encoded.packets[:1])))
         sps = sets.sps_info()
         self.info = StreamInfo(codec="h264", width=320, height=240, fps=float(FPS),
                                profile_level_id=sps.profile_level_id if sps else None,
@@ -101,10 +104,11 @@ class FakeIngest:
         self.metrics.on_live()
         index = 0
         while True:
-            position = index % len(_ENCODED.packets)
+            encoded = self._encoded
+            position = index % len(encoded.packets)
             packet = MediaPacket(
-                data=_ENCODED.packets[position], pts=index * 90000 // FPS, dts=None,
-                time_base=TIME_BASE, is_keyframe=_ENCODED.keyframes[position],
+                data=encoded.packets[position], pts=index * 90000 // FPS, dts=None,
+                time_base=TIME_BASE, is_keyframe=encoded.keyframes[position],
                 wallclock=time.time())
             self.metrics.on_packet(packet)
             self.gop_cache.add(packet)

@@ -148,3 +148,47 @@ async def test_viewers_beyond_the_stream_limit_are_refused_with_conflict(
                                     client_id="ruth", rtp_capabilities=caps), Consumed)
     finally:
         await node.shutdown()
+
+
+async def test_a_consumer_refusing_the_cameras_profile_gets_the_baseline_router(
+        runtime, new_stream):
+    """A High camera (`transcode: auto`): a consumer that takes High is served by the
+    stream's Router and runs no transcoder; one that lists only constrained baseline is
+    served by the baseline Router, whose transcoder runs while it watches."""
+    stream_id = await new_stream("high")
+    await runtime.start(stream_id)
+    viewers = runtime.viewers(stream_id)
+    pipeline = runtime.pipelines[stream_id]
+    high = viewers.router.profile_level_id
+    assert high.startswith("64") and viewers.baseline is not None
+    assert viewers.baseline.profile_level_id == "42e01f"
+    assert pipeline.transcoder is not None and not pipeline.transcoder.running
+
+    passthrough = uuid.uuid4()
+    consumed = await _across(runtime, Consume(
+        stream_id=stream_id, consumer_id=passthrough, client_id="high",
+        rtp_capabilities=_client_caps(high)), Consumed)
+    assert consumed.rtp_parameters["codecs"][0]["parameters"]["profile-level-id"] == high
+    assert (viewers.router.count, viewers.baseline.count) == (1, 0)
+    assert not pipeline.transcoder.running
+
+    baseline = uuid.uuid4()
+    consumed = await _across(runtime, Consume(
+        stream_id=stream_id, consumer_id=baseline, client_id="baseline",
+        rtp_capabilities=_client_caps("42e01f")), Consumed)
+    assert consumed.rtp_parameters["codecs"][0]["parameters"]["profile-level-id"] == "42e01f"
+    assert (viewers.router.count, viewers.baseline.count, viewers.count) == (1, 1, 2)
+    assert pipeline.transcoder.running
+
+    await _across(runtime, CloseConsumer(stream_id=stream_id, consumer_id=baseline), Done)
+    assert viewers.baseline.count == 0 and not pipeline.transcoder.running
+    # Not H.264 at all: refused with the stream's own reason; no transcoder started for it.
+    starts = pipeline.transcoder.starts
+    with pytest.raises(InvalidInput, match=r"no H\.264"):
+        await _across(runtime, Consume(
+            stream_id=stream_id, consumer_id=uuid.uuid4(), client_id="vp8",
+            rtp_capabilities={"codecs": [], "headerExtensions": []}), Consumed)
+    assert pipeline.transcoder.starts == starts and not pipeline.transcoder.running
+    assert viewers.router.count == 1  # the High consumer keeps watching
+    await runtime.stop(stream_id)
+    assert viewers.count == 0

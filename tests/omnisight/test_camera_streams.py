@@ -163,3 +163,38 @@ async def test_a_lost_camera_is_error_and_deleting_a_streaming_camera_stops_it(
     # one may be closed by the stop)
     remaining = (await client.get(f"{BASE}/cameras", headers=headers)).json()
     assert [c["id"] for c in remaining["cameras"]] == [other.json()["id"]]
+
+
+async def test_transcode_settings_apply_from_the_streams_next_start(
+    client: httpx.AsyncClient, admin_user: dict[str, Any], media_node: Any, start_camera: Any,
+) -> None:
+    """The camera body's `transcode*` settings are the device's: the stream started after
+    them serves what they say; a change applies at the next start, not to the running one."""
+    headers = bearer(admin_user["token"])
+    camera = start_camera(width=640, height=360, fps=15, gop=15)
+    made = await client.post(f"{BASE}/cameras", headers=headers, json={
+        "name": "Scaled", "rtspUrl": camera.url,
+        "settings": {"transcode": "always", "transcodeWidth": 320, "transcodeKbps": 300}})
+    assert made.status_code == 201, made.text
+    camera_id = made.json()["id"]
+
+    async def webrtc() -> dict[str, Any]:
+        started = await client.post(f"{BASE}/cameras/{camera_id}/stream/start",
+                                    headers=headers, timeout=40)
+        assert started.status_code == 200, started.text
+        stream = await client.get(f"/v2/streams/{started.json()['streamId']}", headers=headers)
+        config = stream.json()["codec_config"]
+        return {"transcode": config["transcode"], **config["webrtc"]}
+
+    first = await webrtc()
+    assert (first["transcode"], first["transcoded"], first["width"], first["height"],
+            first["kbps"]) == ("always", True, 320, 180, 300)
+    changed = await client.put(f"{BASE}/cameras/{camera_id}", headers=headers,
+                               json={"settings": {"transcode": "never"}})
+    assert changed.status_code == 200, changed.text
+    assert (await webrtc())["transcode"] == "always"  # the running stream keeps its plan
+    stopped = await client.post(f"{BASE}/cameras/{camera_id}/stream/stop", headers=headers,
+                                timeout=20)
+    assert stopped.status_code == 200, stopped.text
+    again = await webrtc()
+    assert (again["transcode"], again["transcoded"], again["width"]) == ("never", False, 640)

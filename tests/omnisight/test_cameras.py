@@ -3,6 +3,7 @@ secret, pagination and the location filter, one table with the V1 devices, error
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from typing import Any
@@ -145,6 +146,61 @@ async def test_a_camera_is_a_device_both_ways(client, admin_user):
     # Deleting on one side deletes on the other.
     assert (await client.delete(f"{BASE}/cameras/{device_id}", headers=headers)).status_code == 200
     assert (await client.get(f"/api/v1/devices/{device_id}")).status_code == 404
+
+
+async def test_transcode_settings_in_camelcase_merged_key_by_key_and_shared_with_v1(
+        client, admin_user):
+    headers = bearer(admin_user["token"])
+    camera = await create(client, headers, settings={
+        "resolution": "1080p", "transcode": "always", "transcodeWidth": 640,
+        "transcodeKbps": 800})
+    assert camera["settings"] == {"resolution": "1080p", "transcode": "always",
+                                  "transcodeWidth": 640, "transcodeKbps": 800}
+    # Kept as the device's settings, the ones the stream's next start reads.
+    row = await Device.select(Device.settings).where(
+        Device.id == uuid.UUID(camera["id"])).first()
+    stored = row["settings"] if isinstance(row["settings"], dict) else json.loads(row["settings"])
+    assert stored == {"resolution": "1080p", "transcode": "always", "transcode_width": 640,
+                      "transcode_kbps": 800}
+
+    # An update changes the keys it sends; null removes one (its default applies again).
+    changed = await client.put(f"{BASE}/cameras/{camera['id']}", headers=headers, json={
+        "settings": {"transcode": "never", "transcodeKbps": None, "transcodeHeight": 360}})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["settings"] == {"resolution": "1080p", "transcode": "never",
+                                          "transcodeWidth": 640, "transcodeHeight": 360}
+    detail = (await client.get(f"{BASE}/cameras/{camera['id']}", headers=headers)).json()
+    assert detail["settings"] == changed.json()["settings"]
+
+    # Set through the V1 device route, shown here; an OmniSight update keeps it.
+    v1 = await client.put(f"/api/v1/devices/{camera['id']}", json={"transcode_kbps": 1200})
+    assert v1.status_code == 200, v1.text
+    kept = await client.put(f"{BASE}/cameras/{camera['id']}", headers=headers,
+                            json={"settings": {"framerate": 10}})
+    assert kept.json()["settings"] == {"resolution": "1080p", "framerate": 10,
+                                       "transcode": "never", "transcodeWidth": 640,
+                                       "transcodeHeight": 360, "transcodeKbps": 1200}
+
+
+@pytest.mark.parametrize(("given", "field"), [
+    ({"transcode": "sometimes"}, "settings.transcode"),
+    ({"transcodeWidth": 8}, "settings.transcodeWidth"),
+    ({"transcodeHeight": 5000}, "settings.transcodeHeight"),
+    ({"transcodeKbps": 50}, "settings.transcodeKbps"),
+    ({"transcodeKbps": "fast"}, "settings.transcodeKbps"),
+    ({"transcode_kbps": 800}, "settings.transcode_kbps"),
+])
+async def test_bad_transcode_settings_are_400(client, admin_user, given, field):
+    headers = bearer(admin_user["token"])
+    body = {"name": "x", "rtspUrl": "rtsp://example.com/a", "settings": given}
+    response = await client.post(f"{BASE}/cameras", json=body, headers=headers)
+    assert response.status_code == 400, response.text
+    error = error_of(response)
+    assert error["code"] == "VALIDATION_ERROR" and error["details"]["field"] == field, error
+    camera = await create(client, headers)
+    updated = await client.put(f"{BASE}/cameras/{camera['id']}", json={"settings": given},
+                               headers=headers)
+    assert updated.status_code == 400 and error_of(updated)["details"]["field"] == field
 
 
 async def test_pages_and_the_location_filter(client, admin_user):

@@ -40,3 +40,19 @@ def test_policy_and_output_size():
     assert output_size(TranscodeSettings(height=180), 640, 360) == (320, 180)
     assert output_size(TranscodeSettings(), 641, 361) == (640, 360)
     assert profile_level_id(1280, 720) == "42e01f"
+
+
+@pytest.mark.parametrize("profile, mode, baseline", [
+    ("640028", "auto", "42e028"),  # High: consumers refusing it get the transcoder's
+    ("4d0029", "auto", "42e028"),  # Main, likewise
+    ("42e01f", "auto", None),  # already constrained baseline: nothing better to offer
+    ("640028", "never", None),  # never: refused, no CPU spent
+    ("640028", "always", None),  # everyone gets the transcoder's already
+    (None, "auto", None),  # profile unknown
+])
+def test_baseline_plan_for_consumers_refusing_the_cameras_profile(profile, mode, baseline):
+    plan = plan_video("h264", 1920, 1080, profile, TranscodePolicy.of({"transcode": mode}))
+    assert plan.baseline_profile == baseline
+    if baseline is not None:
+        assert (plan.transcode, plan.served_profile) == (False, profile)
+        assert plan.baseline_size == (1920, 1080)
