@@ -21,6 +21,7 @@ from media.webrtc import (
     CapabilityMismatch,
     ConsumerTransport,
     InvalidRemoteParameters,
+    KindUnavailable,
     Router,
     ServerOfferSession,
     TransportStateError,
@@ -69,15 +70,23 @@ class StreamViewers:
         return self.router.count
 
     async def consume(
-        self, consumer_id: uuid.UUID, client_id: str, rtp_capabilities: Any
+        self, consumer_id: uuid.UUID, client_id: str, rtp_capabilities: Any,
+        kind: str = "video",
     ) -> Consumed:
+        """A mediasoup-style consumer of the stream's video, or of its audio (the stream's
+        Opus transcoder, shared with WHEP, runs while audio consumers exist)."""
         self._check_room()
-        self._demand(1)
+        video = kind == "video"
+        self._demand(1 if video else 0)
         try:
             transport, rtp_parameters = await self.router.create_consumer(
-                str(consumer_id), rtp_capabilities, cname=f"vas-{self.stream_id.hex[:8]}")
+                str(consumer_id), rtp_capabilities, kind=kind,
+                cname=f"vas-{self.stream_id.hex[:8]}")
         except CapabilityMismatch as exc:
-            raise InvalidInput(f"rtp_capabilities cannot receive this stream: {exc}") from None
+            what = "this stream" if video else f"this stream's {kind}"
+            raise InvalidInput(f"rtp_capabilities cannot receive {what}: {exc}") from None
+        except KindUnavailable:
+            raise InvalidInput(f"This stream has no {kind}: its camera sends none") from None
         finally:
             self._demand(0)
         await self._consumers.add(consumer_id, self.stream_id, client_id, ConsumerState.NEW,
@@ -185,10 +194,10 @@ class StreamViewers:
     # -- internals -----------------------------------------------------------------
 
     def _demand(self, joining: int) -> None:
-        """Tell on_demand the viewer count, plus ``joining`` about to be added."""
+        """Tell on_demand the video viewer count, plus ``joining`` about to be added."""
         if self.on_demand is not None:
             try:
-                self.on_demand(self.router.count + joining)
+                self.on_demand(self.router.video_count + joining)
             except Exception:
                 logger.exception("stream %s: on_demand failed", self.stream_id)
 
@@ -197,7 +206,8 @@ class StreamViewers:
             raise InvalidInput(f"This stream cannot be consumed over WebRTC: {self.refusal}")
 
     def _check_room(self) -> None:
-        """VAS_MAX_CONSUMERS_PER_STREAM: consumers and WHEP sessions together (409 beyond),
+        """VAS_MAX_CONSUMERS_PER_STREAM: consumers of either kind and WHEP sessions together
+        (409 beyond),
         and no WebRTC at all for a stream whose codec is refused (400)."""
         self._check_codec()
         if self.router.count >= self._max_viewers:
