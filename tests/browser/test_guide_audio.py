@@ -66,6 +66,7 @@ def test_guide_flow_consumes_video_and_audio_of_an_aac_camera(
 
     sound = _until(heard, "the tone heard", 20)
     assert sound["connectionState"] == "connected" and sound["mime"] == "audio/opus", sound
+    time.sleep(1.0)  # and it goes on
     later = page.evaluate("(h) => vasGuide.audioProgress(h)", ids["handle"])
     assert later["packets"] > sound["packets"] and later["energy"] > sound["energy"], later
 
