@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -79,6 +79,9 @@ class ConsumeBody(msgspec.Struct):
 
     client_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     rtp_capabilities: dict[str, Any]
+    # VAS: which of the stream's media the consumer takes (audio: only when the camera
+    # sends audio, as Opus; docs/codecs.md).
+    kind: Literal["video", "audio"] = "video"
 
 
 class ConnectBody(msgspec.Struct):

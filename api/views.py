@@ -85,12 +85,16 @@ class HealthView(TypedDict):
     codecs: dict[str, Any]  # VAS: what is ingested, served over WebRTC, and the transcoder
 
 
-class ProducersView(TypedDict):
+# Optional keys by subclassing with total=False: NotRequired[...] is lost under
+# `from __future__ import annotations` on Python 3.11.
+class _ProducersView(TypedDict):
     video: str | None
 
 
-# Optional keys by subclassing with total=False: NotRequired[...] is lost under
-# `from __future__ import annotations` on Python 3.11.
+class ProducersView(_ProducersView, total=False):
+    audio: str  # only when the stream's camera sends audio (docs/codecs.md)
+
+
 class _StartedView(TypedDict):
     status: str
     started_at: str | None
@@ -324,6 +328,8 @@ def start_view(device_id: uuid.UUID, stream: StreamRecord, producer: ProducerRec
         "stream": {"status": "started", "started_at": started_at},
         "v2_stream_id": str(stream.id),
     }
+    if producer is not None and stream.has_audio:
+        body["producers"]["audio"] = producer.audio_mediasoup_id
     if reconnect:
         body["stream"] = {"status": "active", "message": "Stream already running",
                           "started_at": started_at}

@@ -60,6 +60,11 @@ class StreamRecord:
         return str(profile) if profile else None
 
     @property
+    def has_audio(self) -> bool:
+        """The camera sends audio (served over WebRTC as Opus): `codec_config.audio`."""
+        return bool((self.codec_config or {}).get("audio"))
+
+    @property
     def webrtc_refusal(self) -> str | None:
         """Why WebRTC consumers cannot have this stream (a camera codec with transcode
         'never'), or None."""
@@ -83,6 +88,12 @@ class ProducerRecord:
     state: ProducerState
     ssrc: int | None
     created_at: datetime
+
+    @property
+    def audio_mediasoup_id(self) -> str:
+        """The id of the stream's audio producer (the guide's `producers.audio`), derived
+        from the video producer's: as stable across reconnects and failover."""
+        return f"{self.mediasoup_id}-audio"
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,8 @@
 Two ways in, same frames out:
 - `mode="guide"`: the guide's mediasoup flow (router-capabilities → consume → connect),
   with aiortc's ORTC objects doing what a browser's recv transport does: full ICE as the
-  controlling agent against VAS's ICE-lite transport, DTLS client, an H.264 receiver.
+  controlling agent against VAS's ICE-lite transport, DTLS client, an H.264 receiver (and,
+  with `audio=True`, a second consumer of `kind: audio` with an Opus receiver).
 - `mode="whep"`: a plain `RTCPeerConnection` posting its offer to the stream's WHEP URL.
 """
 
@@ -120,10 +121,10 @@ class StreamConsumer:
         self.client_name = client_name
         self.local_ip = local_ip or _loopback_ip(client.url)
         self.consumer_id: str | None = None
-        #: Also receive the stream's audio (Opus, WHEP mode only): see ``audio_frames``.
+        #: Also receive the stream's audio (Opus; nothing when the camera sends none): see
+        #: ``audio_frames``. In guide mode it is a consumer of its own, ``audio_consumer_id``.
         self.audio = audio
-        if audio and mode != "whep":
-            raise ValueError("audio is received in mode 'whep' only")
+        self.audio_consumer_id: str | None = None
         self._audio: asyncio.Queue[AudioFrame | None] = asyncio.Queue(max_buffered * 5)
         self._audio_reader: asyncio.Task[None] | None = None
         self._frames: asyncio.Queue[Frame | None] = asyncio.Queue(max_buffered)
@@ -168,12 +169,12 @@ class StreamConsumer:
 
     async def close(self) -> None:
         """Detach from VAS (DELETE the consumer or WHEP session) and close locally."""
-        with contextlib.suppress(Exception):
-            if self._whep_location:
-                await self.client.request("DELETE", self._whep_location)
-            elif self.consumer_id:
-                await self.client.request(
-                    "DELETE", f"/v2/streams/{self.stream_id}/consumers/{self.consumer_id}")
+        detach = ([self._whep_location] if self._whep_location else [
+            f"/v2/streams/{self.stream_id}/consumers/{consumer_id}"
+            for consumer_id in (self.consumer_id, self.audio_consumer_id) if consumer_id])
+        for url in detach:
+            with contextlib.suppress(Exception):
+                await self.client.request("DELETE", url)
         for reader in (self._reader, self._audio_reader):
             if reader is not None:
                 reader.cancel()
@@ -215,11 +216,26 @@ class StreamConsumer:
     async def _start_guide(self) -> None:
         caps = (await self.client.json(
             "GET", f"/v2/streams/{self.stream_id}/router-capabilities"))["rtp_capabilities"]
-        router_codec = caps["codecs"][0]
+        self._reader = asyncio.ensure_future(self._read(await self._consume(caps, "video")))
+        # Opus is listed only when the camera sends audio.
+        if self.audio and any(c.get("kind") == "audio" for c in caps["codecs"]):
+            track = await self._consume(caps, "audio")
+            self._audio_reader = asyncio.ensure_future(self._read_audio(track))
+
+    async def _consume(self, caps: dict[str, Any], kind: str) -> MediaStreamTrack:
+        """One consumer of the guide's flow (consume → connect): its receiver's track."""
+        router_codec = next(c for c in caps["codecs"] if c.get("kind", "video") == kind)
         offer = {"codecs": [{**router_codec}], "headerExtensions": caps["headerExtensions"]}
-        answer = await self.client.json("POST", f"/v2/streams/{self.stream_id}/consume", json={
-            "client_id": self.client_name, "rtp_capabilities": offer})
-        self.consumer_id = answer["consumer_id"]
+        body: dict[str, Any] = {"client_id": self.client_name, "rtp_capabilities": offer}
+        if kind != "video":
+            body["kind"] = kind
+        answer = await self.client.json(
+            "POST", f"/v2/streams/{self.stream_id}/consume", json=body)
+        consumer_id = answer["consumer_id"]
+        if kind == "video":
+            self.consumer_id = consumer_id
+        else:
+            self.audio_consumer_id = consumer_id
         transport, rtp = answer["transport"], answer["rtp_parameters"]
 
         gatherer = RTCIceGatherer(iceServers=[])
@@ -234,12 +250,13 @@ class StreamConsumer:
         await ice.addRemoteCandidate(None)
         certificate = RTCCertificate.generateCertificate()
         dtls = RTCDtlsTransport(ice, [certificate])
-        receiver = RTCRtpReceiver("video", dtls)
-        receiver._track = RemoteStreamTrack(kind="video")
+        receiver = RTCRtpReceiver(kind, dtls)
+        receiver._track = RemoteStreamTrack(kind=kind)
         codec = rtp["codecs"][0]
         await receiver.receive(RTCRtpReceiveParameters(
             codecs=[RTCRtpCodecParameters(
                 mimeType=codec["mimeType"], clockRate=codec["clockRate"],
+                channels=codec.get("channels"),
                 payloadType=codec["payloadType"], parameters=codec.get("parameters", {}),
                 rtcpFeedback=[RTCRtcpFeedback(type=f["type"], parameter=f.get("parameter") or None)
                               for f in codec.get("rtcpFeedback", [])])],
@@ -251,11 +268,10 @@ class StreamConsumer:
                                                 payloadType=codec["payloadType"])],
         ))
         self._closers += [ice.stop, dtls.stop, receiver.stop]
-        self._reader = asyncio.ensure_future(self._read(receiver.track))
         sha256 = next(f for f in certificate.getFingerprints() if f.algorithm == "sha-256")
         # As mediasoup-client's "connect" event: tell the server, then run ICE and DTLS.
         await self.client.json(
-            "POST", f"/v2/streams/{self.stream_id}/consumers/{self.consumer_id}/connect",
+            "POST", f"/v2/streams/{self.stream_id}/consumers/{consumer_id}/connect",
             json={"dtls_parameters": {"role": "client", "fingerprints": [
                 {"algorithm": "sha-256", "value": sha256.value}]}})
         params = transport["ice_parameters"]
@@ -266,6 +282,7 @@ class StreamConsumer:
         await dtls.start(RTCDtlsParameters(fingerprints=[
             RTCDtlsFingerprint(algorithm=f["algorithm"], value=f["value"])
             for f in transport["dtls_parameters"]["fingerprints"]]))
+        return receiver.track
 
     async def _start_whep(self) -> None:
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))

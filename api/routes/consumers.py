@@ -70,14 +70,16 @@ async def close_consumer(services: Services, stream_id: str, consumer_id: str) -
 async def router_capabilities(
     request: Request[Any, Any, Any], stream_id: FromPath[str]
 ) -> RouterCapabilitiesView:
-    """RTP capabilities for mediasoup-client's `Device.load`, with the stream's H.264 profile."""
+    """RTP capabilities for mediasoup-client's `Device.load`, with the stream's H.264 profile,
+    and Opus when the stream's camera sends audio."""
     services = services_of(request.app)
     row = await services.streams.get(parse_id(stream_id, "stream_id"))
     if row.webrtc_refusal:
         raise InvalidInput(f"This stream cannot be consumed over WebRTC: {row.webrtc_refusal}")
     if not row.profile_level_id:
         raise Conflict(f"Stream is {row.state}; its codec is not known yet")
-    return {"rtp_capabilities": router_rtp_capabilities(row.profile_level_id)}
+    return {"rtp_capabilities": router_rtp_capabilities(row.profile_level_id,
+                                                        audio=row.has_audio)}
 
 
 @post("/{stream_id:str}/consume", status_code=201, **scoped("streams:consume"))
@@ -86,17 +88,23 @@ async def consume(
 ) -> ConsumeView:
     """Attach a consumer: the transport (ICE-lite, DTLS) and RTP parameters for the client.
 
-    409 unless the stream is LIVE; 400 when `rtp_capabilities` cannot receive the stream;
-    429 when the caller has VAS_MAX_CONSUMERS_PER_CLIENT open consumers already; 503 when
-    the stream's media node does not answer within 10 s.
+    `kind` (VAS): `video` (the default) or `audio` (the camera's sound as Opus; the
+    stream's `producers.audio`). 409 unless the stream is LIVE; 400 when
+    `rtp_capabilities` cannot receive the stream, for `kind: audio` on a stream without
+    audio, and for another kind; 429 when the caller has VAS_MAX_CONSUMERS_PER_CLIENT
+    open consumers already (either kind counts); 503 when the stream's media node does
+    not answer within 10 s.
     """
     services = services_of(request.app)
     stream = await live_stream(services, stream_id)
+    if data.kind == "audio" and not stream.has_audio:
+        raise InvalidInput("This stream has no audio: its camera sends none "
+                           "(codec_config has no 'audio')")
     await services.consumer_quota.check(caller(request))
     node = await services.control.owner(stream)
     consumed = await services.jobs.consume(node, Consume(
         stream_id=stream.id, consumer_id=uuid.uuid4(), client_id=data.client_id,
-        rtp_capabilities=data.rtp_capabilities))
+        rtp_capabilities=data.rtp_capabilities, kind=data.kind))
     await admit_consumer(request, stream, consumed.consumer_id)
     return consume_view(consumed.consumer_id, consumed.transport, consumed.rtp_parameters)
 

@@ -52,12 +52,13 @@ class Ping(Message, frozen=True):
 
 
 class Consume(Message, frozen=True):
-    """Attach a mediasoup-style consumer to a stream."""
+    """Attach a mediasoup-style consumer of the stream's video or audio (`kind`)."""
 
     stream_id: uuid.UUID
     consumer_id: uuid.UUID
     client_id: str
     rtp_capabilities: dict[str, Any]
+    kind: str = "video"
 
 
 class Connect(Message, frozen=True):

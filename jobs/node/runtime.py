@@ -185,7 +185,7 @@ class MediaNodeRuntime:
         match request:
             case Consume():
                 return await viewers.consume(request.consumer_id, request.client_id,
-                                             request.rtp_capabilities)
+                                             request.rtp_capabilities, request.kind)
             case Connect():
                 return await viewers.connect(request.consumer_id, request.dtls_parameters)
             case AddCandidate():

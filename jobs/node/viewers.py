@@ -25,6 +25,7 @@ from media.webrtc import (
     CapabilityMismatch,
     ConsumerTransport,
     InvalidRemoteParameters,
+    KindUnavailable,
     Router,
     ServerOfferSession,
     TransportStateError,
@@ -90,15 +91,27 @@ class StreamViewers:
         return sum(router.count for router in self._routers())
 
     async def consume(
-        self, consumer_id: uuid.UUID, client_id: str, rtp_capabilities: Any
+        self, consumer_id: uuid.UUID, client_id: str, rtp_capabilities: Any,
+        kind: str = "video",
     ) -> Consumed:
+        """A mediasoup-style consumer of the stream's video, or of its audio (the stream's
+        Opus transcoder, shared with WHEP, runs while audio consumers exist)."""
         self._check_room()
+        video = kind == "video"
+        cname = f"vas-{self.stream_id.hex[:8]}"
         try:
-            transport, rtp_parameters = await self._on_router(
-                lambda router: router.create_consumer(
-                    str(consumer_id), rtp_capabilities, cname=f"vas-{self.stream_id.hex[:8]}"))
+            if video:  # the camera's Router, or the baseline one for who refuses its profile
+                transport, rtp_parameters = await self._on_router(
+                    lambda router: router.create_consumer(
+                        str(consumer_id), rtp_capabilities, kind=kind, cname=cname))
+            else:  # the stream's audio: no video transcoder for it
+                transport, rtp_parameters = await self.router.create_consumer(
+                    str(consumer_id), rtp_capabilities, kind=kind, cname=cname)
         except CapabilityMismatch as exc:
-            raise InvalidInput(f"rtp_capabilities cannot receive this stream: {exc}") from None
+            what = "this stream" if video else f"this stream's {kind}"
+            raise InvalidInput(f"rtp_capabilities cannot receive {what}: {exc}") from None
+        except KindUnavailable:
+            raise InvalidInput(f"This stream has no {kind}: its camera sends none") from None
         await self._consumers.add(consumer_id, self.stream_id, client_id, ConsumerState.NEW,
                                   transport.id)
         return Consumed(consumer_id=consumer_id, transport=transport.parameters(),
@@ -232,12 +245,12 @@ class StreamViewers:
             self._demand(0, router)
 
     def _demand(self, joining: int, router: Router | None = None) -> None:
-        """Tell on_demand the transcoder-fed Router's viewer count, plus ``joining`` about
-        to be added to ``router`` when that is the one."""
+        """Tell on_demand the transcoder-fed Router's video viewer count, plus ``joining``
+        about to be added to ``router`` when that is the one."""
         fed = self.baseline or self.router
         if self.on_demand is not None:
             try:
-                self.on_demand(fed.count + (joining if router is fed else 0))
+                self.on_demand(fed.video_count + (joining if router is fed else 0))
             except Exception:
                 logger.exception("stream %s: on_demand failed", self.stream_id)
 
@@ -246,7 +259,8 @@ class StreamViewers:
             raise InvalidInput(f"This stream cannot be consumed over WebRTC: {self.refusal}")
 
     def _check_room(self) -> None:
-        """VAS_MAX_CONSUMERS_PER_STREAM: consumers and WHEP sessions together (409 beyond),
+        """VAS_MAX_CONSUMERS_PER_STREAM: consumers of either kind and WHEP sessions together
+        (409 beyond),
         and no WebRTC at all for a stream whose codec is refused (400)."""
         self._check_codec()
         if self.count >= self._max_viewers:

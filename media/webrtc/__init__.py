@@ -18,6 +18,7 @@ from media.webrtc.consumer_transport import ConsumerTransport
 from media.webrtc.errors import (
     CapabilityMismatch,
     InvalidRemoteParameters,
+    KindUnavailable,
     PortRangeExhausted,
     TransportStateError,
     WebRtcError,
@@ -36,6 +37,7 @@ __all__ = [
     "ConsumerTransport",
     "Fanout",
     "InvalidRemoteParameters",
+    "KindUnavailable",
     "PacketTrack",
     "PortRangeExhausted",
     "Router",

@@ -4,8 +4,9 @@ The guide's `router-capabilities` answer goes to mediasoup-client's `Device.load
 the `consume` answer's `rtp_parameters` to `transport.consume()`. mediasoup-client
 validates both: codecs need a numeric `preferredPayloadType`, header extensions need
 `kind` and a numeric `preferredId`, and the consumer's payload type must be the router's.
-The router offers exactly one codec, the stream's own H.264 (it is forwarded, never
-re-encoded), and only the header extensions aiortc's sender writes.
+The router offers the stream's own H.264 (forwarded, never re-encoded) and, for a stream
+whose camera sends audio, Opus (the stream's one Opus transcoder), with only the header
+extensions the senders write.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ H264_MIME_TYPE = "video/H264"
 CLOCK_RATE = 90000
 # mediasoup hands out dynamic payload types from 100 on; 127 is mediasoup-client's probator.
 ROUTER_PAYLOAD_TYPE = 100
+# Opus takes the next one: H.264 keeps 100 whether or not the stream has audio.
+OPUS_PAYLOAD_TYPE = 101
+OPUS_MIME_TYPE = "audio/opus"
+OPUS_CLOCK_RATE = 48000
+OPUS_CHANNELS = 2
 DEFAULT_PROFILE_LEVEL_ID = "42e01f"
 
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
@@ -41,22 +47,29 @@ RTCP_FEEDBACK: tuple[dict[str, str], ...] = (
     {"type": "goog-remb"},
 )
 
+# mediasoup's own feedback for Opus (the consumer keeps what the client supports, and
+# transport-cc only with its header extension, which no sender here writes).
+OPUS_RTCP_FEEDBACK: tuple[dict[str, str], ...] = ({"type": "nack"}, {"type": "transport-cc"})
+
 # mediasoup-client's probator uses SSRC 1234; mediasoup picks from this range.
 SSRC_MIN = 100_000_000
 SSRC_MAX = 999_999_999
 
 
-def router_rtp_capabilities(profile_level_id: str | None = None) -> dict[str, Any]:
-    """The router capabilities for a stream whose SPS says `profile_level_id`.
+def router_rtp_capabilities(profile_level_id: str | None = None, *,
+                            audio: bool = False) -> dict[str, Any]:
+    """The router capabilities for a stream whose SPS says `profile_level_id`, with Opus
+    when the stream has `audio`.
 
     Keeps the guide's shape (`{"codecs": [...], "headerExtensions": [...]}`) with the
-    fields mediasoup-client requires. Raises ValueError for an unknown profile-level-id.
+    fields mediasoup-client requires; the H.264 codec comes first. Raises ValueError for
+    an unknown profile-level-id.
     """
     plid = h264_profile.normalize(profile_level_id) or DEFAULT_PROFILE_LEVEL_ID
     if h264_profile.parse_profile_level_id(plid) is None:
         raise ValueError(f"unknown H.264 profile-level-id {profile_level_id!r}")
-    return {
-        "codecs": [
+    kinds = ("video", "audio") if audio else ("video",)
+    codecs: list[dict[str, Any]] = [
             {
                 "kind": "video",
                 "mimeType": H264_MIME_TYPE,
@@ -69,15 +82,28 @@ def router_rtp_capabilities(profile_level_id: str | None = None) -> dict[str, An
                 },
                 "rtcpFeedback": [dict(fb) for fb in RTCP_FEEDBACK],
             }
-        ],
+        ]
+    if audio:
+        codecs.append({
+            "kind": "audio",
+            "mimeType": OPUS_MIME_TYPE,
+            "preferredPayloadType": OPUS_PAYLOAD_TYPE,
+            "clockRate": OPUS_CLOCK_RATE,
+            "channels": OPUS_CHANNELS,
+            "parameters": {},
+            "rtcpFeedback": [dict(fb) for fb in OPUS_RTCP_FEEDBACK],
+        })
+    return {
+        "codecs": codecs,
         "headerExtensions": [
             {
-                "kind": "video",
+                "kind": kind,
                 "uri": uri,
                 "preferredId": ext_id,
                 "preferredEncrypt": False,
                 "direction": "sendrecv",
             }
+            for kind in kinds
             for uri, ext_id in HEADER_EXTENSION_IDS.items()
         ],
     }
@@ -141,6 +167,18 @@ def match_h264(
     raise CapabilityMismatch("; ".join(dict.fromkeys(reasons)))
 
 
+def match_opus(client_codecs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The client's Opus codec (48000 Hz, 2 channels, as WebRTC names it), else
+    CapabilityMismatch."""
+    for codec in client_codecs:
+        if (isinstance(codec, Mapping)
+                and str(codec.get("mimeType", "")).lower() == OPUS_MIME_TYPE
+                and codec.get("clockRate") == OPUS_CLOCK_RATE
+                and codec.get("channels", OPUS_CHANNELS) == OPUS_CHANNELS):
+            return codec
+    raise CapabilityMismatch("the client's rtp_capabilities have no Opus codec at 48000 Hz")
+
+
 def _feedback_key(fb: Mapping[str, Any]) -> tuple[str, str]:
     return (str(fb.get("type", "")), str(fb.get("parameter") or ""))
 
@@ -152,12 +190,15 @@ def consumer_rtp_parameters(
     ssrc: int,
     mid: str,
     cname: str,
+    kind: str = "video",
 ) -> dict[str, Any]:
-    """The `rtp_parameters` of a consumer, as mediasoup's `getConsumerRtpParameters`.
+    """The `rtp_parameters` of a consumer of `kind`, as mediasoup's `getConsumerRtpParameters`.
 
     The codec keeps the router's payload type and parameters (the stream's own
-    profile-level-id), the RTCP feedback both sides support and one encoding with `ssrc`.
-    Raises CapabilityMismatch when the client cannot receive the stream.
+    profile-level-id, or Opus for audio), the RTCP feedback both sides support, the
+    header extensions of that kind both know, and one encoding with `ssrc`.
+    Raises CapabilityMismatch when the client cannot receive it (or the router has no
+    codec of that kind).
     """
     if not isinstance(client_caps, Mapping):
         raise CapabilityMismatch("rtp_capabilities must be an object")
@@ -168,8 +209,11 @@ def consumer_rtp_parameters(
     if ssrc == 1234 or not 0 < ssrc < 2**32:
         raise ValueError(f"unusable SSRC {ssrc}")
 
-    router_codec = router_caps["codecs"][0]
-    client_codec = match_h264(client_codecs, router_codec)
+    router_codec = next((c for c in router_caps["codecs"] if c["kind"] == kind), None)
+    if router_codec is None:
+        raise CapabilityMismatch(f"the stream has no {kind}")
+    client_codec = (match_h264(client_codecs, router_codec) if kind == "video"
+                    else match_opus(client_codecs))
 
     router_fb = {_feedback_key(fb) for fb in router_codec.get("rtcpFeedback", [])}
     feedback = [
@@ -181,7 +225,7 @@ def consumer_rtp_parameters(
     extensions = [
         {"uri": ext["uri"], "id": ext["preferredId"], "encrypt": False, "parameters": {}}
         for ext in router_caps.get("headerExtensions", [])
-        if any(
+        if ext.get("kind", kind) == kind and any(
             isinstance(c, Mapping)
             and c.get("uri") == ext["uri"]
             and c.get("preferredId") == ext["preferredId"]
@@ -198,17 +242,18 @@ def consumer_rtp_parameters(
     else:
         feedback = [fb for fb in feedback if fb["type"] not in ("transport-cc", "goog-remb")]
 
+    codec: dict[str, Any] = {
+        "mimeType": router_codec["mimeType"],
+        "payloadType": router_codec["preferredPayloadType"],
+        "clockRate": router_codec["clockRate"],
+        "parameters": dict(router_codec["parameters"]),
+        "rtcpFeedback": feedback,
+    }
+    if "channels" in router_codec:
+        codec["channels"] = router_codec["channels"]
     return {
         "mid": mid,
-        "codecs": [
-            {
-                "mimeType": router_codec["mimeType"],
-                "payloadType": router_codec["preferredPayloadType"],
-                "clockRate": router_codec["clockRate"],
-                "parameters": dict(router_codec["parameters"]),
-                "rtcpFeedback": feedback,
-            }
-        ],
+        "codecs": [codec],
         "headerExtensions": extensions,
         "encodings": [{"ssrc": ssrc}],
         "rtcp": {"cname": cname, "reducedSize": True},

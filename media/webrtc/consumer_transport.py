@@ -1,9 +1,10 @@
-"""One mediasoup-style WebRTC consumer: ICE-lite, DTLS server, one H.264 RTP sender.
+"""One mediasoup-style WebRTC consumer: ICE-lite, DTLS server, one RTP sender.
 
 Built from aiortc's ORTC objects, the way a mediasoup WebRtcTransport with one Consumer
 looks to mediasoup-client: `RTCIceGatherer` (on an ICE-lite connection) → `RTCIceTransport`
-→ `RTCDtlsTransport` → `LeanSender` (per viewer: RTP header, SRTP, sendto) fed by a
-`PacketTrack`. `parameters()` is what the
+→ `RTCDtlsTransport` → for the video, `LeanSender` (per viewer: RTP header, SRTP, sendto)
+fed by a `PacketTrack`; for another kind (the stream's Opus audio), aiortc's own sender
+(`RelaySender`) fed by that kind's track. `parameters()` is what the
 `consume` answer carries; `connect()` takes the browser's DTLS parameters and returns at
 once, because mediasoup-client waits for that answer before it applies its own SDP.
 """
@@ -25,7 +26,9 @@ from aiortc import (
     RTCIceGatherer,
     RTCIceParameters,
     RTCIceTransport,
+    RTCRtpSender,
 )
+from aiortc.mediastreams import MediaStreamTrack
 
 from media.webrtc.errors import TransportStateError
 from media.webrtc.ice_lite import IceLiteConnection
@@ -38,6 +41,7 @@ from media.webrtc.ortc import (
     shared_certificate,
 )
 from media.webrtc.packet_track import PacketTrack
+from media.webrtc.relay_sender import RelaySender
 from media.webrtc.settings import WebRtcSettings
 
 logger = logging.getLogger(__name__)
@@ -48,15 +52,16 @@ class ConsumerTransport:
 
     State: "new" → "connecting" (after `connect`) → "connected" (DTLS up, RTP flowing)
     → "closed"; or "failed" when ICE/DTLS did not complete. The transport owns `track`
-    and stops it when it closes. `on_close` is called once, whatever closed it: `close()`,
-    the viewer's DTLS close, a failed handshake or the silence watchdog.
+    and stops it when it closes; its `kind` is the track's ("video": a `PacketTrack`, sent
+    by `LeanSender`; else aiortc's sender). `on_close` is called once, whatever closed
+    it: `close()`, the viewer's DTLS close, a failed handshake or the silence watchdog.
     """
 
     def __init__(
         self,
         *,
         settings: WebRtcSettings,
-        track: PacketTrack,
+        track: MediaStreamTrack,
         rtp_parameters: Mapping[str, Any],
         connection: IceLiteConnection,
         gatherer: RTCIceGatherer,
@@ -75,7 +80,9 @@ class ConsumerTransport:
         self._connection = connection
         self._ice = RTCIceTransport(gatherer)
         self._dtls = RTCDtlsTransport(self._ice, [certificate])
-        self._sender = LeanSender(track, self._dtls, self._touch)
+        self._sender: RTCRtpSender = (
+            LeanSender(track, self._dtls, self._touch) if isinstance(track, PacketTrack)
+            else RelaySender(track, self._dtls, self._touch))
         # send() ignores encodings[].ssrc: the advertised SSRC must be set beforehand.
         self._sender._ssrc = self.ssrc
         self._state = "new"
@@ -94,7 +101,7 @@ class ConsumerTransport:
         cls,
         *,
         settings: WebRtcSettings,
-        track: PacketTrack,
+        track: MediaStreamTrack,
         rtp_parameters: Mapping[str, Any],
         certificate: RTCCertificate | None = None,
         transport_id: str | None = None,
@@ -153,6 +160,11 @@ class ConsumerTransport:
         }
 
     # state
+
+    @property
+    def kind(self) -> str:
+        """What the transport carries: "video" or "audio"."""
+        return str(self.track.kind)
 
     @property
     def state(self) -> str:

@@ -21,3 +21,7 @@ class InvalidRemoteParameters(WebRtcError):
 
 class TransportStateError(WebRtcError):
     """The operation does not fit the transport's current state (e.g. connect twice)."""
+
+
+class KindUnavailable(WebRtcError):
+    """The stream has no media of the kind asked for (audio from a camera without sound)."""

@@ -106,6 +106,7 @@ def send_parameters(rtp: Mapping[str, Any], ssrc: int) -> RTCRtpSendParameters:
             RTCRtpCodecParameters(
                 mimeType=codec["mimeType"],
                 clockRate=codec["clockRate"],
+                channels=codec.get("channels"),
                 payloadType=codec["payloadType"],
                 rtcpFeedback=[
                     RTCRtcpFeedback(type=fb["type"], parameter=fb.get("parameter") or None)

@@ -19,6 +19,7 @@ from media.webrtc.capabilities import (
     router_rtp_capabilities,
 )
 from media.webrtc.consumer_transport import ConsumerTransport
+from media.webrtc.errors import KindUnavailable
 from media.webrtc.fanout import Fanout, SnapshotSource
 from media.webrtc.server_offer import ServerOfferSession
 from media.webrtc.settings import WebRtcSettings
@@ -47,35 +48,54 @@ class Router:
         self.on_close: OnClose | None = None
         self._transports: dict[str, ConsumerTransport] = {}
         self._whep: dict[str, WhepSession] = {}
-        #: Other kinds a WHEP or server-offer session may send (the stream's audio), see
+        #: Other kinds a consumer, WHEP or server-offer session may take (the stream's
+        #: audio), see
         #: TrackSource.
         self.sources: list[TrackSource] = []
         self._closed = False
 
     @property
     def rtp_capabilities(self) -> dict[str, Any]:
-        """What a mediasoup-client `Device.load` needs, with the stream's profile."""
-        return router_rtp_capabilities(self.profile_level_id)
+        """What a mediasoup-client `Device.load` needs, with the stream's profile (and
+        Opus while the stream has audio)."""
+        return router_rtp_capabilities(self.profile_level_id,
+                                       audio=self._source("audio") is not None)
 
     @property
     def count(self) -> int:
-        """Consumers and WHEP sessions currently open."""
+        """Consumers (of any kind) and WHEP sessions currently open."""
         return len(self._transports) + len(self._whep)
 
-    async def create_consumer(
-        self, consumer_id: str, rtp_capabilities: Any, *, cname: str | None = None
-    ) -> tuple[ConsumerTransport, dict[str, Any]]:
-        """A consumer transport fed by the fan-out, and its RTP parameters for the client.
+    @property
+    def video_count(self) -> int:
+        """Video consumers and WHEP sessions currently open (what the video costs)."""
+        return sum(1 for t in self._transports.values() if t.kind == "video") + len(self._whep)
 
-        Raises CapabilityMismatch when `rtp_capabilities` cannot receive the stream.
+    async def create_consumer(
+        self, consumer_id: str, rtp_capabilities: Any, *, kind: str = "video",
+        cname: str | None = None,
+    ) -> tuple[ConsumerTransport, dict[str, Any]]:
+        """A consumer transport of `kind` ("video": fed by the fan-out; another kind: by
+        that kind's source), and its RTP parameters for the client.
+
+        Raises CapabilityMismatch when `rtp_capabilities` cannot receive the stream, and
+        KindUnavailable when the stream has no media of `kind`.
         """
         self._check_open()
+        source = None
+        if kind != "video":
+            source = self._source(kind)
+            if source is None:
+                raise KindUnavailable(f"the stream has no {kind}")
         rtp_parameters = consumer_rtp_parameters(
-            rtp_capabilities, self.rtp_capabilities, ssrc=random_ssrc(), mid="0",
-            cname=cname or f"vas-{consumer_id[:8]}",
+            rtp_capabilities, router_rtp_capabilities(self.profile_level_id, audio=kind == "audio"),
+            ssrc=random_ssrc(), mid="0", cname=cname or f"vas-{consumer_id[:8]}", kind=kind,
         )
+        track = self.fanout.subscribe() if source is None else source.subscribe()
+        if track is None:
+            raise KindUnavailable(f"the stream has no {kind} now")
         transport = await ConsumerTransport.create(
-            settings=self.settings, track=self.fanout.subscribe(), rtp_parameters=rtp_parameters,
+            settings=self.settings, track=track, rtp_parameters=rtp_parameters,
             transport_id=f"transport-{consumer_id}",
             on_close=lambda _: self._forget(consumer_id, "transport"),
         )
@@ -151,6 +171,10 @@ class Router:
                              *(s.close() for s in list(self._whep.values())),
                              return_exceptions=True)
         self.fanout.close()
+
+    def _source(self, kind: str) -> TrackSource | None:
+        """The source of `kind` while it has something to send."""
+        return next((s for s in self.sources if s.kind == kind and s.available()), None)
 
     def _check_open(self) -> None:
         if self._closed:

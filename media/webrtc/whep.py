@@ -77,11 +77,14 @@ def _answer_codec(
 
 
 class TrackSource(Protocol):
-    """Another kind of media a session may send besides the video (e.g. the stream's Opus
-    audio, media.audio_fanout): one track per session, stopped when the session ends."""
+    """Another kind of media a session or consumer may send besides the video (e.g. the
+    stream's Opus audio, media.audio_fanout): one track each, stopped when it ends."""
 
     kind: str  # "audio"
     mime_type: str  # the only codec offered for it, e.g. "audio/opus"
+
+    def available(self) -> bool:
+        """Whether it has something to send now (the camera sends audio)."""
 
     def subscribe(self) -> MediaStreamTrack | None:
         """A new track for one session, or None when there is nothing to send now."""

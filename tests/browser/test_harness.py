@@ -98,6 +98,18 @@ def test_bundled_mediasoup_client_loads_vas_router_capabilities(browser: Browser
     assert h264[0]["preferredPayloadType"] == 100
     assert h264[0]["parameters"]["packetization-mode"] == 1
     assert page.evaluate("() => vasGuide.mediasoupClientVersion") == "3.18.7"
+    # A stream with audio: the Device takes Opus too (docs/codecs.md), at the router's type.
+    with_audio = page.evaluate("(caps) => vasGuide.loadDevice(caps)",
+                               router_rtp_capabilities("42e01f", audio=True))
+    opus = [c for c in with_audio["rtpCapabilities"]["codecs"] if c["mimeType"] == "audio/opus"]
+    assert len(opus) == 1 and opus[0]["preferredPayloadType"] == 101, with_audio
+    assert (opus[0]["clockRate"], opus[0]["channels"]) == (48000, 2)
+    # mediasoup-client keys Chromium's own extensions by id, which Chromium shares between
+    # audio and video: the Device lists them once (as video), as with a mediasoup router;
+    # the audio consumer's extensions are matched by URI and id, as mediasoup does.
+    assert with_audio["rtpCapabilities"]["headerExtensions"] \
+        == loaded["rtpCapabilities"]["headerExtensions"]
+    assert not [c for c in loaded["rtpCapabilities"]["codecs"] if c["kind"] == "audio"]
 
 
 def test_peer_connection_gathers_a_host_candidate_on_the_namespace_address(

@@ -50,6 +50,8 @@ SHAPES = {
     "validate_bad": shape("valid error rtsp_url", added="error_code"),
     "start": shape("status device_id room_id transport_id producers stream v2_stream_id"),
     "start_stream": shape("status started_at"),
+    # VAS adds the audio producer when the camera sends audio (docs/decisions.md).
+    "producers": shape("video", added="audio"),
     # The guide's reconnect example omits v2_stream_id; its own client reads it (§5.2).
     "reconnect": shape("status device_id room_id transport_id producers stream reconnect",
                        added="v2_stream_id"),
@@ -71,6 +73,11 @@ SHAPES = {
     "rtp_capabilities": shape("codecs headerExtensions"),
     "router_codec": shape("mimeType kind clockRate parameters rtcpFeedback",
                           added="preferredPayloadType"),
+    # Opus, listed when the camera sends audio (docs/codecs.md).
+    "router_audio_codec": shape("mimeType kind clockRate parameters rtcpFeedback",
+                                added="preferredPayloadType channels"),
+    "consumer_codec": shape("mimeType payloadType clockRate parameters rtcpFeedback",
+                            added="channels"),
     "consume": shape("consumer_id transport rtp_parameters"),
     "transport": shape("id ice_parameters ice_candidates dtls_parameters"),
     "ice_parameters": shape("usernameFragment password", added="iceLite"),
@@ -147,7 +154,8 @@ async def test_the_guide_flow_answers_the_guide_shapes(client: httpx.AsyncClient
     body = started.json()
     SHAPES["start"].check(body, "start-stream")
     SHAPES["start_stream"].check(body["stream"], "start-stream .stream")
-    assert set(body["producers"]) == {"video"}
+    SHAPES["producers"].check(body["producers"], "start-stream .producers")
+    assert set(body["producers"]) == {"video"}  # a camera without audio: the guide's keys
     assert body["status"] == "success" and body["stream"]["status"] == "started"
     assert body["device_id"] == body["room_id"] == device_id
     stream_id = body["v2_stream_id"]
@@ -197,6 +205,7 @@ async def test_the_guide_flow_answers_the_guide_shapes(client: httpx.AsyncClient
     SHAPES["rtp_capabilities"].check(rtp, "router-capabilities .rtp_capabilities")
     for codec in rtp["codecs"]:
         SHAPES["router_codec"].check(codec, "router-capabilities codec")
+    assert [codec["kind"] for codec in rtp["codecs"]] == ["video"]
 
     # §3.4
     consumed = await client.post(f"/v2/streams/{stream_id}/consume", headers=auth, json={
@@ -326,6 +335,61 @@ async def test_the_guide_flow_answers_the_guide_shapes(client: httpx.AsyncClient
     assert restarted.json()["v2_stream_id"] != stream_id
     stop = (await client.post(f"/api/v1/devices/{device_id}/stop-stream")).json()
     assert stop == {"status": "success", "device_id": device_id, "stopped": True}
+
+
+async def test_a_camera_with_audio_adds_the_audio_producer_the_mediasoup_way(
+        client: httpx.AsyncClient, admin_token, media_node, worker, start_camera):
+    auth = bearer(admin_token)
+    camera = start_camera(audio=True, audio_codec="aac")
+    device = await client.post("/api/v1/devices", json={"name": "Lobby", "rtsp_url": camera.url})
+    assert device.status_code == 201, device.text
+    device_id = device.json()["id"]
+    started = await client.post(f"/api/v1/devices/{device_id}/start-stream", timeout=60)
+    assert started.status_code == 200, started.text
+    body = started.json()
+    SHAPES["start"].check(body, "start-stream (audio)")
+    SHAPES["producers"].check(body["producers"], "start-stream (audio) .producers")
+    assert set(body["producers"]) == {"video", "audio"}
+    again = (await client.post(f"/api/v1/devices/{device_id}/start-stream", timeout=60)).json()
+    SHAPES["reconnect"].check(again, "start-stream (audio, reconnect)")
+    assert again["producers"] == body["producers"]
+    stream_id = body["v2_stream_id"]
+
+    rtp = (await client.get(f"/v2/streams/{stream_id}/router-capabilities",
+                            headers=auth)).json()["rtp_capabilities"]
+    SHAPES["rtp_capabilities"].check(rtp, "router-capabilities (audio)")
+    video, audio = rtp["codecs"]
+    SHAPES["router_codec"].check(video, "router-capabilities (audio) video codec")
+    SHAPES["router_audio_codec"].check(audio, "router-capabilities (audio) audio codec")
+    assert (audio["kind"], audio["mimeType"], audio["clockRate"], audio["channels"]) == (
+        "audio", "audio/opus", 48000, 2)
+
+    consumed = await client.post(f"/v2/streams/{stream_id}/consume", headers=auth, json={
+        "client_id": "ruth-ai-instance-1", "rtp_capabilities": rtp, "kind": "audio"})
+    assert consumed.status_code == 201, consumed.text
+    consumer = consumed.json()
+    SHAPES["consume"].check(consumer, "consume (audio)")
+    SHAPES["transport"].check(consumer["transport"], "consume (audio) .transport")
+    SHAPES["rtp_parameters"].check(consumer["rtp_parameters"], "consume (audio) .rtp_parameters")
+    (codec,) = consumer["rtp_parameters"]["codecs"]
+    SHAPES["consumer_codec"].check(codec, "consume (audio) codec")
+    assert (codec["mimeType"], codec["payloadType"]) == ("audio/opus", audio["preferredPayloadType"])
+    for encoding in consumer["rtp_parameters"]["encodings"]:
+        SHAPES["encoding"].check(encoding, "consume (audio) .encodings[]")
+    consumer_id = consumer["consumer_id"]
+    connected = await client.post(
+        f"/v2/streams/{stream_id}/consumers/{consumer_id}/connect", headers=auth,
+        json={"dtls_parameters": {"role": "client", "fingerprints": [
+            {"algorithm": "sha-256", "value": ":".join(["AB"] * 32)}]}})
+    assert connected.json() == {"status": "connected", "consumer_id": consumer_id,
+                                "transport_id": consumer["transport"]["id"]}
+    consumers = (await client.get(f"/v2/streams/{stream_id}/consumers", headers=auth)).json()
+    for row in consumers["consumers"]:
+        SHAPES["consumer"].check(row, "consumers[] (audio)")
+    detached = await client.delete(f"/v2/streams/{stream_id}/consumers/{consumer_id}",
+                                   headers=auth)
+    assert detached.status_code == 204
+    assert (await client.delete(f"/v2/streams/{stream_id}", headers=auth)).status_code == 204
 
 
 async def test_unknown_device_has_the_standard_error_shape(client: httpx.AsyncClient):

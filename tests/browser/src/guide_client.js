@@ -21,13 +21,15 @@ async function checked(response, what) {
   return response;
 }
 
-// Steps 1-7 for one viewer. Returns ids the test can check against the server.
+// Steps 1-7 for one viewer. Returns ids the test can check against the server. With
+// `audio: true` (VAS: a camera with sound), steps 4-6 run again for the audio producer.
 async function run({
   baseUrl = '',
   token,
   deviceId,
   deviceName,
   clientId = 'ruth-ai-instance-1',
+  audio = false,
 }) {
   const accessToken = token;
   const auth = { Authorization: `Bearer ${accessToken}` };
@@ -142,6 +144,17 @@ async function run({
     (error) => viewer.events.push({ t: performance.now(), playError: String(error) }),
   );
 
+  if (audio) {
+    viewer.audio = await consumeAudio({ baseUrl, accessToken, streamId, streamInfo, msDevice, clientId });
+    // Played by an <audio> element of its own (Chromium feeds WebAudio from a remote
+    // track only while an element plays it), and heard by an analyser.
+    const audioStream = new MediaStream([viewer.audio.consumer.track]);
+    viewer.audioElement = new Audio();
+    viewer.audioElement.srcObject = audioStream;
+    viewer.audioElement.play().catch((error) => viewer.events.push({ audioPlayError: String(error) }));
+    viewer.analyser = listen(audioStream);
+  }
+
   // Step 7: Monitor Stream Health (one check here; health() repeats it on demand)
   viewer.health = await health(viewer.handle, { baseUrl, token });
 
@@ -155,6 +168,112 @@ async function run({
     transportId: consumerData.transport.id,
     handlerName: msDevice.handlerName,
     health: viewer.health,
+    audio: viewer.audio
+      ? {
+        producerId: streamInfo.producers.audio,
+        consumerId: viewer.audio.consumerId,
+        transportId: viewer.audio.transport.id,
+        rtpParameters: viewer.audio.rtpParameters,
+      }
+      : null,
+    routerCodecs: rtp_capabilities.codecs.map((c) => c.mimeType),
+  };
+}
+
+// Steps 4-6 for the stream's audio, the mediasoup way: the same Device, a consume with
+// `kind: 'audio'`, its own recv transport, and `transport.consume` of `producers.audio`.
+async function consumeAudio({ baseUrl, accessToken, streamId, streamInfo, msDevice, clientId }) {
+  const consumeResponse = await checked(
+    await fetch(`${baseUrl}/v2/streams/${streamId}/consume`, {
+      method: 'POST',
+      headers: {
+        Authorization: `Bearer ${accessToken}`,
+        'Content-Type': 'application/json',
+      },
+      body: JSON.stringify({
+        client_id: clientId,
+        rtp_capabilities: msDevice.rtpCapabilities,
+        kind: 'audio',
+      }),
+    }),
+    'POST consume (audio)',
+  );
+  const consumerData = await consumeResponse.json();
+  const transport = msDevice.createRecvTransport({
+    id: consumerData.transport.id,
+    iceParameters: consumerData.transport.ice_parameters,
+    iceCandidates: consumerData.transport.ice_candidates,
+    dtlsParameters: consumerData.transport.dtls_parameters,
+  });
+  transport.on('connect', async ({ dtlsParameters }, callback, errback) => {
+    try {
+      await checked(
+        await fetch(`${baseUrl}/v2/streams/${streamId}/consumers/${consumerData.consumer_id}/connect`, {
+          method: 'POST',
+          headers: {
+            Authorization: `Bearer ${accessToken}`,
+            'Content-Type': 'application/json',
+          },
+          body: JSON.stringify({ dtls_parameters: dtlsParameters }),
+        }),
+        'POST connect (audio)',
+      );
+      callback();
+    } catch (error) {
+      errback(error);
+    }
+  });
+  const consumer = await transport.consume({
+    id: consumerData.consumer_id,
+    producerId: streamInfo.producers.audio,
+    kind: 'audio',
+    rtpParameters: consumerData.rtp_parameters,
+  });
+  await consumer.resume();
+  return {
+    consumerId: consumerData.consumer_id,
+    rtpParameters: consumerData.rtp_parameters,
+    transport,
+    consumer,
+  };
+}
+
+// A WebAudio analyser on the played stream's audio: the strongest frequency and its level.
+function listen(mediaStream) {
+  const context = new AudioContext();
+  const source = context.createMediaStreamSource(mediaStream);
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 8192;
+  source.connect(analyser);
+  return { context, analyser };
+}
+
+function peak({ context, analyser }) {
+  const bins = new Float32Array(analyser.frequencyBinCount);
+  analyser.getFloatFrequencyData(bins);
+  let best = 1;
+  for (let i = 2; i < bins.length; i += 1) if (bins[i] > bins[best]) best = i;
+  return { hz: (best * context.sampleRate) / analyser.fftSize, db: bins[best], state: context.state };
+}
+
+// The audio consumer's received RTP (Chromium's inbound-rtp) and what WebAudio hears.
+async function audioProgress(handle) {
+  const viewer = viewerOf(handle);
+  if (!viewer.audio) throw new Error(`viewer ${handle} has no audio`);
+  const report = await viewer.audio.consumer.getStats();
+  let inbound;
+  let mime = null;
+  report.forEach((stat) => {
+    if (stat.type === 'inbound-rtp' && stat.kind === 'audio') inbound = stat;
+  });
+  if (inbound) report.forEach((stat) => { if (stat.id === inbound.codecId) mime = stat.mimeType; });
+  return {
+    connectionState: viewer.audio.transport.connectionState,
+    packets: inbound?.packetsReceived ?? 0,
+    level: inbound?.audioLevel ?? 0,
+    energy: inbound?.totalAudioEnergy ?? 0,
+    mime,
+    peak: peak(viewer.analyser),
   };
 }
 
@@ -174,12 +293,24 @@ async function stop(handle, { baseUrl = '', token }) {
     method: 'DELETE',
     headers: { Authorization: `Bearer ${accessToken}` },
   });
+  let status = response.status;
+  if (viewer.audio) {
+    const audioResponse = await fetch(`${baseUrl}/v2/streams/${viewer.streamId}/consumers/${viewer.audio.consumerId}`, {
+      method: 'DELETE',
+      headers: { Authorization: `Bearer ${accessToken}` },
+    });
+    if (status === 204) status = audioResponse.status;
+    viewer.audio.consumer.close();
+    viewer.audio.transport.close();
+    viewer.audioElement?.pause();
+    viewer.analyser?.context.close();
+  }
   viewer.consumer?.close();
   viewer.transport?.close();
   viewer.watcher?.stop();
   viewer.video?.remove();
   viewers.delete(handle);
-  return response.status;
+  return status;
 }
 
 function viewerOf(handle) {
@@ -217,6 +348,7 @@ window.vasGuide = {
   health,
   stop,
   progress,
+  audioProgress,
   waitForFrames: frames,
   loadDevice,
   handles: () => [...viewers.keys()],

@@ -2,7 +2,7 @@
 
 It does what Chromium does for a mediasoup-client recv transport: full ICE as the
 controlling agent against the ICE-lite server, DTLS client, an RTP receiver that decodes
-H.264. It binds 127.0.0.1 only.
+H.264 (or Opus, for an audio consumer). It binds 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import av
+import numpy as np
 from aiortc import (
     RTCCertificate,
     RTCDtlsParameters,
@@ -54,6 +55,19 @@ def chrome_like_caps(router_caps: dict[str, Any]) -> dict[str, Any]:
     """`device.rtpCapabilities` of a Chromium that loaded `router_caps`: its H.264 entry
     carries the router's payload type and ids, with Chromium's own parameters."""
     codec = router_caps["codecs"][0]
+    opus = [
+        {
+            "mimeType": "audio/opus",
+            "kind": "audio",
+            "preferredPayloadType": c["preferredPayloadType"],
+            "clockRate": 48000,
+            "channels": 2,
+            "parameters": {"minptime": 10, "useinbandfec": 1},
+            "rtcpFeedback": [{"type": "transport-cc", "parameter": ""},
+                             {"type": "nack", "parameter": ""}],
+        }
+        for c in router_caps["codecs"] if c["mimeType"] == "audio/opus"
+    ]
     return {
         "codecs": [
             {
@@ -73,7 +87,8 @@ def chrome_like_caps(router_caps: dict[str, Any]) -> dict[str, Any]:
                     {"type": "nack", "parameter": ""},
                     {"type": "nack", "parameter": "pli"},
                 ],
-            }
+            },
+            *opus,
         ],
         "headerExtensions": [
             {
@@ -106,6 +121,8 @@ class OrtcClient:
     frames: list[ReceivedFrame] = field(default_factory=list)
     first_frame: asyncio.Event = field(default_factory=asyncio.Event)
     decode_frames: bool = True
+    #: An audio consumer's decoded samples (first channel, int16, 48 kHz).
+    samples: list[np.ndarray] = field(default_factory=list)
 
     async def start(
         self,
@@ -135,16 +152,18 @@ class OrtcClient:
 
         certificate = RTCCertificate.generateCertificate()
         self.dtls = RTCDtlsTransport(self.ice, [certificate])
-        self.receiver = RTCRtpReceiver("video", self.dtls)
-        self.receiver._track = RemoteStreamTrack(kind="video")
-        self.receiver._set_rtcp_ssrc(123456789)
         codec = rtp_parameters["codecs"][0]
+        kind = codec["mimeType"].split("/")[0]
+        self.receiver = RTCRtpReceiver(kind, self.dtls)
+        self.receiver._track = RemoteStreamTrack(kind=kind)
+        self.receiver._set_rtcp_ssrc(123456789)
         await self.receiver.receive(
             RTCRtpReceiveParameters(
                 codecs=[
                     RTCRtpCodecParameters(
                         mimeType=codec["mimeType"],
                         clockRate=codec["clockRate"],
+                        channels=codec.get("channels"),
                         payloadType=codec["payloadType"],
                         rtcpFeedback=[
                             RTCRtcpFeedback(type=f["type"], parameter=f.get("parameter") or None)
@@ -200,6 +219,11 @@ class OrtcClient:
                 frame = await track.recv()
             except MediaStreamError:
                 return
+            if isinstance(frame, av.AudioFrame):
+                data = frame.to_ndarray().reshape(-1)
+                self.samples.append(data[:: len(frame.layout.channels)])
+                self.first_frame.set()
+                continue
             assert isinstance(frame, av.VideoFrame)
             self.frames.append(ReceivedFrame(time.monotonic(), read_index(frame), frame.width))
             self.first_frame.set()

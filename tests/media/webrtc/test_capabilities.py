@@ -254,3 +254,61 @@ def test_answer_level_handling() -> None:
         answer({"profile-level-id": "4d001f"}, {"profile-level-id": "42e01f"})
     with pytest.raises(ValueError, match="invalid"):
         answer({"profile-level-id": "zz"}, {"profile-level-id": "42e01f"})
+
+
+# --- audio (docs/codecs.md: the guide's flow takes the camera's sound as Opus) ------------
+
+
+def test_router_capabilities_list_opus_only_for_a_stream_with_audio() -> None:
+    video_only = router_rtp_capabilities("42e01f")
+    with_audio = router_rtp_capabilities("42e01f", audio=True)
+    assert [c["kind"] for c in video_only["codecs"]] == ["video"]
+    assert {e["kind"] for e in video_only["headerExtensions"]} == {"video"}
+    # The video's codec and extensions are the same with audio: only Opus is added.
+    assert with_audio["codecs"][0] == video_only["codecs"][0]
+    assert [e for e in with_audio["headerExtensions"] if e["kind"] == "video"] \
+        == video_only["headerExtensions"]
+    opus = with_audio["codecs"][1]
+    assert opus == {
+        "kind": "audio", "mimeType": "audio/opus", "preferredPayloadType": 101,
+        "clockRate": 48000, "channels": 2, "parameters": {},
+        "rtcpFeedback": [{"type": "nack"}, {"type": "transport-cc"}]}
+    assert opus["preferredPayloadType"] != ROUTER_PAYLOAD_TYPE
+    assert {(e["uri"], e["preferredId"]) for e in with_audio["headerExtensions"]
+            if e["kind"] == "audio"} == {(MID_URI, 1), (ABS_SEND_TIME_URI, 4)}
+    json.dumps(with_audio)
+
+
+def test_audio_consumer_parameters_in_mediasoup_shape() -> None:
+    router = router_rtp_capabilities("42e01f", audio=True)
+    params = consumer_rtp_parameters(chrome_like_caps(router), router, ssrc=223456789,
+                                     mid="0", cname="cam-1", kind="audio")
+    assert params == {
+        "mid": "0",
+        "codecs": [{"mimeType": "audio/opus", "payloadType": 101, "clockRate": 48000,
+                    "channels": 2, "parameters": {},
+                    # transport-cc needs its header extension, which is not sent.
+                    "rtcpFeedback": [{"type": "nack", "parameter": ""}]}],
+        "headerExtensions": [
+            {"uri": MID_URI, "id": 1, "encrypt": False, "parameters": {}},
+            {"uri": ABS_SEND_TIME_URI, "id": 4, "encrypt": False, "parameters": {}}],
+        "encodings": [{"ssrc": 223456789}],
+        "rtcp": {"cname": "cam-1", "reducedSize": True},
+    }
+
+
+def test_video_consumer_parameters_do_not_change_with_audio() -> None:
+    caps = chrome_like_caps(router_rtp_capabilities("42e01f", audio=True))
+    with_audio = consumer_rtp_parameters(caps, router_rtp_capabilities("42e01f", audio=True),
+                                         ssrc=123456789, mid="0", cname="cam-1")
+    assert with_audio == consume(client_caps("42e01f"))
+
+
+def test_audio_consumer_refused_without_opus_or_without_audio() -> None:
+    router = router_rtp_capabilities("42e01f", audio=True)
+    with pytest.raises(CapabilityMismatch, match="no Opus codec"):
+        consumer_rtp_parameters(client_caps("42e01f"), router, ssrc=223456789, mid="0",
+                                cname="x", kind="audio")
+    with pytest.raises(CapabilityMismatch, match="no audio"):
+        consumer_rtp_parameters(chrome_like_caps(router), router_rtp_capabilities("42e01f"),
+                                ssrc=223456789, mid="0", cname="x", kind="audio")
