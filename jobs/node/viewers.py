@@ -125,7 +125,6 @@ class StreamViewers:
             raise InvalidInput(f"dtls_parameters: {exc}") from None
         except TransportStateError as exc:
             raise Conflict(str(exc)) from None
-        await self._consumers.set_state(consumer_id, ConsumerState.CONNECTING)
         self._tasks.spawn(self._follow(consumer_id, transport))
         return Connected(consumer_id=consumer_id, transport_id=transport.id)
 
@@ -274,6 +273,9 @@ class StreamViewers:
         return transport
 
     async def _follow(self, consumer_id: uuid.UUID, transport: ConsumerTransport) -> None:
+        # Written after the reply: mediasoup-client starts ICE only once `connect` has
+        # answered, so a database write before it delayed every viewer's first frame.
+        await self._consumers.set_state(consumer_id, ConsumerState.CONNECTING)
         if await transport.wait_connected():
             await self._consumers.set_state(consumer_id, ConsumerState.CONNECTED)
 

@@ -38,6 +38,11 @@ VIDEO_TIME_BASE = Fraction(1, VIDEO_CLOCK_RATE)
 PRIMED_FRAME_STEP = VIDEO_CLOCK_RATE // 1000
 # Step used when the source timeline goes backwards (an ingest restart).
 FALLBACK_FRAME_STEP = VIDEO_CLOCK_RATE // 30
+# The GOP-cache burst goes out this many bytes per event-loop turn (about a millisecond of
+# the loop's time), then the loop serves whatever else is ready before the next chunk:
+# sent in one turn, a 4 s GOP (~1 MB, ~800 packets) held every other viewer's ICE, DTLS
+# and signalling of the node for tens of milliseconds, once per joining viewer.
+BURST_CHUNK_BYTES = 64 * 1024
 # A viewer's keyframe requests (PLI/FIR) are answered from the GOP cache at most this often:
 # each answer resends up to a GOP, and a receiver repeats its request until it decodes.
 KEYFRAME_ANSWER_INTERVAL_S = 1.0
@@ -248,12 +253,21 @@ class PacketTrack(MediaStreamTrack):
     # the sender side
 
     def attach(self, sink: FrameSink) -> None:
-        """Start sending: flush the queue (the GOP-cache burst) to `sink`, then go direct."""
+        """Start sending: flush the queue (the GOP-cache burst) to `sink`, a chunk per
+        loop turn, keyframe first; live frames queue behind it, then go direct."""
         if self.readyState != "live":
             return
         self._sink = sink
-        while self._queue and self._sink is sink:
-            self._deliver(self._queue.popleft())
+        self._flush(sink)
+
+    def _flush(self, sink: FrameSink) -> None:
+        budget = BURST_CHUNK_BYTES
+        while self._queue and self._sink is sink and budget > 0:
+            frame = self._queue.popleft()
+            budget -= len(frame.data)
+            self._deliver(frame)
+        if self._queue and self._sink is sink:
+            asyncio.get_running_loop().call_soon(self._flush, sink)
 
     def detach(self) -> None:
         """Stop handing frames to the sender (it stopped); frames queue again."""

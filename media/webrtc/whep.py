@@ -5,7 +5,7 @@ from the same `Fanout` as the mediasoup-style consumers, still forwarded without
 re-encoding. Unlike those, this side runs full ICE as the answerer, which is what a
 peer connection expects. Its candidates are only the announced addresses, on ports of the
 configured range: aiortc's own gathering would list every interface of the machine and
-ask a public STUN server.
+ask a public STUN server. The viewer's mDNS candidates are dropped (`without_mdns`).
 """
 
 from __future__ import annotations
@@ -76,6 +76,31 @@ def _answer_codec(
     )
 
 
+def is_mdns_candidate(line: str) -> bool:
+    """Whether an SDP `a=candidate:` line hides its address behind an mDNS name."""
+    fields = line.split()
+    return (line.startswith("a=candidate:") and len(fields) > 4
+            and fields[4].lower().endswith(".local"))
+
+
+def without_mdns(sdp: str) -> str:
+    """`sdp` without its mDNS candidates (Chromium's "<uuid>.local" host candidates, sent
+    by any page without camera permission).
+
+    aiortc resolves each before it answers, and where the server runs nothing answers
+    mDNS: every offer waited aioice's 1 s resolution timeout. The server needs no remote
+    candidate: it learns the viewer's address from the viewer's connectivity checks (a
+    peer-reflexive candidate), as the ICE-lite consumer transports always do. Without
+    them, an end-of-candidates would make aioice give up before the first check arrives,
+    so it goes too; the session's connect timeout ends a viewer that never checks.
+    """
+    lines = sdp.splitlines(keepends=True)
+    kept = [line for line in lines if not is_mdns_candidate(line)]
+    if len(kept) == len(lines):
+        return sdp
+    return "".join(line for line in kept if line.strip() != "a=end-of-candidates")
+
+
 class TrackSource(Protocol):
     """Another kind of media a session or consumer may send besides the video (e.g. the
     stream's Opus audio, media.audio_fanout): one track each, stopped when it ends."""
@@ -118,6 +143,7 @@ class WhepSession:
         self._track: PacketTrack | None = None
         self._closing = False
         self._close_task: asyncio.Task[None] | None = None
+        self._connect_deadline: asyncio.TimerHandle | None = None
 
     @property
     def state(self) -> str:
@@ -153,7 +179,8 @@ class WhepSession:
         transceiver.setCodecPreferences(h264)
         self._add_sources(offer)
         try:
-            await self._pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+            await self._pc.setRemoteDescription(
+                RTCSessionDescription(without_mdns(offer_sdp), "offer"))
         except (ValueError, AssertionError) as exc:
             raise InvalidRemoteParameters(f"unusable SDP offer: {exc}") from None
         except Exception as exc:
@@ -168,7 +195,15 @@ class WhepSession:
                 await gather_announced(ice._connection, self._settings)
 
         await self._pc.setLocalDescription(await self._pc.createAnswer())
+        self._connect_deadline = asyncio.get_running_loop().call_later(
+            self._settings.connect_timeout_s, self._connect_timed_out)
         return str(self._pc.localDescription.sdp)
+
+    def _connect_timed_out(self) -> None:
+        if self._pc.connectionState != "connected" and not self._closing:
+            logger.info("WHEP session %s: not connected after %.0f s", self.id,
+                        self._settings.connect_timeout_s)
+            self._close_task = asyncio.ensure_future(self.close())
 
     def _add_sources(self, offer: SessionDescription) -> None:
         """A send-only section for each other kind the offer receives and a source has."""
@@ -198,7 +233,7 @@ class WhepSession:
                 raise InvalidRemoteParameters("ICE restarts are not supported")
             if line.startswith("a=mid:"):
                 mid = line[6:]
-            elif line.startswith("a=candidate:"):
+            elif line.startswith("a=candidate:") and not is_mdns_candidate(line):
                 try:
                     candidate = candidate_from_sdp(line[12:])
                 except (AssertionError, ValueError, IndexError) as exc:
@@ -218,6 +253,8 @@ class WhepSession:
         if self._closing:
             return
         self._closing = True
+        if self._connect_deadline is not None:
+            self._connect_deadline.cancel()
         try:
             await self._pc.close()
         finally:

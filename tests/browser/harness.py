@@ -63,7 +63,7 @@ TEST_PAGE_HTML = """<!doctype html>
 <script src="whep_client.js"></script>
 </body></html>
 """
-BUNDLES = ("guide_client.js", "whep_client.js")
+BUNDLES = ("guide_client.js", "whep_client.js", "first_frame.js")
 
 
 # --- npm packages and bundles ---------------------------------------------------------------

@@ -15,7 +15,7 @@ from aiortc.mediastreams import MediaStreamError
 from media.gop_cache import GopCache
 from media.packet import MediaPacket
 from media.webrtc.fanout import Fanout
-from media.webrtc.packet_track import PRIMED_FRAME_STEP, PacketTrack
+from media.webrtc.packet_track import BURST_CHUNK_BYTES, PRIMED_FRAME_STEP, PacketTrack
 
 pytestmark = pytest.mark.asyncio
 
@@ -202,6 +202,28 @@ async def test_attach_flushes_the_burst_then_sends_live_frames_at_once() -> None
     feed(fanout, cache, [packet(5)])
     assert [number(f) for f in sink.frames][-1] == 5  # in the same call, no queue
     assert track.sent_packets == 6
+
+
+async def test_a_long_burst_goes_out_a_chunk_per_loop_turn_in_order() -> None:
+    """A GOP-cache burst larger than a chunk does not hold the loop: the keyframe goes at
+    once, the rest over the next loop turns, and a live frame arriving meanwhile follows
+    the burst instead of overtaking it."""
+    cache = GopCache()
+    fanout = Fanout(cache)
+    big = [MediaPacket(data=p.data + b"\xff" * 20000, pts=p.pts, dts=None, time_base=TB,
+                       is_keyframe=p.is_keyframe, wallclock=p.wallclock) for p in gop(0, 20)]
+    feed(fanout, cache, big)
+    track = fanout.subscribe()
+    sink = RecordingSink()
+    track.attach(sink)
+    first_turn = [number(f) for f in sink.frames]
+    assert first_turn[0] == 0 and len(first_turn) < 20
+    assert len(first_turn) * 20000 <= BURST_CHUNK_BYTES + 20010
+    feed(fanout, cache, [packet(20)])
+    assert number(sink.frames[-1]) != 20
+    for _ in range(40):
+        await asyncio.sleep(0)
+    assert [number(f) for f in sink.frames] == list(range(21)) and track.queued == 0
 
 
 async def test_a_backed_up_socket_skips_to_the_next_keyframe() -> None:

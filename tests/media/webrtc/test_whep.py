@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import time
 from collections.abc import AsyncIterator
 
+import aioice.ice
 import av
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
@@ -141,4 +143,63 @@ async def test_offer_without_a_matching_h264_profile(
     finally:
         await session.close()
         await garbage.close()
+    assert stream.fanout.consumers == 0
+
+
+async def test_mdns_candidates_are_not_resolved(
+    stream: Stream, server_settings: WebRtcSettings, player: RTCPeerConnection,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A page without camera permission offers its host candidates as "<uuid>.local"
+    names. The answer does not wait to resolve them (nothing answers mDNS on a server):
+    the session learns the player's address from its checks and media flows."""
+    async def no_mdns(subscriber: object) -> object:
+        raise AssertionError("an mDNS candidate was resolved")
+
+    monkeypatch.setattr(aioice.ice, "get_or_create_mdns_protocol", no_mdns)
+    offer = re.sub(r"(a=candidate:\S+ \d+ udp \d+ )127\.0\.0\.1 ",
+                   r"\g<1>0b0c2d1e-4a5b-4c6d-8e9f-0a1b2c3d4e5f.local ",
+                   player.localDescription.sdp)
+    assert ".local " in offer
+    session = WhepSession(fanout=stream.fanout, settings=server_settings,
+                          profile_level_id="42e01f")
+    frames: list[ReceivedFrame] = []
+    readers: list[asyncio.Task[None]] = []
+    player.on(
+        "track", lambda track: readers.append(asyncio.ensure_future(read_frames(track, frames)))
+    )
+    try:
+        answer = await session.answer(offer)
+        await session.add_candidates(
+            "a=mid:0\r\na=candidate:1 1 udp 2122260223 "
+            "0b0c2d1e-4a5b-4c6d-8e9f-0a1b2c3d4e5f.local 50000 typ host\r\n")
+        await player.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        async with asyncio.timeout(10):
+            while len(frames) < FPS // 2:
+                await asyncio.sleep(0.02)
+        assert session.state == "connected"
+    finally:
+        await session.close()
+        for reader in readers:
+            reader.cancel()
+
+
+async def test_a_session_that_never_connects_is_closed(
+    stream: Stream, server_settings: WebRtcSettings, player: RTCPeerConnection
+) -> None:
+    """The viewer never applies the answer (no check ever arrives): the session ends once
+    the connect timeout has passed, and leaves the fan-out."""
+    settings = dataclasses.replace(server_settings, connect_timeout_s=0.5)
+    closed: list[WhepSession] = []
+    session = WhepSession(fanout=stream.fanout, settings=settings, profile_level_id="42e01f",
+                          on_close=closed.append)
+    try:
+        await session.answer(player.localDescription.sdp)
+        assert stream.fanout.consumers == 1
+        async with asyncio.timeout(5):
+            while not closed:
+                await asyncio.sleep(0.05)
+    finally:
+        await session.close()
+    assert closed == [session]
     assert stream.fanout.consumers == 0
