@@ -32,7 +32,7 @@ from media.webrtc.errors import (
 )
 from media.webrtc.gathering import gather_announced
 from media.webrtc.lean_sender import LeanSender
-from media.webrtc.whep import WhepSession
+from media.webrtc.whep import WhepSession, without_mdns
 
 _PROFILE = re.compile(r"^(a=fmtp:(\d+) .*?profile-level-id=)([0-9a-fA-F]{6})", re.MULTILINE)
 # The sections' names (mids) when there is audio, as in the OmniSight document's example.
@@ -106,7 +106,10 @@ class ServerOfferSession(WhepSession):
         mapped = _PROFILE.sub(lambda m: f"{m[1]}{self._aiortc_profiles.get(m[2], m[3])}",
                               answer_sdp)
         try:
-            await self._pc.setRemoteDescription(RTCSessionDescription(mapped, "answer"))
+            # mDNS host candidates are dropped as in WHEP (`without_mdns`): resolving them held
+            # the answer for a second each.
+            await self._pc.setRemoteDescription(
+                RTCSessionDescription(without_mdns(mapped), "answer"))
         except (ValueError, AssertionError) as exc:
             raise InvalidRemoteParameters(f"unusable SDP answer: {exc}") from None
         except Exception as exc:
