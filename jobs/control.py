@@ -91,11 +91,13 @@ class StreamControl:
         return StartResult(stream=live, reconnect=not created)
 
     async def _wait_live(self, stream_id: uuid.UUID, deadline_s: float) -> StreamRecord:
-        """Poll until LIVE; a start that failed meanwhile surfaces its error."""
+        """Poll until LIVE with its codec known; a start that failed meanwhile surfaces its
+        error. The ingest may report LIVE before the start job has written the stream's
+        producer and codec (in that order), and the answer names both."""
         end = time.monotonic() + deadline_s
         while True:
             row = await self._streams.get(stream_id)
-            if row.state is StreamState.LIVE:
+            if row.state is StreamState.LIVE and row.codec_config is not None:
                 return row
             if row.state in (StreamState.STOPPED, StreamState.CLOSED):
                 raise start_failure(row)

@@ -49,7 +49,9 @@ def test_clip_and_snapshot_from_the_command_line(tmp_path, start_camera):
         assert "saved" in clip.stderr
         with av.open(str(tmp_path / "clip.mp4")) as container:
             frames = list(container.decode(video=0))
-        assert 3 * 15 <= len(frames) <= 5 * 15
+        # 1 s before and 3 s after at 15 fps; the cut starts at the keyframe before (the
+        # camera's GOP is 1 s), so 4-5 s of frames, both ends included.
+        assert 3 * 15 <= len(frames) <= 5 * 15 + 1
         snap = subprocess.run(
             [sys.executable, "-m", "vas_client", "snapshot", stream, "--out",
              str(tmp_path / "snap.jpg")],
