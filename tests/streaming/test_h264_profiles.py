@@ -142,7 +142,8 @@ async def _server_offer_viewer(client: Any, headers: dict[str, str], base: str,
     """GET a server offer and answer it from aiortc, which takes constrained baseline only;
     with `takes` (the camera's profile), as a peer that decodes that profile too: the
     offered format of that profile is accepted under its payload type. (The session's URL,
-    the offer, its and the answer's H.264 formats, the peer connection, its video track.)"""
+    the offer, its and the answer's H.264 formats, the peer connection, its video track;
+    the camera has sound, so an audio track arrives too.)"""
     offered = await client.get(base, headers=headers, timeout=20)
     assert offered.status_code == 200, offered.text
     body = offered.json()
@@ -165,13 +166,18 @@ async def _server_offer_viewer(client: Any, headers: dict[str, str], base: str,
     session = f"{base}/{body['sessionId']}"
     answered = await client.post(session, headers=headers, json={"sdpAnswer": answer})
     assert answered.status_code == 204, answered.text
-    track = await asyncio.wait_for(received.get(), 10)
-    return session, offer, formats, _h264_formats(answer), pc, track
+    again = await client.post(session, headers=headers, json={"sdpAnswer": answer})
+    assert again.status_code == 409, again.text  # whichever Router serves it
+    tracks = {}
+    for _ in range(2):  # the camera's sound comes along
+        track = await asyncio.wait_for(received.get(), 10)
+        tracks[track.kind] = track
+    return session, offer, formats, _h264_formats(answer), pc, tracks["video"]
 
 
 async def test_server_offer_lists_the_cameras_profile_then_baseline_and_the_answer_picks(
         client, admin_token, media_node, start_camera):
-    camera = start_camera(h264_profile="high", **CAMERA)
+    camera = start_camera(h264_profile="high", audio=True, audio_codec="aac", **CAMERA)
     headers = bearer(admin_token)
     camera_id = await add_device(client, camera.url)
     started = await client.post(f"/api/v1/devices/{camera_id}/start-stream", timeout=60,
@@ -188,6 +194,8 @@ async def test_server_offer_lists_the_cameras_profile_then_baseline_and_the_answ
     session, offer, offered, answered, pc, track = await _server_offer_viewer(
         client, headers, base, takes=high)
     try:
+        assert "a=group:BUNDLE audio video" in offer  # the sound as before
+        assert "opus/48000/2" in offer[offer.index("m=audio"):offer.index("m=video")]
         assert [profile for _, profile in offered] == [high, "42e01f"]
         assert len({pt for pt, _ in offered}) == 2
         assert re.search(rf"a=fmtp:{offered[1][0]} [^\r\n]*packetization-mode=1", offer)
