@@ -4,7 +4,9 @@ keeps `vas_consumer` in step with it and turns media errors into the refusals of
 
 An H.264 stream whose profile some consumers refuse may have a second Router, `baseline`,
 fed by the stream's transcoder (constrained baseline): a consumer or WHEP viewer that the
-stream's Router refuses for its capabilities is served by that one (docs/codecs.md)."""
+stream's Router refuses for its capabilities is served by that one, and so is a server-offer
+session whose answer takes only the baseline format offered beside the camera's
+(docs/codecs.md)."""
 
 from __future__ import annotations
 
@@ -170,7 +172,8 @@ class StreamViewers:
         self._check_codec()
         self._demand(1, self.router)
         try:
-            session, offer = await self.router.create_offer_session(str(session_id))
+            session, offer = await self.router.create_offer_session(str(session_id),
+                                                                    self.baseline)
         finally:
             self._demand(0, self.router)
         await self._consumers.add(session_id, self.stream_id, client_id, ConsumerState.NEW,
@@ -190,7 +193,8 @@ class StreamViewers:
             await session.close()
 
     async def answer_session(self, session_id: uuid.UUID, answer_sdp: str) -> Done:
-        session = self.router.offer_session(str(session_id))
+        session = next((found for router in self._routers()
+                         if (found := router.offer_session(str(session_id))) is not None), None)
         if session is None:
             raise NotFound(f"WebRTC session {session_id} not found")
         try:
@@ -199,6 +203,9 @@ class StreamViewers:
             raise InvalidInput(f"SDP answer: {exc}") from None
         except TransportStateError as exc:
             raise Conflict(str(exc)) from None
+        if session.on_baseline and self.baseline is not None:
+            self.router.hand_over(str(session_id), self.baseline)
+            self._demand(0)  # its transcoder starts now
         await self._consumers.set_state(session_id, ConsumerState.CONNECTING)
         self._tasks.spawn(self._follow_whep(session_id, session))
         return Done()

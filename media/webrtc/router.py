@@ -122,12 +122,18 @@ class Router:
         self._whep[session_id] = session
         return session, answer
 
-    async def create_offer_session(self, session_id: str) -> tuple[ServerOfferSession, str]:
-        """A server-offer session (the viewer answers): (the session, the SDP offer)."""
+    async def create_offer_session(
+        self, session_id: str, baseline: Router | None = None,
+    ) -> tuple[ServerOfferSession, str]:
+        """A server-offer session (the viewer answers): (the session, the SDP offer). With
+        `baseline`, the offer lists that Router's H.264 too; a session whose answer takes
+        only that one is then handed over to it (`hand_over`)."""
         self._check_open()
         session = ServerOfferSession(
             fanout=self.fanout, settings=self.settings, profile_level_id=self.profile_level_id,
             session_id=session_id, sources=self.sources,
+            baseline=None if baseline is None else baseline.fanout,
+            baseline_profile=None if baseline is None else baseline.profile_level_id,
         )
         try:
             offer = await session.offer()
@@ -137,6 +143,13 @@ class Router:
         session.on_close = lambda _: self._forget(session_id, "webrtc")
         self._whep[session_id] = session
         return session, offer
+
+    def hand_over(self, session_id: str, other: Router) -> None:
+        """Make `other` the owner of a session (it sends from that Router's fan-out now)."""
+        session = self._whep.pop(session_id, None)
+        if session is not None:
+            session.on_close = lambda _: other._forget(session_id, "webrtc")
+            other._whep[session_id] = session
 
     def offer_session(self, session_id: str) -> ServerOfferSession | None:
         session = self._whep.get(session_id)

@@ -13,6 +13,12 @@ audio section first, bundled with the video, and its sections are named as in th
 OmniSight document (`a=group:BUNDLE audio video`); a video-only offer is unchanged. An
 answer that rejects the audio (port 0, `inactive`, no Opus) still gets the video: its audio
 section is made an inactive one on the video's transport and the audio track is released.
+
+When the stream has a baseline fan-out (the transcoder's constrained baseline, for viewers
+refusing the camera's profile), the video section lists two H.264 formats: the camera's
+profile, then aiortc's own constrained baseline (42e01f). An answer taking the camera's is
+served as above; one taking only the baseline format gets its track from the baseline
+fan-out instead (swapped before anything is sent), and `on_baseline` says so.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from media.webrtc.errors import (
     InvalidRemoteParameters,
     TransportStateError,
 )
+from media.webrtc.fanout import Fanout
 from media.webrtc.gathering import gather_announced
 from media.webrtc.lean_sender import LeanSender
 from media.webrtc.whep import WhepSession, without_mdns
@@ -45,6 +52,15 @@ class ServerOfferSession(WhepSession):
     are `state` and the close on ICE failure)."""
 
     _aiortc_profiles: dict[str, str]  # offered payload type -> aiortc's profile-level-id
+
+    def __init__(self, *, baseline: Fanout | None = None, baseline_profile: str | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._baseline = baseline
+        self._baseline_profile = (baseline_profile or "").lower()
+        self._baseline_pt: str | None = None  # the offered baseline format's payload type
+        #: Whether the answer took only the baseline format (sent from that fan-out).
+        self.on_baseline = False
 
     @property
     def answered(self) -> bool:
@@ -81,8 +97,12 @@ class ServerOfferSession(WhepSession):
         await self._pc.setLocalDescription(offer)
         self._aiortc_profiles = {m[1]: m[2] for m in _PROFILE.findall(
             self._pc.localDescription.sdp)}
+        if self._baseline is not None:  # aiortc's own format of that profile stays as it is
+            self._baseline_pt = next((pt for pt, aiortc in self._aiortc_profiles.items()
+                                      if aiortc.lower() == self._baseline_profile), None)
         profile = self._camera_codec()["parameters"]["profile-level-id"]
-        return _PROFILE.sub(lambda m: f"{m[1]}{profile}", str(self._pc.localDescription.sdp))
+        return _PROFILE.sub(lambda m: m[0] if m[2] == self._baseline_pt else f"{m[1]}{profile}",
+                            str(self._pc.localDescription.sdp))
 
     async def accept(self, answer_sdp: str) -> None:
         """Apply the viewer's answer; media flows once ICE and DTLS connect."""
@@ -114,12 +134,21 @@ class ServerOfferSession(WhepSession):
             raise InvalidRemoteParameters(f"unusable SDP answer: {exc}") from None
         except Exception as exc:
             raise CapabilityMismatch(f"no H.264 in common: {exc}") from None
+        # The camera's format whenever the answer takes it, else the baseline one.
+        first = next((c for c in chosen if str(c.payloadType) != self._baseline_pt), None)
+        if first is None and self._baseline is not None:
+            first = chosen[0]
+            self.on_baseline = True
+            self._track.stop()
+            self._track = self._baseline.subscribe()
         camera = self._camera_codec()
         supported = {(fb["type"], fb.get("parameter")) for fb in camera["rtcpFeedback"]}
-        first = chosen[0]
+        assert first is not None
         for transceiver in self._pc.getTransceivers():
             if transceiver.kind != "video":
                 continue
+            if self.on_baseline:  # not started yet: it sends from the baseline fan-out
+                LeanSender.install(transceiver, self._track)
             # Forward the camera's H.264 as it is, under the payload type the viewer took.
             transceiver._codecs = [RTCRtpCodecParameters(
                 mimeType="video/H264", clockRate=90000, payloadType=first.payloadType,
@@ -129,7 +158,9 @@ class ServerOfferSession(WhepSession):
                 parameters=dict(camera["parameters"]))]
 
     def _camera_codec(self) -> dict[str, Any]:
-        codec: dict[str, Any] = router_rtp_capabilities(self._profile_level_id)["codecs"][0]
+        """The codec sent: the camera's, or the baseline fan-out's once the answer took it."""
+        profile = self._baseline_profile if self.on_baseline else self._profile_level_id
+        codec: dict[str, Any] = router_rtp_capabilities(profile)["codecs"][0]
         return codec
 
     def _without_audio(self, answer: SessionDescription, audio: MediaDescription,
