@@ -140,7 +140,10 @@ class ServerOfferSession(WhepSession):
             first = chosen[0]
             self.on_baseline = True
             self._track.stop()
-            self._track = self._baseline.subscribe()
+            try:
+                self._track = self._baseline.subscribe()
+            except RuntimeError:  # the stream stopped since the offer: its fan-out is shut
+                raise TransportStateError("the stream stopped before the answer") from None
         camera = self._camera_codec()
         supported = {(fb["type"], fb.get("parameter")) for fb in camera["rtcpFeedback"]}
         assert first is not None
