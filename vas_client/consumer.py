@@ -130,6 +130,10 @@ class StreamConsumer:
         self._reader: asyncio.Task[None] | None = None
         self._closers: list[Any] = []
         self._whep_location: str | None = None
+        # What transport_state() reads: the guide flow's receiver or the WHEP flow's peer
+        # connection.
+        self._receiver: RTCRtpReceiver | None = None
+        self._pc: RTCPeerConnection | None = None
         self.dropped = 0
 
     async def __aenter__(self) -> StreamConsumer:
@@ -184,6 +188,27 @@ class StreamConsumer:
             self._frames.put_nowait(None)
         with contextlib.suppress(asyncio.QueueFull):
             self._audio.put_nowait(None)
+
+    async def transport_state(self) -> dict[str, Any]:
+        """Where this viewer's connection stands, to tell why frames stopped: the ICE and
+        DTLS states (ICE "failed" after "completed" is a lost consent or a closed socket),
+        the peer connection's states (WHEP) and the video RTP packets received so far."""
+        state: dict[str, Any] = {}
+        receiver = self._receiver
+        if self._pc is not None:
+            state["connection"] = self._pc.connectionState
+            state["ice_connection"] = self._pc.iceConnectionState
+            video = [t for t in self._pc.getTransceivers() if t.kind == "video"]
+            receiver = video[0].receiver if video else None
+        if receiver is not None:
+            dtls = receiver.transport
+            state["ice"], state["dtls"] = dtls.transport.state, dtls.state
+            with contextlib.suppress(Exception):
+                stats = await receiver.getStats()
+                state["packets"] = sum(int(getattr(s, "packetsReceived", 0))
+                                       for s in stats.values() if s.type == "inbound-rtp")
+        state["track_ended"] = self._reader is not None and self._reader.done()
+        return state
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -251,6 +276,7 @@ class StreamConsumer:
                                                 payloadType=codec["payloadType"])],
         ))
         self._closers += [ice.stop, dtls.stop, receiver.stop]
+        self._receiver = receiver
         self._reader = asyncio.ensure_future(self._read(receiver.track))
         sha256 = next(f for f in certificate.getFingerprints() if f.algorithm == "sha-256")
         # As mediasoup-client's "connect" event: tell the server, then run ICE and DTLS.
@@ -268,7 +294,7 @@ class StreamConsumer:
             for f in transport["dtls_parameters"]["fingerprints"]]))
 
     async def _start_whep(self) -> None:
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc = self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self._closers.append(pc.close)
         transceiver = pc.addTransceiver("video", direction="recvonly")
         if self.audio:
