@@ -62,8 +62,8 @@ def main() -> int:
         began = time.monotonic()
         print(f"## {name}: started {time.strftime('%H:%M:%S')}", flush=True)
         with subprocess.Popen(
-                [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:warnings", "-m", "",
-                 DRILLS[name]], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", "pytest", "-q", "-s", "-n", "0", "-p", "no:warnings",
+                 "-m", "", DRILLS[name]], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 text=True) as run:
             assert run.stdout is not None
             tail: list[str] = []
