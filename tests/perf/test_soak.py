@@ -47,6 +47,10 @@ WARM_UP = 0.25  # the first quarter fills codec, WebRTC and allocator pools
 STUCK_S = 10.0
 
 
+def load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -113,7 +117,7 @@ async def test_soak(client: httpx.AsyncClient, admin_token: str, start_process: 
                     start_camera: Any, settings_env: dict[str, str], tmp_path: Path) -> None:
     logs = Path(os.environ.get("VAS_SOAK_LOG_DIR") or tmp_path / "soak-logs")
     logs.mkdir(parents=True, exist_ok=True)
-    print(f"soak: logs in {logs}; load average {os.getloadavg()}", flush=True)
+    print(f"soak: logs in {logs}; load average {load()}", flush=True)
     metrics_port = free_port()
     node = start_process("media-node", "registered", log=logs / "node.log",
                          VAS_NODE_CAPACITY=str(max(16, CAMERAS)),
@@ -187,7 +191,7 @@ async def test_soak(client: httpx.AsyncClient, admin_token: str, start_process: 
     summary = [
         f"soak: {CAMERAS} cameras, {VIEWERS} viewers in {len(processes)} processes "
         f"({'decoding' if DECODE else 'counting complete frames'}), {SECONDS / 60:.0f} min; "
-        f"load average at the end {os.getloadavg()}",
+        f"load average at the end {load()}",
         f"soak: node RSS {samples[0][3] >> 20} MiB at start, {rss[0] >> 20} MiB after warm-up, "
         f"{rss[-1] >> 20} MiB at the end ({growth * 100:+.1f} %, slope "
         f"{slope([float(r) for r in rss]) / 1024 / SAMPLE_S * 60:+.0f} KiB/min); threads "
