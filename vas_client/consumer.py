@@ -49,6 +49,7 @@ from aiortc.rtcrtpreceiver import RemoteStreamTrack
 
 from vas_client.gathering import gather_on
 from vas_client.http import VasClient
+from vas_client.transport_state import describe
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +131,7 @@ class StreamConsumer:
         self._reader: asyncio.Task[None] | None = None
         self._closers: list[Any] = []
         self._whep_location: str | None = None
-        # What transport_state() reads: the guide flow's receiver or the WHEP flow's peer
-        # connection.
+        # What transport_state() reads (guide flow: the receiver; WHEP: the connection).
         self._receiver: RTCRtpReceiver | None = None
         self._pc: RTCPeerConnection | None = None
         self.dropped = 0
@@ -190,25 +190,9 @@ class StreamConsumer:
             self._audio.put_nowait(None)
 
     async def transport_state(self) -> dict[str, Any]:
-        """Where this viewer's connection stands, to tell why frames stopped: the ICE and
-        DTLS states (ICE "failed" after "completed" is a lost consent or a closed socket),
-        the peer connection's states (WHEP) and the video RTP packets received so far."""
-        state: dict[str, Any] = {}
-        receiver = self._receiver
-        if self._pc is not None:
-            state["connection"] = self._pc.connectionState
-            state["ice_connection"] = self._pc.iceConnectionState
-            video = [t for t in self._pc.getTransceivers() if t.kind == "video"]
-            receiver = video[0].receiver if video else None
-        if receiver is not None:
-            dtls = receiver.transport
-            state["ice"], state["dtls"] = dtls.transport.state, dtls.state
-            with contextlib.suppress(Exception):
-                stats = await receiver.getStats()
-                state["packets"] = sum(int(getattr(s, "packetsReceived", 0))
-                                       for s in stats.values() if s.type == "inbound-rtp")
-        state["track_ended"] = self._reader is not None and self._reader.done()
-        return state
+        """Where this viewer's connection stands, to tell why frames stopped
+        (`vas_client.transport_state.describe`)."""
+        return await describe(self._pc, self._receiver, self._reader)
 
     # -- plumbing ------------------------------------------------------------------------
 
