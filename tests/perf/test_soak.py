@@ -84,7 +84,8 @@ def cause(event: dict[str, Any], node_lines: list[str]) -> str:
     local = event.get("local") or {}
     states = "/".join(str(local.get(k)) for k in ("connection", "ice", "dtls") if k in local)
     said = said_about(node_lines, event.get("consumer"))
-    last = said[-1].split(": ", 1)[-1] if said else "nothing"
+    telling = [line for line in said if not line.endswith(" closed")] or said  # why, not that
+    last = telling[-1].split(": ", 1)[-1] if telling else "nothing"
     last = re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}", "<id>", last)
     last = re.sub(r"\d+(\.\d+)?", "N", last)
     return f"{event['mode']}: row {event.get('row')}, local {states or '?'}, node: {last}"
