@@ -15,6 +15,7 @@ from litestar import Litestar
 from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.openapi.spec import (
     OpenAPI,
+    OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
     OpenAPIType,
@@ -51,19 +52,21 @@ REASONS = {
     416: "Range not satisfiable",
     429: "Too many attempts, or a per-caller bound reached (see Retry-After)",
     500: "Internal error", 502: "The camera failed (RTSP_CONNECTION_FAILED, SSRC_CAPTURE_FAILED)",
-    503: "No media node or job queue answered in time (MEDIASOUP_UNAVAILABLE, MEDIASOUP_ERROR)",
+    503: "The database or the job queue is not reachable (Retry-After), or no media node "
+         "answered in time (MEDIASOUP_UNAVAILABLE, MEDIASOUP_ERROR)",
     504: "The camera did not answer in time (RTSP_TIMEOUT)",
 }
-# Operations that call a media node or enqueue a job.
-_JOBS = ("/start-stream", "/stop-stream", "/validate", "/consume", "/connect", "/ice-candidate",
-         "/whep", "/snapshots", "/bookmarks", "/v2/streams", "/v2/nodes", "/consumers/")
+# The only operations that never read the database; every other one answers 503 in its
+# family's shape while the database is away (api.errors.database_away), as when a media node
+# or the job queue does not answer. Readiness answers 503 with its own body.
+_NO_DATABASE = ("/v2/health/live", "/v2/health/ready")
 # Operations bounded per caller (429 with Retry-After beyond).
 _BOUNDED = ("/consume", "/whep", "/snapshots", "/bookmarks")
 _FILES = ("/image", "/video", "/thumbnail", "/hls/{segment}")
 
 
 def _statuses(path: str, method: str, operation: Operation) -> set[int]:
-    statuses = {400, 500}
+    statuses = {400, 500} if path in _NO_DATABASE else {400, 500, 503}
     secured = operation.security or []
     if any(requirement for requirement in secured):
         statuses |= {401, 403}
@@ -75,8 +78,6 @@ def _statuses(path: str, method: str, operation: Operation) -> set[int]:
         statuses |= {401, 429}
     if path.endswith("/start-stream") or (path, method) == ("/v2/streams", "post"):
         statuses |= {502, 504}  # they wait for the camera to open
-    if any(part in path for part in _JOBS) and (method != "get" or path == "/v2/nodes"):
-        statuses.add(503)
     if method == "post" and path.endswith(_BOUNDED):
         statuses.add(429)  # VAS_MAX_CONSUMERS_PER_CLIENT, VAS_MAX_JOBS_PER_CLIENT
     if path.endswith(_FILES):
@@ -87,7 +88,7 @@ def _statuses(path: str, method: str, operation: Operation) -> set[int]:
 
 
 def _omnisight_statuses(path: str, method: str, operation: Operation) -> set[int]:
-    statuses = {400, 500}
+    statuses = {400, 500, 503}  # 503: the database is away, or the media node did not answer
     if any(requirement for requirement in operation.security or []):
         statuses |= {401, 403}
     if "{" in path:
@@ -103,12 +104,23 @@ def _omnisight_statuses(path: str, method: str, operation: Operation) -> set[int
     if method in ("post", "put", "patch", "delete"):
         statuses.add(404)  # a body may name a resource (a camera) that does not exist
     if path.endswith(("/stream/start", "/recordings/start")):
-        statuses |= {502, 503, 504}  # the camera refused, nothing answered, it timed out
-    if path.endswith("/snapshot") or "/live/" in path:
-        statuses.add(503)  # the stream's media node did not answer in time
+        statuses |= {502, 504}  # the camera refused, it timed out
     if path.startswith("/api/v1/media/segments/"):
-        statuses |= {416, 503}  # a bad Range; `?format=mp4` of a file that does not remux
+        statuses.add(416)  # a bad Range (503 also for `?format=mp4` of a file that does not remux)
     return statuses
+
+
+_RETRY_AFTER = OpenAPIHeader(
+    schema=Schema(type=OpenAPIType.INTEGER),
+    description="Seconds to wait before trying again (the database or the job queue is away)")
+
+
+def _error(status: int, description: str, schema: Schema) -> OpenAPIResponse:
+    return OpenAPIResponse(
+        description=description,
+        content={"application/json": OpenAPIMediaType(schema=schema)},
+        headers={"Retry-After": _RETRY_AFTER} if status == 503 else None,
+    )
 
 
 def _document_omnisight(path: str, item: Any) -> None:
@@ -124,10 +136,7 @@ def _document_omnisight(path: str, item: Any) -> None:
             known = responses.get(str(status))
             description = (known.description if isinstance(known, OpenAPIResponse)
                            else REASONS.get(status, "Error"))
-            responses[str(status)] = OpenAPIResponse(
-                description=description,
-                content={"application/json": OpenAPIMediaType(schema=OMNISIGHT_ERROR)},
-            )
+            responses[str(status)] = _error(status, description, OMNISIGHT_ERROR)
 
 
 class _DocumentedOpenAPIPlugin(OpenAPIPlugin):
@@ -166,12 +175,14 @@ def _document(openapi: OpenAPI) -> None:
                 continue
             responses = operation.responses = dict(operation.responses or {})
             for status in sorted(_statuses(path, method, operation)):
-                responses[str(status)] = OpenAPIResponse(
-                    description=REASONS[status],
-                    content={"application/json": OpenAPIMediaType(schema=VAS_ERROR)},
-                )
+                responses[str(status)] = _error(status, REASONS[status], VAS_ERROR)
             if path.endswith(_FILES):
                 responses.setdefault("206", OpenAPIResponse(description="Partial content"))
+            if path == "/v2/health/ready" and isinstance(ready := responses.get("200"),
+                                                        OpenAPIResponse):
+                responses["503"] = OpenAPIResponse(
+                    description="Not ready: the database, Redis or every media node is away "
+                                "(the same body, `status: not_ready`)", content=ready.content)
             if (path, method) == ("/v2/streams", "post") and "202" in responses:
                 # 202 for a new stream; 200 with the camera's stream when it already has one.
                 accepted = responses["202"]

@@ -15,7 +15,7 @@ from core.notify import Notifier
 from core.settings import Settings
 from jobs.broker import MEDIA_START_QUEUE, node_queue
 from jobs.context import JobContext
-from jobs.metrics import NodeCollector
+from jobs.metrics import NodeCollector, watch_loop_lag
 from jobs.node.protocol import Handover
 from jobs.node.runtime import MediaNodeRuntime
 from jobs.process import cancel_all, serve
@@ -78,6 +78,7 @@ async def run_media_node(settings: Settings, node_id: str | None = None) -> None
         await runtime.resume()
         tasks.append(asyncio.create_task(
             _heartbeat(registry, runtime, settings.media.heartbeat_s)))
+        tasks.append(asyncio.create_task(watch_loop_lag(ctx.extras["metrics"])))
         logger.info("media node %s registered, control queue %s", node_id, queue)
 
     async def stopping(ctx: JobContext) -> None:

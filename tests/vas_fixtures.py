@@ -22,11 +22,13 @@ from tests.e2e.processes import VasProcess, clean_env
 
 @pytest.fixture
 def start_process(settings_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., VasProcess]]:
-    """Start `vas <command>` with the test's settings; every one is stopped after the test."""
+    """Start `vas <command>` with the test's settings (its output also written to `log` if
+    given); every one is stopped after the test."""
     started: list[VasProcess] = []
 
-    def start(command: str, ready_text: str, timeout: float = 90.0, **extra_env: str) -> VasProcess:
-        proc = VasProcess(command, clean_env(**settings_env, **extra_env), tmp_path)
+    def start(command: str, ready_text: str, timeout: float = 90.0, log: Path | None = None,
+              **extra_env: str) -> VasProcess:
+        proc = VasProcess(command, clean_env(**settings_env, **extra_env), tmp_path, log)
         started.append(proc)
         deadline = time.monotonic() + timeout
         while ready_text not in proc.output:

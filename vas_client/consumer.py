@@ -50,6 +50,7 @@ from aiortc.rtcrtpreceiver import RemoteStreamTrack
 
 from vas_client.gathering import gather_on
 from vas_client.http import VasClient
+from vas_client.transport_state import describe
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,9 @@ class StreamConsumer:
         self._reader: asyncio.Task[None] | None = None
         self._closers: list[Any] = []
         self._whep_location: str | None = None
+        # What transport_state() reads (guide flow: the receiver; WHEP: the connection).
+        self._receiver: RTCRtpReceiver | None = None
+        self._pc: RTCPeerConnection | None = None
         self.dropped = 0
 
     async def __aenter__(self) -> StreamConsumer:
@@ -185,6 +189,11 @@ class StreamConsumer:
             self._frames.put_nowait(None)
         with contextlib.suppress(asyncio.QueueFull):
             self._audio.put_nowait(None)
+
+    async def transport_state(self) -> dict[str, Any]:
+        """Where this viewer's connection stands, to tell why frames stopped
+        (`vas_client.transport_state.describe`)."""
+        return await describe(self._pc, self._receiver, self._reader)
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -268,6 +277,8 @@ class StreamConsumer:
                                                 payloadType=codec["payloadType"])],
         ))
         self._closers += [ice.stop, dtls.stop, receiver.stop]
+        if kind == "video":  # what `transport_state()` describes
+            self._receiver = receiver
         sha256 = next(f for f in certificate.getFingerprints() if f.algorithm == "sha-256")
         # As mediasoup-client's "connect" event: tell the server, then run ICE and DTLS.
         await self.client.json(
@@ -285,7 +296,7 @@ class StreamConsumer:
         return receiver.track
 
     async def _start_whep(self) -> None:
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc = self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self._closers.append(pc.close)
         transceiver = pc.addTransceiver("video", direction="recvonly")
         if self.audio:

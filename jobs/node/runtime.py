@@ -210,7 +210,11 @@ class MediaNodeRuntime:
                 logger.info("stream %s is no longer ours; stopping its pipeline", stream_id)
                 pipeline = self.pipelines.pop(stream_id)
                 await pipeline.stop()
-        for stream_id, pipeline in self.pipelines.items():
+        # A copy: streams start and stop during the awaits (the soak's node logged "heartbeat
+        # failed: dictionary changed size during iteration" and skipped the beat's rest).
+        for stream_id, pipeline in list(self.pipelines.items()):
+            if self.pipelines.get(stream_id) is not pipeline:
+                continue  # stopped meanwhile: nothing to report
             await self.streams.report_metrics(stream_id, self.node_id, pipeline.metrics())
             await pipeline.viewers.report()
         room = self.settings.media.node_capacity - self.load

@@ -18,6 +18,7 @@ from core.errors import (
     StreamStartFailed,
     stream_error,
 )
+from tests.omnisight.test_openapi_errors import _schema
 
 
 @pytest.mark.parametrize("error, status", [
@@ -81,6 +82,33 @@ async def test_openapi_lists_every_route_with_security_and_scopes(client: httpx.
     assert paths["/v2/auth/token"]["post"].get("security") in ([], None)
     ui = await client.get("/schema/swagger")
     assert ui.status_code == 200 and "swagger" in ui.text.lower()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # the same document on both
+async def test_every_operation_documents_the_database_away_answer(client: httpx.AsyncClient):
+    """Every operation but liveness reads the database, so each can answer 503 with
+    Retry-After in its family's shape while the database is away (api.errors.database_away,
+    api.omnisight.errors.unexpected_error); the document lists it on each one."""
+    spec = (await client.get("/schema/openapi.json")).json()
+    walked = set()
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method not in ("get", "put", "post", "delete", "patch"):
+                continue
+            responses = operation["responses"]
+            if path.startswith("/v2/health/"):
+                continue  # below: liveness reads nothing, readiness has its own body
+            assert "503" in responses, (path, method)
+            omnisight = path.startswith("/api/v1/") and not path.startswith("/api/v1/devices")
+            schema = _schema(spec, responses["503"])
+            assert schema["required"] == ["error" if omnisight else "detail"], (path, method)
+            assert responses["503"]["headers"]["Retry-After"]["schema"]["type"] == "integer"
+            walked.add((path, method, omnisight))
+    assert len({w for w in walked if w[2]}) >= 30 and len({w for w in walked if not w[2]}) >= 40
+    health = spec["paths"]["/v2/health/live"]["get"]["responses"]
+    assert "503" not in health
+    ready = spec["paths"]["/v2/health/ready"]["get"]["responses"]
+    assert ready["503"]["content"] == ready["200"]["content"]
 
 
 async def test_health_endpoints_need_no_auth(client: httpx.AsyncClient):

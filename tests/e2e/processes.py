@@ -65,21 +65,27 @@ def alive(pid: int) -> bool:
 
 
 class VasProcess:
-    """`vas <command>` in a subprocess, its output collected line by line."""
+    """`vas <command>` in a subprocess, its output collected line by line (and written to
+    `log` as it comes, when given)."""
 
-    def __init__(self, command: str, env: dict[str, str], cwd: Path) -> None:
+    def __init__(self, command: str, env: dict[str, str], cwd: Path,
+                 log: Path | None = None) -> None:
         self.proc = subprocess.Popen(
             [VAS, command], env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True,
         )
         self.lines: list[str] = []
+        self._log = log
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
+        with open(self._log, "a", buffering=1) if self._log else contextlib.nullcontext() as log:
+            for line in self.proc.stdout:
+                self.lines.append(line.rstrip("\n"))
+                if log is not None:
+                    log.write(line)
 
     @property
     def output(self) -> str:

@@ -46,6 +46,10 @@ async def test_a_media_node_counts_its_streams_and_jobs(client, start_process, s
     assert samples[("vas_gop_cache_overflows_total", stream)] == 0
     assert samples[("vas_job_duration_seconds_count", (("actor", "start_stream"),))] == 1
     assert ("vas_job_failures_total", (("actor", "start_stream"),)) not in samples
+    # The event loop's lag, probed every 0.5 s since the node started (a few seconds ago).
+    probes = samples[("vas_event_loop_lag_seconds_count", ())]
+    assert probes >= 1
+    assert samples[("vas_event_loop_lag_seconds_bucket", (("le", "+Inf"),))] == probes
 
 
 async def test_a_worker_counts_its_jobs(client, start_process):

@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import inspect
 import uuid
+from typing import Any
 
 import pytest
 
@@ -182,6 +183,38 @@ async def test_a_stream_stopped_elsewhere_ends_its_pipeline_at_the_next_beat(run
     await streams.close(stream_id)  # the API closed it while the node did not answer
     await runtime.tick()
     assert stream_id not in runtime.pipelines and cameras.made[0].stopped
+
+
+async def test_streams_starting_and_stopping_during_a_beat_do_not_break_it(runtime, cameras,
+                                                                        new_stream, monkeypatch):
+    """The beat reports each stream's metrics with awaits between them; a start landing
+    there (10 cameras starting in the soak) made it fail with "dictionary changed size during
+    iteration" and skip the rest of the beat. A stop there must not be reported either."""
+    first, second, third = [await new_stream() for _ in range(3)]
+    await runtime.start(first)
+    await runtime.start(second)
+    report = runtime.streams.report_metrics
+    reported: list[uuid.UUID] = []
+    during_the_beat: list[Any] = []  # what to do at the beat's first report
+
+    async def report_and_change(stream_id, node_id, metrics):
+        if during_the_beat:
+            change = during_the_beat.pop()
+            await change(stream_id)
+        reported.append(stream_id)
+        await report(stream_id, node_id, metrics)
+
+    monkeypatch.setattr(runtime.streams, "report_metrics", report_and_change)
+    during_the_beat.append(lambda _: runtime.start(third))
+    await runtime.tick()
+    assert set(runtime.pipelines) == {first, second, third}
+    assert {first, second} <= set(reported)  # the beat went on after the start
+    reported.clear()
+    during_the_beat.append(lambda reporting: runtime.stop(first if reporting != first else third))
+    await runtime.tick()
+    stopped = first if reported[0] != first else third
+    assert stopped not in reported and stopped not in runtime.pipelines
+    assert set(reported) == set(runtime.pipelines)  # every other stream reported
 
 
 async def test_a_hand_over_and_the_heartbeat_start_a_stream_once(database, runtime, cameras,

@@ -4,6 +4,8 @@ other callers are not affected; a connection that closes frees its seat."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 
 import httpx
@@ -58,3 +60,19 @@ def test_websockets_are_bounded_per_user(start_process):
                     break
             assert time.monotonic() < deadline, "the closed connection's seat stayed taken"
             time.sleep(0.1)
+
+
+def test_the_default_bound_is_ten_connections_per_user(start_process, settings_env):
+    """VAS_MAX_WS_PER_USER on its default: ten connections of one user are served, the 11th
+    is closed with 1008 naming the setting."""
+    port = free_port()
+    api = Api(start_process("api", "Application startup complete", VAS_PORT=str(port)), port)
+    assert "VAS_MAX_WS_PER_USER" not in {**os.environ, **settings_env}  # the default, 10
+    url = f"{api.ws}?token={api.login()}"
+    with contextlib.ExitStack() as stack:
+        for _ in range(10):
+            ws = stack.enter_context(connect(url, open_timeout=10))
+            assert _heartbeat(ws)["type"] == "heartbeat_ack"
+        with connect(url, open_timeout=10) as eleventh:
+            code, reason = _closed(eleventh) or (None, "")
+            assert code == 1008 and "VAS_MAX_WS_PER_USER" in reason, reason

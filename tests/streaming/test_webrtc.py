@@ -64,6 +64,13 @@ async def test_python_consumer_starts_from_the_gop_cache(client, admin_token, me
                 break
             await asyncio.sleep(0.1)
         assert mine["state"] == "CONNECTED"
+        # What a viewer can say about its own side when frames stop (the soak reports it).
+        local = await consumer.transport_state()
+        assert (local["ice"], local["dtls"], local["track_ended"]) == ("completed", "connected",
+                                                                        False), local
+        assert local["packets"] >= 20, local  # at least one RTP packet per frame
+        if mode == "whep":
+            assert local["connection"] == "connected", local
         detail = (await client.get(f"/v2/streams/{stream_id}", headers=headers)).json()
         assert detail["consumers"] == {"count": 1, "active": 1}
     listed = (await client.get(f"/v2/streams/{stream_id}/consumers",
@@ -187,6 +194,7 @@ async def test_connected_viewer_that_vanishes_is_closed(client, admin_token, sta
     # Gone without a goodbye: sockets closed, no DELETE, no DTLS close_notify.
     consumer._reader.cancel()
     await consumer._closers[0]()  # the ICE transport
+    assert (await consumer.transport_state())["ice"] == "closed"
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and await state() != "CLOSED":
         await asyncio.sleep(0.2)
