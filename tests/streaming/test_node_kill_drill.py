@@ -73,9 +73,14 @@ async def test_node_killed_during_viewers_and_a_clip(client, admin_token, start_
 
         await until(moved, "LIVE on the other node", settings.media.lease_s + 20)
         back = time.monotonic() - killed
-        frames_again = [await v.frame_after(killed, 30) for v in viewers]
-        attached = {v.mode: v.attached for v in viewers}
-        assert all(n >= 2 for n in attached.values()), attached  # re-attached on the survivor
+        # Frames still in flight at the kill may arrive after it: what counts is that every
+        # viewer re-attached on the survivor (its old transport died) and gets frames there.
+        async def reattached() -> bool:
+            return all(v.attached >= 2 for v in viewers)
+
+        await until(reattached, "both viewers re-attached on the survivor", 30)
+        resumed = time.monotonic()
+        frames_again = [resumed - killed + await v.frame_after(resumed, 30) for v in viewers]
 
         async def ready() -> dict | None:
             body = (await client.get(path, headers=headers)).json()
