@@ -38,6 +38,15 @@ BASELINE_ONLY = {
     "headerExtensions": []}
 
 
+async def _transcoding(client, headers, stream_id: str) -> dict[str, Any]:
+    """The transcoder's stats once it runs and has served 10 frames (10 s at most)."""
+    async def serving() -> dict[str, Any] | None:
+        stats = await _transcoder(client, headers, stream_id)
+        return stats if stats["running"] and stats["frames_out"] >= 10 else None
+
+    return await until(serving, "the transcoder serving the baseline viewer", 10)
+
+
 def _profile(sdp: str) -> str:
     found = re.findall(r"profile-level-id=([0-9a-fA-F]{6})", sdp)
     assert len(found) == 1, sdp
@@ -89,12 +98,7 @@ async def test_high_profile_camera_passthrough_for_high_and_baseline_for_the_oth
         track = await asyncio.wait_for(received.get(), 10)
         decoded = [await asyncio.wait_for(track.recv(), 15) for _ in range(10)]
         assert all((f.width, f.height) == (640, 360) for f in decoded)
-
-        async def transcoding() -> dict[str, Any] | None:
-            stats = await _transcoder(client, headers, stream_id)
-            return stats if stats["running"] and stats["frames_out"] >= 10 else None
-
-        running = await until(transcoding, "the transcoder serving the baseline viewer", 10)
+        running = await _transcoding(client, headers, stream_id)
         assert running["starts"] == 1
     finally:
         await pc.close()
@@ -216,12 +220,7 @@ async def test_server_offer_lists_the_cameras_profile_then_baseline_and_the_answ
         assert answered == [(offered[1][0], "42e01f")]
         frames = [await asyncio.wait_for(track.recv(), 15) for _ in range(10)]
         assert all((f.width, f.height) == (640, 360) for f in frames)
-
-        async def transcoding() -> dict[str, Any] | None:
-            stats = await _transcoder(client, headers, stream_id)
-            return stats if stats["running"] and stats["frames_out"] >= 10 else None
-
-        running = await until(transcoding, "the transcoder serving the baseline viewer", 10)
+        running = await _transcoding(client, headers, stream_id)
         assert running["starts"] == 1
     finally:
         await pc.close()
