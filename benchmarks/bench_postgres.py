@@ -8,10 +8,10 @@ import contextlib
 import os
 import subprocess
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.conftest import _new_database
 from tests.e2e.processes import free_port
 
 PRIVATE_POSTMASTER: list[int] = []  # the private cluster's postmaster while it runs
@@ -19,23 +19,7 @@ PRIVATE_POSTMASTER: list[int] = []  # the private cluster's postmaster while it 
 @contextlib.contextmanager
 def postgres_database(server_url: str) -> Iterator[str]:
     """A fresh database on `server_url`'s server; dropped on exit."""
-    import asyncpg
-
-    name = f"vas_bench_{uuid.uuid4().hex[:10]}"
-
-    async def execute(sql: str) -> None:
-        connection = await asyncpg.connect(server_url)
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
-
-    asyncio.run(execute(f'CREATE DATABASE "{name}"'))
-    base, _, _ = server_url.rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        asyncio.run(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    yield from _new_database(server_url, "vas_bench")
 
 
 @contextlib.contextmanager

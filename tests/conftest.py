@@ -51,20 +51,23 @@ def embedded_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
     server.stop()
 
 
-def _new_database() -> Iterator[str]:
-    """A new database on the machine's PostgreSQL, dropped afterwards."""
-    name = f"vas_test_{uuid.uuid4().hex[:12]}"
+def _new_database(server_url: str = POSTGRES_URL, prefix: str = "vas_test") -> Iterator[str]:
+    """A new database on `server_url`'s server (the machine's PostgreSQL by default),
+    dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
 
     async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(POSTGRES_URL)
+        conn = await asyncpg.connect(server_url)
         try:
             await conn.execute(sql)
         finally:
             await conn.close()
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    try:
+        yield server_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")
