@@ -155,9 +155,13 @@ async def test_soak(client: httpx.AsyncClient, admin_token: str, start_process: 
         counted_before = node_counters(metrics_port)
         for process in processes:
             process.worst_lag = 0.0  # from here on
-        while (now := time.monotonic()) - began < SECONDS:
-            samples.append((now - began, *usage(node.proc.pid)))
-            await asyncio.sleep(SAMPLE_S)
+        with open(logs / "node-usage.tsv", "w") as kept:  # kept even if a later check fails
+            kept.write("seconds\tthreads\tfds\trss_bytes\n")
+            while (now := time.monotonic()) - began < SECONDS:
+                samples.append((now - began, *usage(node.proc.pid)))
+                kept.write("\t".join(f"{v:.0f}" for v in samples[-1]) + "\n")
+                kept.flush()
+                await asyncio.sleep(SAMPLE_S)
         end, ended_at = time.monotonic(), time.time()
         node_cpu = (cpu_seconds(node.proc.pid) - cpu_began) / (end - began)
         while not all(p.status and p.status["t"] > ended_at for p in processes):
@@ -166,10 +170,15 @@ async def test_soak(client: httpx.AsyncClient, admin_token: str, start_process: 
         finals = [v for p in processes if p.status for v in p.status["viewers"]]
         stuck = [v for v in finals if v["silent_s"] is None or v["silent_s"] > STUCK_S]
         consumers = []
+        # A new token: the first one expires after an hour (the access token lifetime), within a long run.
+        login = await client.post("/v2/auth/token",
+                                  json={"client_id": "admin", "client_secret": ADMIN_SECRET})
+        assert login.status_code == 200, login.text
+        headers = bearer(login.json()["access_token"])
         for stream_id in streams:
-            listed = (await client.get(f"/v2/streams/{stream_id}/consumers",
-                                       headers=headers)).json()
-            consumers += [c["state"] for c in listed["consumers"] if c["state"] != "CLOSED"]
+            listed = await client.get(f"/v2/streams/{stream_id}/consumers", headers=headers)
+            assert listed.status_code == 200, listed.text
+            consumers += [c["state"] for c in listed.json()["consumers"] if c["state"] != "CLOSED"]
         counters = node_counters(metrics_port)
         counters.subtract(counted_before)
     finally:
