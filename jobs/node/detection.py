@@ -127,7 +127,7 @@ class StreamDetection:
         """Use `settings` from the next packet on (any thread)."""
         previous = self._settings
         self._settings = settings
-        if previous is not None and previous.document != settings.document:
+        if previous is not None and previous != settings:
             self.counters.settings_applied_at = time.time()
 
     async def _follow_settings(self) -> None:
