@@ -202,9 +202,13 @@ class EventService:
         ))
         return await self.get(event_id)
 
-    async def purge_before(self, cutoff: datetime) -> int:
-        """Retention: remove events (and thumbnails) whose last moment is before `cutoff`."""
-        rows = await Event.select(Event.id, Event.thumbnail).where(Event.last_seen_at < cutoff)
+    async def purge_before(self, cutoff: datetime, camera_id: uuid.UUID | None = None) -> int:
+        """Retention: remove events (and thumbnails) whose last moment is before `cutoff`, of
+        every camera or of `camera_id` alone."""
+        query = Event.select(Event.id, Event.thumbnail).where(Event.last_seen_at < cutoff)
+        if camera_id is not None:
+            query = query.where(Event.camera_id == camera_id)
+        rows = await query
         if rows:  # rows first: no listed event ever points to a removed file
             await Event.delete().where(Event.id.is_in([row["id"] for row in rows]))
         for row in rows:
