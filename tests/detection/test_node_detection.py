@@ -197,3 +197,18 @@ async def test_every_sample_one_interval_after_a_settings_change_uses_it(
     assert all(after[key] >= before[key] for key in COUNTS), (before, after)
     assert (await stream_metrics(stream))["reconnects"] == reconnects
     assert await start_stream(client, device) == stream
+
+
+async def test_a_scene_moving_from_the_streams_start_gets_motion(
+    client, admin_token, settings, media_node, start_camera
+):
+    # No still frame to calibrate on: the block moves from the first frame. Calibration
+    # ends after four frames anyway (docs/detection.md, "Motion detector").
+    camera = start_camera(SCENE, scene="motion", pattern="smpte100", object_area=RIGHT_SIDE,
+                          moving=True)
+    device = await add_device(client, camera.url)
+    await set_detection(client, admin_token, device, {"motionDetection": MOTION})
+    stream = await start_stream(client, device)
+    seen = await wait_counters(stream, lambda c: c["samples"] >= 10)
+    assert seen["motion_samples"] >= 3, seen
+    assert seen["jobs_sent"] >= 1
