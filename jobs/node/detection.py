@@ -9,7 +9,7 @@ run on a thread of their own, never on the ingest's thread or the event loop.
 
 Settings are re-read from the database by a task on the node's event loop at once when the
 API announces a change (`refresh()`, from the node's subscription to the settings channel,
-core.notify), and every min(interval, 1 s) anyway (at least 250 ms apart; a missed
+core.detection_changes), and every min(interval, 1 s) anyway (at least 250 ms apart; a missed
 announcement costs at most that), so a change reaches a running camera well within one
 interval without restarting its stream. See docs/detection.md, "On the media node".
 """
