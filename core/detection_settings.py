@@ -335,10 +335,19 @@ class DetectionSettingsService:
         await self._store(str(camera_id), checked)
         return settings
 
-    async def detection_active(self, camera_id: uuid.UUID) -> bool:
-        """For camera status (`detectionActive`): whether the camera's effective settings
-        have detection on with something to do (its node samples while it streams)."""
-        return (await self.camera_settings(camera_id)).active
+    async def detection_active(self, camera_id: uuid.UUID, metrics: dict[str, Any] | None,
+                               heartbeat_s: float, now: float) -> bool:
+        """For camera status (`detectionActive`) of a LIVE stream: its effective settings
+        have detection on with something to do, *and* its node really samples it: the
+        stream's metrics (`metrics["detection"]`, reported every heartbeat) show a sample
+        taken at most 2 x (interval + heartbeat) before `now` (Unix s)."""
+        settings = await self.camera_settings(camera_id)
+        detection = (metrics or {}).get("detection")
+        if not settings.active or not isinstance(detection, dict):
+            return False
+        sampled = detection.get("last_sample_at")
+        window = 2 * (settings.interval_ms / 1000 + heartbeat_s)
+        return isinstance(sampled, (int, float)) and sampled > 0 and now - sampled <= window
 
     async def forget_camera(self, camera_id: uuid.UUID) -> None:
         """Drop a camera's own settings (the camera was deleted)."""

@@ -6,11 +6,17 @@ of detection workers share it): a detection of a type on a camera joins the newe
 that type and camera whose last detection is at most `cooldown` seconds before it (or after
 it: jobs may be taken out of order); otherwise it opens a new event. Joining raises the
 event's confidence to the best seen and, when the new detection is more confident, takes its
-objects. Callers serialise merges per camera and type (a Redis lock in jobs/detection.py).
+objects and its frame as the thumbnail. Callers serialise merges per camera and type (a Redis
+lock in jobs/detection.py).
 
-A thumbnail is the JPEG of the frame that opened the event, as the camera sent it scaled to
-640 px wide, without boxes drawn (the boxes are data, in camera-frame pixels), kept under
-`<data dir>/events/<id>.jpg`.
+A thumbnail is the JPEG of the frame whose objects the event lists (the most confident
+detection so far), as the camera sent it scaled to 640 px wide, without boxes drawn (the boxes
+are data, in camera-frame pixels), kept under `<data dir>/events/<id>.jpg`. It is replaced by
+writing a temporary file and renaming it over the old one (a reader gets the old file or the
+new one, never half of one), then the objects change in the database. A client that reads
+the event and then its thumbnail while a better detection is merged in between can get the
+newer frame: `updatedAt` changes with every merge (docs/detection.md). A detection without a
+frame replaces the objects only of an event that has no thumbnail.
 
 The recording an event belongs to is not stored: it is whichever recording holds the event's
 moment when it is read (`RecordingSessionService.holding`; docs/detection.md, "Events and
@@ -161,7 +167,14 @@ class EventService:
                 values[Event.last_seen_at] = at
             if confidence > current.confidence:
                 values[Event.confidence] = confidence
-                values[Event.detected_objects] = objects
+                # The objects and the thumbnail are of one frame: both move to the better
+                # one, the file first (atomically) so a listed box never has an older frame.
+                if jpeg is not None:
+                    self._write_thumbnail(current.id, jpeg)
+                    values[Event.thumbnail] = True
+                    values[Event.detected_objects] = objects
+                elif not current.thumbnail:
+                    values[Event.detected_objects] = objects
             await Event.update(values).where(Event.id == current.id)
             return await self.get(current.id), False
         event_id = uuid.uuid4()
@@ -189,9 +202,13 @@ class EventService:
         ))
         return await self.get(event_id)
 
-    async def purge_before(self, cutoff: datetime) -> int:
-        """Retention: remove events (and thumbnails) whose last moment is before `cutoff`."""
-        rows = await Event.select(Event.id, Event.thumbnail).where(Event.last_seen_at < cutoff)
+    async def purge_before(self, cutoff: datetime, camera_id: uuid.UUID | None = None) -> int:
+        """Retention: remove events (and thumbnails) whose last moment is before `cutoff`, of
+        every camera or of `camera_id` alone."""
+        query = Event.select(Event.id, Event.thumbnail).where(Event.last_seen_at < cutoff)
+        if camera_id is not None:
+            query = query.where(Event.camera_id == camera_id)
+        rows = await query
         if rows:  # rows first: no listed event ever points to a removed file
             await Event.delete().where(Event.id.is_in([row["id"] for row in rows]))
         for row in rows:
@@ -202,9 +219,12 @@ class EventService:
     def _write_thumbnail(self, event_id: uuid.UUID, jpeg: bytes) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.thumbnail_path(event_id)
-        partial = path.with_suffix(".part")
-        partial.write_bytes(jpeg)
-        os.replace(partial, path)
+        partial = path.with_name(f"{event_id}.{uuid.uuid4().hex}.part")
+        try:
+            partial.write_bytes(jpeg)
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
 
 
 async def count_since(since: datetime) -> dict[str, int]:

@@ -149,7 +149,9 @@ def purge_recordings() -> int:
     """Retention over the recorder's segments and recordings' segments alike, oldest first:
     older than the retention period (the sooner of VAS_HLS_RETENTION_HOURS and
     `storage.retentionDays`) and, while the disk is fuller than `storage.maxUsage`, the
-    oldest (only when `autoCleanup`); events go with the recordings of their moments. A disk
+    oldest (only when `autoCleanup`); events go with the recordings of their moments: older
+    than the cutoff, or, per camera, than the newest segment of that camera removed for
+    disk use. A disk
     still above `maxUsage` afterwards raises a `system_notification` (warning)."""
     ctx = current()
     media, data_dir = ctx.settings.media, ctx.settings.server.data_dir
@@ -166,9 +168,13 @@ def purge_recordings() -> int:
         logger.info("retention removed %d segments older than %s and %d for disk use",
                     result.by_age, cutoff.isoformat(), result.by_usage)
         removed = result.by_age + result.by_usage
-        events = ctx.run(EventService(data_dir).purge_before(cutoff), timeout=600)
+        service = EventService(data_dir)
+        events = ctx.run(service.purge_before(cutoff), timeout=600)
+        for camera, reach in result.usage_reach.items():  # what the disk-use rule removed
+            events += ctx.run(service.purge_before(reach, camera), timeout=600)
         if events:
-            logger.info("retention removed %d events older than %s", events, cutoff)
+            logger.info("retention removed %d events (older than %s, or than the segments "
+                        "removed for disk use of their camera)", events, cutoff)
     disk = disk_state(index.root)
     if disk.percent > storage.max_usage:
         assert ctx.settings.redis.url is not None

@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.common import dq_name
 from dramatiq.results import ResultFailure, ResultMissing, ResultTimeout
 
 from core.errors import MediaInternalError, MediaUnavailable
@@ -181,13 +182,20 @@ class JobClient:
 
     # -- plumbing ------------------------------------------------------------------------
 
+    def detect_depth(self) -> int:
+        """Object-detection jobs pending: on the `detect` queue (waiting or running) and on
+        its delay queue (`detect.DQ`: failed jobs waiting for their retry)."""
+        pipe = self._broker.client.pipeline(transaction=False)
+        for queue in (DETECT_QUEUE, dq_name(DETECT_QUEUE)):
+            pipe.hlen(f"{self._broker.namespace}:{queue}.msgs")
+        return sum(int(n) for n in pipe.execute())
+
     def send_detection(self, job: DetectFrame, max_depth: int) -> bool:
-        """Enqueue an object-detection job on the `detect` queue, unless that queue already
-        holds `max_depth` messages (waiting or running); False when skipped. Blocking: for
-        a node's detection thread, never the event loop."""
+        """Enqueue an object-detection job on the `detect` queue, unless `max_depth` jobs
+        are already pending (`detect_depth`); False when skipped. Blocking: for a node's
+        detection thread, never the event loop."""
         try:
-            depth = self._broker.client.hlen(f"{self._broker.namespace}:{DETECT_QUEUE}.msgs")
-            if depth >= max_depth:
+            if self.detect_depth() >= max_depth:
                 return False
             self._broker.enqueue(dramatiq.Message(
                 queue_name=DETECT_QUEUE, actor_name=DETECT_ACTOR, args=(encode(job),),

@@ -10,6 +10,7 @@ import os
 import socket
 import uuid
 
+from core import detection_changes
 from core.nodes import NodeRegistry
 from core.notify import Notifier
 from core.settings import Settings
@@ -79,6 +80,8 @@ async def run_media_node(settings: Settings, node_id: str | None = None) -> None
         tasks.append(asyncio.create_task(
             _heartbeat(registry, runtime, settings.media.heartbeat_s)))
         tasks.append(asyncio.create_task(watch_loop_lag(ctx.extras["metrics"])))
+        tasks.append(asyncio.create_task(detection_changes.follow(
+            settings.redis.url or "", settings.redis.namespace, runtime.detection_changed)))
         logger.info("media node %s registered, control queue %s", node_id, queue)
 
     async def stopping(ctx: JobContext) -> None:

@@ -45,6 +45,33 @@ is_installed() {
     grep -qx 'Status: install ok installed' <<<"${status}"
 }
 
+# The detection tests' person photo (tests.camera.PERSON_IMAGE). dpkg installs opencv-doc
+# without it when a `path-exclude` rule drops /usr/share/doc (slim and container images):
+# the package then reads as installed while the file is absent.
+PERSON_PHOTO=/usr/share/doc/opencv-doc/examples/data/basketball1.png
+
+check_person_photo() {
+    if [[ -f ${PERSON_PHOTO} ]]; then
+        return 0
+    fi
+    echo "install-test-deps: ${PERSON_PHOTO} is missing although opencv-doc is installed." >&2
+    local rules
+    rules=$(grep -Hs '^path-exclude' /etc/dpkg/dpkg.cfg /etc/dpkg/dpkg.cfg.d/* || true)
+    if [[ -n ${rules} ]]; then
+        echo "dpkg excludes paths here, which drops it:" >&2
+        echo "${rules}" >&2
+    fi
+    cat >&2 <<FIX
+To fix (as root): let dpkg keep OpenCV's sample data, then reinstall the package:
+    echo 'path-include=/usr/share/doc/opencv-doc/examples/data/*' \\
+        > /etc/dpkg/dpkg.cfg.d/zz-opencv-doc-data
+    apt-get install --reinstall -y opencv-doc
+(dpkg applies the last matching path-exclude/path-include rule, and reads dpkg.cfg.d in
+name order: keep the include in a file named after the one that excludes.)
+FIX
+    return 1
+}
+
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     if ! is_installed "${pkg}"; then
@@ -54,6 +81,7 @@ done
 
 if [[ ${#missing[@]} -eq 0 ]]; then
     echo "install-test-deps: all ${#PACKAGES[@]} packages already installed"
+    check_person_photo
     exit 0
 fi
 
@@ -73,4 +101,5 @@ if [[ ${#still_missing[@]} -ne 0 ]]; then
     echo "install-test-deps: still missing after install: ${still_missing[*]}" >&2
     exit 1
 fi
+check_person_photo
 echo "install-test-deps: installed ${#missing[@]} package(s)"

@@ -6,6 +6,7 @@ here is a device there and the other way round.
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import timedelta
 from typing import Annotated, Any
@@ -144,8 +145,10 @@ async def get_camera_status(
         "lastSeen": last_seen,
         "streamActive": live,
         "recordingActive": recording,
-        # The owning node samples the stream for detection while it is LIVE and on.
-        "detectionActive": live and await services.detection_settings.detection_active(ident),
+        # Detection on, and the owning node reports that it samples the stream.
+        "detectionActive": live and stream is not None
+        and await services.detection_settings.detection_active(
+            ident, stream.metrics, services.settings.media.heartbeat_s, time.time()),
     }
 
 

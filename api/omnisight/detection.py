@@ -13,6 +13,7 @@ from api.omnisight.guards import omni_scoped
 from api.omnisight.schemas import DetectionSettingsBody
 from api.omnisight.views import SystemSettingsUpdatedView
 from api.state import services_of
+from core import detection_changes
 from core.errors import NotFound
 from core.recording_sessions import parse_id
 
@@ -40,7 +41,10 @@ async def update_detection_settings(
     are the system settings' `detection` section too."""
     # `data` documents the shape; core validates the JSON exactly as sent, strictly.
     sent: Any = await request.json()
-    settings = await services_of(request.app).detection_settings.update_global(sent)
+    services = services_of(request.app)
+    settings = await services.detection_settings.update_global(sent)
+    await detection_changes.announce(services.redis, services.settings.redis.namespace,
+                                     detection_changes.GLOBAL)
     return {"message": "Detection settings updated successfully",
             "settings": settings.as_document()}
 
@@ -63,11 +67,15 @@ async def update_camera_detection(
     data: JSONBody[DetectionSettingsBody]
 ) -> SystemSettingsUpdatedView:
     """Set the camera's own fields to the body (admin); a field left out follows the global
-    settings. Takes effect on the running camera within one interval."""
+    settings. Takes effect on the running camera at once (the change is announced to the
+    media nodes)."""
     ident = parse_id(camera_id, "Camera")
     await _camera(request, ident)
     sent: Any = await request.json()
-    settings = await services_of(request.app).detection_settings.update_camera(ident, sent)
+    services = services_of(request.app)
+    settings = await services.detection_settings.update_camera(ident, sent)
+    await detection_changes.announce(services.redis, services.settings.redis.namespace,
+                                     str(ident))
     return {"message": "Camera detection settings updated successfully",
             "settings": {"cameraId": str(ident), **settings.as_document()}}
 

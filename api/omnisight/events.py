@@ -229,7 +229,7 @@ async def create_event(request: Request[Any, Any, Any],
 @get("/media/thumbnails/events/{event_id:str}", **omni_scoped("events:read"))
 async def event_thumbnail(request: Request[Any, Any, Any],
                           event_id: FromPath[str]) -> Response[Any]:
-    """The JPEG of the frame that opened the event (640 px wide, no boxes drawn)."""
+    """The JPEG of the frame whose boxes the event lists (640 px wide, no boxes drawn)."""
     ident = parse_id(event_id, "Event")
     services = services_of(request.app)
     event = await services.events.get(ident)

@@ -12,6 +12,7 @@ from api.omnisight.schemas import SystemSettingsBody
 from api.omnisight.system_views import SystemStatusView, system_status_view
 from api.omnisight.views import SystemSettingsUpdatedView
 from api.state import services_of
+from core import detection_changes
 
 
 @get("/status", **omni_scoped("system:read"))
@@ -37,7 +38,11 @@ async def update_system_settings(
     # `data` checked the shape (and documents it); Litestar decodes leniently ("90" → 90),
     # so core validates the JSON exactly as sent, strictly.
     sent: dict[str, Any] = await request.json()
-    settings = await services_of(request.app).system_settings.update(sent)
+    services = services_of(request.app)
+    settings = await services.system_settings.update(sent)
+    if isinstance(sent, dict) and "detection" in sent:  # the global detection settings too
+        await detection_changes.announce(services.redis, services.settings.redis.namespace,
+                                         detection_changes.GLOBAL)
     return {"message": "System settings updated successfully",
             "settings": settings.as_document()}
 

@@ -7,8 +7,10 @@ detection is active, so a camera with detection off costs nothing: no packet que
 decode. Decoding (`FrameSampler`), motion (`MotionDetector`), JPEG encoding and the enqueue
 run on a thread of their own, never on the ingest's thread or the event loop.
 
-Settings are re-read from the database by a task on the node's event loop every
-min(interval, 1 s) (at least every 250 ms), so a change reaches a running camera within one
+Settings are re-read from the database by a task on the node's event loop at once when the
+API announces a change (`refresh()`, from the node's subscription to the settings channel,
+core.detection_changes), and every min(interval, 1 s) anyway (at least 250 ms apart; a missed
+announcement costs at most that), so a change reaches a running camera well within one
 interval without restarting its stream. See docs/detection.md, "On the media node".
 """
 
@@ -58,6 +60,12 @@ class DetectionCounters:
     motion_samples: int = 0  # samples in which motion was found
     jobs_sent: int = 0  # object-detection jobs enqueued
     jobs_skipped: int = 0  # not enqueued: the detect queue was deeper than its bound
+    settings_reads: int = 0  # times the settings were read from the database
+    # Unix times: when changed settings came into force (0: the first ones), when the last
+    # sample was taken and the last one with motion (frame arrival times; 0: none yet).
+    settings_applied_at: float = 0.0
+    last_sample_at: float = 0.0
+    last_motion_at: float = 0.0
 
 
 class StreamDetection:
@@ -79,6 +87,7 @@ class StreamDetection:
         self._motion_key: tuple[Any, ...] | None = None  # the regions it masks with
         self._thread: threading.Thread | None = None
         self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
         self._stopped = threading.Event()
 
     @property
@@ -94,7 +103,13 @@ class StreamDetection:
                                         daemon=True)
         self._thread.start()
         if self._service is not None:
+            self._wake = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._follow_settings())
+
+    def refresh(self) -> None:
+        """Re-read the settings now (on the event loop: a change was announced)."""
+        if self._wake is not None:
+            self._wake.set()
 
     async def stop(self) -> None:
         """Stop the settings task and the decode thread and wait for both."""
@@ -110,20 +125,26 @@ class StreamDetection:
 
     def apply(self, settings: DetectionSettings) -> None:
         """Use `settings` from the next packet on (any thread)."""
+        previous = self._settings
         self._settings = settings
+        if previous is not None and previous != settings:
+            self.counters.settings_applied_at = time.time()
 
     async def _follow_settings(self) -> None:
-        assert self._service is not None
+        assert self._service is not None and self._wake is not None
         while True:
+            self._wake.clear()
             try:
                 self.apply(await self._service.camera_settings(self.camera_id, fresh=True))
+                self.counters.settings_reads += 1
             except asyncio.CancelledError:
                 raise
             except Exception:  # the database may blip; the last settings stay in force
                 logger.exception("camera %s: reading detection settings failed", self.camera_id)
             settings = self._settings
             period = settings.interval_ms / 1000 if settings is not None else 1.0
-            await asyncio.sleep(max(MIN_REREAD_S, min(period, 1.0)))
+            with contextlib.suppress(TimeoutError):  # an announced change wakes it early
+                await asyncio.wait_for(self._wake.wait(), max(MIN_REREAD_S, min(period, 1.0)))
 
     # -- the ingest's side ----------------------------------------------------------------
 
@@ -175,12 +196,15 @@ class StreamDetection:
         if sample is None:
             return
         self.counters.samples += 1
+        taken = sample.wallclock if sample.wallclock is not None else time.time()
+        self.counters.last_sample_at = taken
         motion: list[Box] = []
         if settings.motion.enabled:
             motion = self._motion_boxes(sample, settings)
             if not motion:
                 return
             self.counters.motion_samples += 1
+            self.counters.last_motion_at = taken
         elif not settings.objects_enabled:
             return
         self._send(sample, settings, motion)
@@ -217,6 +241,6 @@ class StreamDetection:
         else:
             self.counters.jobs_skipped += 1
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, float]:
         """The counters, for the stream's metrics."""
         return asdict(self.counters)

@@ -12,6 +12,7 @@ import uuid
 
 from core.consumers import ConsumerService
 from core.credentials import CredentialBox
+from core.detection_changes import GLOBAL
 from core.detection_settings import DetectionSettingsService
 from core.devices import DeviceService
 from core.errors import Conflict, StreamError, StreamStartFailed
@@ -106,6 +107,14 @@ class MediaNodeRuntime:
         return StreamDetection(stream.camera_id, stream.id,
                                lambda job: jobs.send_detection(job, bound),
                                self.detection_settings)
+
+    def detection_changed(self, scope: str) -> None:
+        """The API announced a settings change (a camera's id, or `global`): the streams
+        concerned re-read their detection settings now (core.detection_changes)."""
+        for pipeline in self.pipelines.values():
+            detection = pipeline.detection
+            if detection is not None and scope in (GLOBAL, str(detection.camera_id)):
+                detection.refresh()
 
     async def start(self, stream_id: uuid.UUID) -> Started:
         """The start job: claim the stream, open the camera and go LIVE; a camera that fails

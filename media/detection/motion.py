@@ -34,8 +34,12 @@ DEFAULT_ANALYSIS_WIDTH = 320
 THRESHOLD_AT_SENSITIVITY_0 = 68
 THRESHOLD_AT_SENSITIVITY_1 = 8
 
-# Calibration ends at the first frame in which less than this share of the picture changed.
+# Calibration ends at the first frame in which less than this share of the picture changed,
+# or after this many calibration frames, whichever comes first: a scene that moves from its
+# first frame on (a busy street, a person walking when the stream starts) has no calm frame,
+# and after four frames at alpha 0.5 the background is 94 % the scene's own.
 _CALM_SHARE = 0.05
+_MAX_CALIBRATION_FRAMES = 4
 # A frame in which more than this share changed is a lighting change (lights on, IR mode,
 # a camera moved), not motion: the background is taken over and the detector recalibrates.
 _LIGHTING_SHARE = 0.6
@@ -75,7 +79,8 @@ class MotionDetector:
 
     The first frame starts the background and reports nothing; the detector then stays
     *calibrating* (reporting nothing) until a frame in which less than 5 % of the picture
-    changed, and goes back to calibrating when more than 60 % changes at once.
+    changed, or for four frames at most (a scene moving from the start has no calm frame),
+    and goes back to calibrating when more than 60 % changes at once.
     """
 
     def __init__(
@@ -103,13 +108,14 @@ class MotionDetector:
         self._background: npt.NDArray[np.float32] | None = None
         self._kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
         self.calibrating = True
+        self._calibration_frames = 0
         self.frame_size: tuple[int, int] | None = None  # (w, h) of the input frames
         self.analysis_frame_size: tuple[int, int] | None = None  # (w, h) analysed
 
     def reset(self) -> None:
         """Forget the background (after a gap in the stream or a new source)."""
         self._background = None
-        self.calibrating = True
+        self.calibrating, self._calibration_frames = True, 0
 
     def update(self, frame: npt.NDArray[np.uint8]) -> list[Box]:
         """Feed the next frame (grey HxW or BGR HxWx3, any size); return the motion boxes,
@@ -117,7 +123,7 @@ class MotionDetector:
         grey = self._prepare(frame)
         if self._background is None or self._background.shape != grey.shape:
             self._background = grey.astype(np.float32)
-            self.calibrating = True
+            self.calibrating, self._calibration_frames = True, 0
             return []
         delta = cv2.absdiff(grey, cv2.convertScaleAbs(self._background))
         _, changed = cv2.threshold(delta, self.threshold, 255, cv2.THRESH_BINARY)
@@ -129,11 +135,12 @@ class MotionDetector:
         if share > _LIGHTING_SHARE:
             # The whole picture changed: start again from this frame.
             self._background = grey.astype(np.float32)
-            self.calibrating = True
+            self.calibrating, self._calibration_frames = True, 0
             return []
         if self.calibrating:
             cv2.accumulateWeighted(grey, self._background, _CALIBRATION_ALPHA)
-            if share < _CALM_SHARE:
+            self._calibration_frames += 1
+            if share < _CALM_SHARE or self._calibration_frames >= _MAX_CALIBRATION_FRAMES:
                 self.calibrating = False
             return []
 

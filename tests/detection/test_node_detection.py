@@ -7,12 +7,16 @@ No detection worker runs here, so every job the node sends stays on the queue to
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
+from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 
+from core.tables import Stream
 from tests.detection.conftest import DETECT_QUEUE_MAX
 from tests.detection.helpers import (
     LEFT_HALF,
@@ -29,6 +33,8 @@ from tests.vas_fixtures import add_device
 pytestmark = pytest.mark.slow
 INTERVAL_MS = 500
 MOTION = {"enabled": True, "sensitivity": 0.5, "minArea": 100}
+COUNTS = ("packets", "packets_dropped", "decoded", "samples", "motion_samples", "jobs_sent",
+          "jobs_skipped")
 
 
 async def test_still_then_motion_on_the_right_sends_a_job_with_its_box(
@@ -76,8 +82,8 @@ async def test_detection_off_decodes_nothing_and_turns_on_without_a_restart(
 
     # The ingest runs (a segment of several seconds is recorded) while detection is off.
     await wait_segment(stream)
-    off = await wait_counters(stream, lambda c: True)
-    assert off == {key: 0 for key in off}, off
+    off = await wait_counters(stream, lambda c: c["settings_reads"] >= 1)
+    assert {key: off[key] for key in COUNTS} == dict.fromkeys(COUNTS, 0), off
     assert detect_jobs(settings) == []
 
     await set_detection(client, admin_token, device, {
@@ -146,3 +152,63 @@ async def test_a_motion_setting_decides_whether_the_block_counts(
         "detectionInterval": INTERVAL_MS, "motionDetection": {**MOTION, **counts}})
     counted = await wait_counters(stream, lambda c: c["motion_samples"] >= 1)
     assert counted["jobs_sent"] >= 1
+
+
+async def stream_metrics(stream_id: str) -> dict[str, Any]:
+    row = await Stream.select(Stream.metrics).where(Stream.id == uuid.UUID(stream_id)).first()
+    metrics = row["metrics"] if row else None
+    metrics = json.loads(metrics) if isinstance(metrics, str) else metrics
+    assert isinstance(metrics, dict), metrics
+    return metrics
+
+
+async def test_every_sample_one_interval_after_a_settings_change_uses_it(
+    client, admin_token, settings, media_node, start_camera
+):
+    # The default interval; a block moving on the right that counts at minArea 100 and not
+    # at 20000 (DECIDING_SETTINGS). Judged on the node's own sample times, not on waits.
+    interval = 1.0
+    camera = start_camera(SCENE, scene="motion", pattern="smpte100", object_area=RIGHT_SIDE)
+    device = await add_device(client, camera.url)
+    await set_detection(client, admin_token, device, {
+        "detectionInterval": int(interval * 1000), "motionDetection": MOTION})
+    stream = await start_stream(client, device)
+    await wait_counters(stream, lambda c: c["samples"] >= 3)  # calibrated on the still scene
+    camera.set_motion(True)
+    before = await wait_counters(stream, lambda c: c["motion_samples"] >= 3)
+    reconnects = (await stream_metrics(stream))["reconnects"]
+
+    changed_at = time.time()  # just before the PUT: every bound below is from here
+    await set_detection(client, admin_token, device, {
+        "detectionInterval": int(interval * 1000),
+        "motionDetection": {**MOTION, "minArea": 20000}})
+    after = await wait_counters(stream, lambda c: (
+        c["settings_applied_at"] >= changed_at
+        and c["last_sample_at"] > changed_at + interval
+        and c["samples"] >= before["samples"] + 4))
+    # The node put the change in force within the interval, so the first sample taken more
+    # than one interval after the PUT, and every later one, ran with it: none found motion
+    # (the block still moves), while samples went on.
+    assert after["settings_applied_at"] - changed_at <= interval, after
+    assert after["last_motion_at"] <= changed_at + interval, after
+    assert after["motion_samples"] >= before["motion_samples"]
+    # Without restarting the stream: the same detection (its counters went on, none fell
+    # back to 0), the same ingest (no reconnect), the same stream.
+    assert all(after[key] >= before[key] for key in COUNTS), (before, after)
+    assert (await stream_metrics(stream))["reconnects"] == reconnects
+    assert await start_stream(client, device) == stream
+
+
+async def test_a_scene_moving_from_the_streams_start_gets_motion(
+    client, admin_token, settings, media_node, start_camera
+):
+    # No still frame to calibrate on: the block moves from the first frame. Calibration
+    # ends after four frames anyway (docs/detection.md, "Motion detector").
+    camera = start_camera(SCENE, scene="motion", pattern="smpte100", object_area=RIGHT_SIDE,
+                          moving=True)
+    device = await add_device(client, camera.url)
+    await set_detection(client, admin_token, device, {"motionDetection": MOTION})
+    stream = await start_stream(client, device)
+    seen = await wait_counters(stream, lambda c: c["samples"] >= 10)
+    assert seen["motion_samples"] >= 3, seen
+    assert seen["jobs_sent"] >= 1

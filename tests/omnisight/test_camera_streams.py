@@ -5,6 +5,7 @@ follows its stream (online, error, offline); deleting a streaming camera stops i
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -13,6 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+from core.stream_states import StreamState
+from core.streams import StreamService
 from core.tables import HlsSegment, Stream
 from tests.conftest import bearer
 from tests.omnisight.conftest import BASE, error_of
@@ -41,6 +44,20 @@ async def until(check: Callable[[], Awaitable[Any]], what: str, timeout: float =
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.1)
+
+
+async def stream_metrics(stream_id: str) -> dict[str, Any]:
+    row = await Stream.select(Stream.metrics).where(Stream.id == uuid.UUID(stream_id)).first()
+    metrics = row["metrics"] if row else None
+    metrics = json.loads(metrics) if isinstance(metrics, str) else metrics
+    return metrics if isinstance(metrics, dict) else {}
+
+
+async def detection_metrics(stream_id: str) -> dict[str, Any]:
+    """The detection counters the owning node reported with the stream's metrics."""
+    detection = (await stream_metrics(stream_id)).get("detection")
+    assert isinstance(detection, dict), detection
+    return detection
 
 
 async def wait_connections(port: int, count: int) -> None:
@@ -103,10 +120,38 @@ async def test_start_here_stop_there_one_ingest_and_status_from_reality(
     await until(recorded, "a recorded segment")
     status = await until(live_status, "lastSeen reported by the node")
     assert set(status) == STATUS_KEYS
-    # Detection is on by default (system settings), so the node samples the LIVE stream.
-    assert (status["status"], status["streamActive"], status["detectionActive"]) == (
-        "online", True, True)
     assert status["lastSeen"].endswith("Z")
+
+    # Detection is on by default (system settings): active once the node reports samples.
+    async def sampling() -> dict[str, Any] | None:
+        status = (await client.get(f"{BASE}/cameras/{camera_id}/status", headers=headers)).json()
+        return dict(status) if status["detectionActive"] else None
+
+    status = await until(sampling, "detectionActive")
+    assert (status["status"], status["streamActive"]) == ("online", True)
+    reported = await detection_metrics(stream_id)
+    assert reported["samples"] > 0 and time.time() - reported["last_sample_at"] < 30
+
+    # Turned off for this camera: not active while the stream stays LIVE, and the node
+    # really stops sampling (judged on reports made after the change came into force).
+    turned_off_at = time.time()
+    off = await client.put(f"{BASE}/cameras/{camera_id}/detection", headers=headers,
+                           json={"enabled": False})
+    assert off.status_code == 200, off.text
+    status = (await client.get(f"{BASE}/cameras/{camera_id}/status", headers=headers)).json()
+    assert (status["streamActive"], status["detectionActive"]) == (True, False)
+
+    async def report_after(reads: int = 0) -> dict[str, Any] | None:
+        report = await detection_metrics(stream_id)
+        fresh = report["settings_applied_at"] >= turned_off_at
+        return report if fresh and report["settings_reads"] >= reads else None
+
+    first = await until(report_after, "a report after the change")
+    later = await until(lambda: report_after(first["settings_reads"] + 3), "later reports")
+    assert later["samples"] == first["samples"], (first, later)
+    on = await client.put(f"{BASE}/cameras/{camera_id}/detection", headers=headers, json={})
+    assert on.status_code == 200, on.text
+    await until(sampling, "detectionActive again")
 
     # Stopped through V1: the camera is offline here, and its ingest is gone.
     stopped = await client.post(f"/api/v1/devices/{camera_id}/stop-stream", timeout=20)
@@ -198,3 +243,35 @@ async def test_transcode_settings_apply_from_the_streams_next_start(
     assert stopped.status_code == 200, stopped.text
     again = await webrtc()
     assert (again["transcode"], again["transcoded"], again["width"]) == ("never", False, 640)
+
+
+async def test_detection_is_active_only_while_the_node_reports_samples(
+    client: httpx.AsyncClient, admin_user: dict[str, Any], settings: Any,
+) -> None:
+    # The rows a media node writes, without one: a LIVE stream and the metrics it reports.
+    headers = bearer(admin_user["token"])
+    made = await client.post(f"{BASE}/cameras", headers=headers, json={
+        "name": "Yard", "rtspUrl": "rtsp://127.0.0.1:9/yard"})
+    camera_id = made.json()["id"]
+    streams = StreamService()
+    stream, _ = await streams.create(uuid.UUID(camera_id))
+    await streams.transition(stream.id, StreamState.LIVE)
+
+    async def active(detection: dict[str, Any] | None) -> bool:
+        await Stream.update({Stream.metrics: {"detection": detection}}).where(
+            Stream.id == stream.id)
+        status = (await client.get(f"{BASE}/cameras/{camera_id}/status", headers=headers)).json()
+        assert status["streamActive"] is True
+        return bool(status["detectionActive"])
+
+    # Settings on (the defaults, 1 s), but the node reports no sample, or only old ones.
+    window = 2 * (1.0 + settings.media.heartbeat_s)
+    assert not await active(None)
+    assert not await active({"samples": 0, "last_sample_at": 0.0})
+    assert not await active({"samples": 9, "last_sample_at": time.time() - window - 5})
+    assert await active({"samples": 10, "last_sample_at": time.time()})
+    # Sampled a moment ago but turned off since: not active.
+    off = await client.put(f"{BASE}/cameras/{camera_id}/detection", headers=headers,
+                           json={"enabled": False})
+    assert off.status_code == 200, off.text
+    assert not await active({"samples": 10, "last_sample_at": time.time()})

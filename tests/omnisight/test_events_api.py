@@ -158,3 +158,65 @@ async def test_custom_events_and_bad_input(client, admin_user):
     refused = await client.post(f"{BASE}/events", headers=bearer(user["token"]),
                                 json={"cameraId": camera})
     assert refused.status_code == 403 and error_of(refused)["code"] == "FORBIDDEN"
+
+
+def frame_with_block(x: int) -> bytes:
+    """A 640x360 JPEG, dark but for a white block where `box(x)` is."""
+    image = np.full((360, 640, 3), 30, np.uint8)
+    image[100:220, x:x + 50] = 255
+    ok, data = cv2.imencode(".jpg", image)
+    assert ok
+    return data.tobytes()
+
+
+def block_at(jpeg_bytes: bytes, objects: list[dict]) -> bool:
+    """Whether the JPEG is bright inside every listed box (and only there)."""
+    image = cv2.imdecode(np.frombuffer(jpeg_bytes, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert image is not None and image.shape == (360, 640)
+    inside = np.zeros(image.shape, bool)
+    for obj in objects:
+        b = obj["boundingBox"]
+        inside[b["y"]:b["y"] + b["height"], b["x"]:b["x"] + b["width"]] = True
+    return bool(image[inside].mean() > 200 and image[~inside].mean() < 60)
+
+
+async def test_the_thumbnail_is_the_frame_whose_boxes_the_event_lists(
+    client, admin_user, settings
+):
+    headers = bearer(admin_user["token"])
+    camera = await add_device(client, "rtsp://127.0.0.1:8554/a")
+    events = EventService(settings.server.data_dir)
+    start = utcnow()
+
+    async def served(event_id: uuid.UUID) -> tuple[bytes, list[dict]]:
+        thumb = await client.get(f"{BASE}/media/thumbnails/events/{event_id}", headers=headers)
+        assert thumb.status_code == 200, thumb.text
+        detail = await client.get(f"{BASE}/events/{event_id}", headers=headers)
+        return thumb.content, detail.json()["detectedObjects"]
+
+    first, _ = await events.record_detection(uuid.UUID(camera), None, "person", start, 0.6,
+                                             box(100), (640, 360), frame_with_block(100), 10)
+    content, objects = await served(first.id)
+    assert objects[0]["boundingBox"]["x"] == 100 and block_at(content, objects)
+
+    # Frame B, more confident, merged in: its boxes and its frame, together.
+    merged, opened = await events.record_detection(
+        uuid.UUID(camera), None, "person", start + timedelta(seconds=2), 0.9, box(400),
+        (640, 360), frame_with_block(400), 10)
+    assert not opened and merged.id == first.id
+    content, objects = await served(first.id)
+    assert objects[0]["boundingBox"]["x"] == 400 and block_at(content, objects)
+    assert not block_at(content, list(box(100)))
+
+    # Less confident (frame C) or without a frame: neither the boxes nor the frame change.
+    await events.record_detection(uuid.UUID(camera), None, "person",
+                                  start + timedelta(seconds=4), 0.7, box(250), (640, 360),
+                                  frame_with_block(250), 10)
+    await events.record_detection(uuid.UUID(camera), None, "person",
+                                  start + timedelta(seconds=5), 0.95, box(250), (640, 360),
+                                  None, 10)
+    content, objects = await served(first.id)
+    assert objects[0]["boundingBox"]["x"] == 400 and block_at(content, objects)
+    assert (await events.get(first.id)).confidence == 0.95
+    # Rewritten by rename: nothing but the thumbnails is left in the directory.
+    assert sorted(p.name for p in events.directory.iterdir()) == [f"{first.id}.jpg"]

@@ -86,7 +86,7 @@ async def test_retention_by_days_through_the_worker(client, admin_token, setting
     assert not (root / str(old_id)).exists()
 
 
-async def test_retention_by_disk_use_removes_the_oldest_of_either_kind(settings):
+async def test_retention_by_disk_use_removes_the_oldest_of_either_kind(client, settings):
     data_dir = settings.server.data_dir
     index = RecordingIndex(settings.media.recordings_dir(data_dir))
     root = data_dir / "recordings" / "sessions"

@@ -9,7 +9,7 @@ import json
 import shutil
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,6 +18,7 @@ import redis
 
 from core import notify
 from core.clock import iso_ms, utcnow
+from core.events import EventService
 from core.recordings import RecordingIndex
 from core.settings import Settings
 from core.stream_states import StreamState
@@ -75,6 +76,38 @@ async def test_numbers_come_from_the_disk_and_the_tables(client, admin_user, set
     assert body["services"] == [{"name": "api-gateway", "status": "healthy",
                                  "uptime": body["uptime"]}]
     assert body["status"] == "degraded"
+
+
+async def test_event_counts_are_the_events_that_began_in_the_last_24_hours(
+    client, admin_user, settings: Settings
+):
+    headers = bearer(admin_user["token"])
+    made = await client.post(f"{BASE}/cameras", headers=headers, json={
+        "name": "Gate", "rtspUrl": "rtsp://127.0.0.1:9/gate"})
+    camera = uuid.UUID(made.json()["id"])
+    events = EventService(settings.server.data_dir)
+    now = utcnow()
+
+    async def detected(kind: str, at: datetime) -> None:
+        await events.record_detection(camera, None, kind, at, 0.8, [], (640, 360), None, 10)
+
+    for hours in (1, 5, 23):
+        await detected("motion", now - timedelta(hours=hours))
+    await detected("person", now - timedelta(hours=2))
+    await detected("person", now - timedelta(hours=2) + timedelta(seconds=5))  # merged: one
+    await detected("person", now - timedelta(hours=3))
+    await detected("vehicle", now - timedelta(minutes=1))
+    # Began before the last 24 hours: not counted, even one whose detections go on since.
+    await detected("motion", now - timedelta(hours=25))
+    await detected("animal", now - timedelta(hours=24, seconds=5))
+    await detected("animal", now - timedelta(hours=24, seconds=5) + timedelta(seconds=8))
+    posted = await client.post(f"{BASE}/events", headers=headers,
+                               json={"cameraId": str(camera), "type": "custom"})
+    assert posted.status_code == 201, posted.text
+
+    body = await status_of(client, admin_user["token"])
+    assert body["events"] == {"last24Hours": 7, "byType": {
+        "motion": 3, "person": 2, "vehicle": 1, "custom": 1}}  # types with none are left out
 
 
 async def test_users_may_read_it_and_anonymous_callers_may_not(client):

@@ -116,6 +116,20 @@ def test_a_lighting_change_recalibrates_instead_of_reporting_motion() -> None:
     assert not detector.calibrating
 
 
+def test_a_scene_moving_from_its_first_frame_still_gets_motion() -> None:
+    # No calm frame ever (the block moves on every frame from the start): calibration ends
+    # after four frames anyway, then the block is found where it is.
+    detector = MotionDetector(sensitivity=0.5, min_area=100)
+    xs = [200, 500, 800, 1000, 700, 400, 100, 400, 700]
+    results = [detector.update(frame) for frame in moving_block_frames(xs)]
+    assert results[:5] == [[]] * 5  # the background frame, then four calibration frames
+    assert not detector.calibrating
+    for x, boxes in zip(xs[5:], results[5:], strict=True):
+        found = [detector.to_frame(box) for box in boxes]
+        assert any(b.x <= x + 8 and b.right >= x + 152 and b.y <= 308 and b.bottom >= 452
+                   for b in found), (x, found)
+
+
 def test_grey_and_bgr_input_agree() -> None:
     import cv2
 
