@@ -156,8 +156,8 @@ class NodeCollector(Collector):
             for queue, count in media_drops(pipeline, lost):
                 lost_media.add_metric([str(stream_id), queue], count)
             gop_overflows.add_metric(label, pipeline.ingest.gop_cache.overflows)
-        yield from (packets, keyframes, data, reconnects, sent, dropped, viewers, streams, lost_media,
-                    gop_overflows)
+        yield from (packets, keyframes, data, reconnects, sent, dropped, viewers, streams,
+                    lost_media, gop_overflows)
 
 
 def media_drops(pipeline: Any, viewer_drops: int) -> list[tuple[str, int]]:

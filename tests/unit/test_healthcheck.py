@@ -61,7 +61,7 @@ def test_an_unknown_command_is_not_probed() -> None:
 
 
 class _Metrics(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         self.send_response(200 if self.path == "/metrics" else 404)
         self.end_headers()
         self.wfile.write(b"vas_node_streams 0\n")
