@@ -27,7 +27,7 @@ from redis.asyncio import Redis
 
 from api.state import Services, services_of
 from core.errors import Unauthorized
-from jobs.broker import DEFAULT_QUEUE, MEDIA_START_QUEUE
+from jobs.broker import SHARED_QUEUES
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
                    30.0)
@@ -66,7 +66,7 @@ class ApiMetrics:
         self.nodes.set(len(nodes))
         self.node_capacity.set(sum(n.capacity for n in nodes))
         self.node_load.set(sum(n.streams for n in nodes))
-        queues = [DEFAULT_QUEUE, MEDIA_START_QUEUE] + [n.queue_name for n in nodes]
+        queues = [*SHARED_QUEUES, *(n.queue_name for n in nodes)]
         namespace = f"{services.settings.redis.namespace}:dramatiq"
         for queue, depth in (await _queue_depths(services.redis, namespace, queues)).items():
             self.queue.labels(queue=_queue_label(queue)).set(depth)

@@ -20,6 +20,8 @@ from core.settings import RedisSettings
 DEFAULT_QUEUE = "default"
 MEDIA_START_QUEUE = "media-start"
 DETECT_QUEUE = "detect"  # object-detection jobs from media nodes to detection workers
+# Every shared queue an actor is declared on (jobs.actors); the API's /metrics reports each.
+SHARED_QUEUES = (DEFAULT_QUEUE, MEDIA_START_QUEUE, DETECT_QUEUE)
 RESULT_TTL_MS = 60_000
 # An idle consumer blocks this long at most on its queue's wake-up list (well below
 # redis-py's default socket timeout of 5 s), then fetches anyway: a lost wake-up costs this

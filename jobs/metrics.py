@@ -122,6 +122,8 @@ class NodeCollector(Collector):
     def collect(self) -> Iterator[Any]:
         packets = CounterMetricFamily("vas_ingest_packets", "Video packets received from the "
                                       "camera", labels=["stream"])
+        keyframes = CounterMetricFamily("vas_ingest_keyframes", "Video keyframes received from "
+                                        "the camera", labels=["stream"])
         data = CounterMetricFamily("vas_ingest_bytes", "Video bytes received from the camera",
                                    labels=["stream"])
         reconnects = CounterMetricFamily("vas_ingest_reconnects", "Times the camera was lost "
@@ -144,6 +146,7 @@ class NodeCollector(Collector):
             label = [str(stream_id)]
             stats = pipeline.ingest.metrics.stats()
             packets.add_metric(label, stats.packets_total)
+            keyframes.add_metric(label, stats.keyframes_total)
             data.add_metric(label, stats.bytes_total)
             reconnects.add_metric(label, stats.reconnects)
             out, lost = pipeline.viewers.router.fanout.totals()
@@ -153,8 +156,8 @@ class NodeCollector(Collector):
             for queue, count in media_drops(pipeline, lost):
                 lost_media.add_metric([str(stream_id), queue], count)
             gop_overflows.add_metric(label, pipeline.ingest.gop_cache.overflows)
-        yield from (packets, data, reconnects, sent, dropped, viewers, streams, lost_media,
-                    gop_overflows)
+        yield from (packets, keyframes, data, reconnects, sent, dropped, viewers, streams,
+                    lost_media, gop_overflows)
 
 
 def media_drops(pipeline: Any, viewer_drops: int) -> list[tuple[str, int]]:

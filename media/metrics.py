@@ -33,6 +33,7 @@ class IngestStats:
     last_error: str | None
     last_packet_at: datetime | None
     packets_total: int
+    keyframes_total: int
     bytes_total: int
     reconnects: int
 
@@ -81,6 +82,7 @@ class IngestMetrics:
         self._last_error: str | None = None
         self._last_packet_wallclock: float | None = None
         self._packets_total = 0
+        self._keyframes_total = 0
         self._bytes_total = 0
         self._reconnects = 0
         self._ever_live = False
@@ -125,6 +127,8 @@ class IngestMetrics:
             self._samples.append(_Sample(arrival=now, size=packet.size, missing=missing))
             self._prune(now)
             self._packets_total += 1
+            if packet.is_keyframe:
+                self._keyframes_total += 1
             self._bytes_total += packet.size
             self._last_packet_wallclock = packet.wallclock
 
@@ -165,6 +169,7 @@ class IngestMetrics:
                 last_error=self._last_error,
                 last_packet_at=last_packet_at,
                 packets_total=self._packets_total,
+                keyframes_total=self._keyframes_total,
                 bytes_total=self._bytes_total,
                 reconnects=self._reconnects,
             )

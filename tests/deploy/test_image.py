@@ -119,3 +119,46 @@ def test_vas_up_in_the_container_streams_a_camera_of_the_host(image, start_camer
     finally:
         remove_container(name)
     assert podman("container", "exists", name, check=False).returncode == 1
+
+
+def test_a_worker_in_the_container_is_healthy_while_its_metrics_answer(image):
+    """`vas worker` with VAS_METRICS_PORT: the image's health check GETs its /metrics."""
+    import redis
+
+    from tests.conftest import REDIS_URL
+
+    port = free_port()
+    name = f"vas-test-{uuid.uuid4().hex[:10]}"
+    namespace = f"vas-image-{uuid.uuid4().hex[:8]}"
+    podman(
+        "run", "--detach", "--name", name, "--network", "host",
+        "--env", "VAS_HOST=127.0.0.1", "--env", f"VAS_METRICS_PORT={port}",
+        "--env", f"REDIS_URL={REDIS_URL}", "--env", f"VAS_REDIS_NAMESPACE={namespace}",
+        image, "worker",
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            state = _inspect(name)["State"]
+            assert state["Running"], podman("logs", name, check=False).stdout
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, podman("logs", name, check=False).stdout
+            time.sleep(0.5)
+        check = podman("healthcheck", "run", name, check=False)
+        assert check.returncode == 0, check.stdout + check.stderr
+        # It really asks: the same check pointed at a port nobody serves fails.
+        wrong = podman("exec", "--env", f"VAS_METRICS_PORT={free_port()}", name,
+                       "/opt/vas/bin/python", "/opt/vas/healthcheck.py", check=False)
+        assert wrong.returncode == 1, wrong.stdout + wrong.stderr
+        assert "/metrics" in wrong.stderr
+    finally:
+        remove_container(name)
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(match=f"{namespace}:*"))
+        if keys:
+            client.delete(*keys)
+        client.close()

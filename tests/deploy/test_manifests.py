@@ -1,10 +1,11 @@
 """deploy/k8s, rendered as kustomize would, validated offline: every object against the
 schemas of the pinned Kubernetes release, the ScaledObject against KEDA's CRD schema, and
-the properties the deployment relies on (the real Dramatiq queue key, media nodes as a
-StatefulSet with a PDB, readiness on /v2/health/ready, secrets only referenced)."""
+the properties the deployment relies on (each autoscaled queue's real Dramatiq key, media
+nodes as a StatefulSet with a PDB, readiness on /v2/health/ready, secrets only referenced)."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import dramatiq
@@ -15,7 +16,9 @@ import redis
 
 from api.cli import CHILDREN
 from core.settings import RedisSettings, load_settings
-from jobs.broker import DEFAULT_QUEUE, build_broker
+from jobs.broker import DEFAULT_QUEUE, DETECT_QUEUE, MEDIA_START_QUEUE, SHARED_QUEUES, build_broker
+from jobs.client import JobClient
+from jobs.node.protocol import DetectFrame
 from tests.conftest import REDIS_URL
 from tests.deploy.manifests import (
     K8S_DIR,
@@ -32,6 +35,9 @@ from tests.deploy.manifests import (
 SECRET_NAMES = {"JWT_SECRET_KEY", "VAS_CREDENTIALS_KEY", "DATABASE_URL", "REDIS_URL",
                 "VAS_ADMIN_CLIENT_SECRET", "REDIS_ADDRESS", "REDIS_PASSWORD"}
 WORKLOAD_KINDS = {"Deployment", "StatefulSet"}
+ROLES = {*CHILDREN, "detector"}  # what `vas` runs in a pod (`up` is for one machine)
+# The autoscaled workloads: ScaledObject name → the one queue it scales on.
+SCALED_QUEUES = {"vas-worker": DEFAULT_QUEUE, "vas-detector": DETECT_QUEUE}
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +68,7 @@ def test_every_rendered_object_validates(objects):
         "Deployment/vas-api", "Service/vas-api", "HorizontalPodAutoscaler/vas-api",
         "PodDisruptionBudget/vas-api",
         "Deployment/vas-worker", "ScaledObject/vas-worker",
+        "Deployment/vas-detector", "ScaledObject/vas-detector",
         "StatefulSet/vas-media-node", "Service/vas-media-node",
         "PodDisruptionBudget/vas-media-node",
     ])
@@ -125,10 +132,28 @@ def test_every_container_runs_a_vas_role_of_the_image_as_non_root(objects, confi
         for container in containers(obj):
             assert container["image"] == "localhost/vas:latest"
             assert "command" not in container, "the image's entrypoint is `vas`"
-            assert container["args"][0] in CHILDREN, container["args"]
+            assert container["args"][0] in ROLES, container["args"]
             assert {"cpu", "memory"} <= set(container["resources"]["requests"])
             mounts = {m["mountPath"] for m in container["volumeMounts"]}
             assert config["VAS_DATA_DIR"] in mounts, "recordings are shared by every role"
+
+
+def test_workers_detectors_and_nodes_are_probed_on_their_metrics_port(objects, config):
+    """They serve no other HTTP: their metrics server (VAS_METRICS_PORT) answers while the
+    process does."""
+    probed = set()
+    for obj in objects:
+        if obj["kind"] not in WORKLOAD_KINDS:
+            continue
+        for container in containers(obj):
+            if container["args"][0] not in {"worker", "detector", "media-node"}:
+                continue
+            probed.add(container["args"][0])
+            ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+            assert ports == {"metrics": int(config["VAS_METRICS_PORT"])}, _label(obj)
+            assert container["livenessProbe"]["httpGet"] == {"path": "/metrics",
+                                                             "port": "metrics"}, _label(obj)
+    assert probed == {"worker", "detector", "media-node"}
 
 
 def test_api_probes_use_the_health_routes_and_the_hpa_scales_it(objects, config):
@@ -147,7 +172,7 @@ def test_api_probes_use_the_health_routes_and_the_hpa_scales_it(objects, config)
     assert hpa["spec"]["minReplicas"] >= 2
 
 
-def test_media_nodes_are_a_statefulset_with_a_pdb_and_a_graceful_stop(objects):
+def test_media_nodes_are_a_statefulset_with_a_pdb_and_a_graceful_stop(objects, config):
     nodes = find(objects, "StatefulSet", "vas-media-node")
     labels = nodes["spec"]["template"]["metadata"]["labels"]
     pdb = find(objects, "PodDisruptionBudget", "vas-media-node")
@@ -163,36 +188,78 @@ def test_media_nodes_are_a_statefulset_with_a_pdb_and_a_graceful_stop(objects):
     assert anti[0]["topologyKey"] == "kubernetes.io/hostname"
     (container,) = containers(nodes)
     assert container["args"] == ["media-node"]
+    # Ready once its metrics server answers: rollouts and drains wait for it (no Service).
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["metrics"] == int(config["VAS_METRICS_PORT"])
+    assert container["readinessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
     env = {e["name"]: e for e in container["env"]}
     assert env["VAS_WEBRTC_ANNOUNCED_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.hostIP"
     # A stable identity for leases: a restarted pod keeps its node id.
     assert env["VAS_NODE_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
 
 
-def test_the_worker_scales_on_the_real_dramatiq_queue_key(objects, config):
-    scaled = find(objects, "ScaledObject", "vas-worker")
-    target = scaled["spec"]["scaleTargetRef"]
-    worker = find(objects, target["kind"], target["name"])
-    assert containers(worker)[0]["args"] == ["worker"]
-    assert scaled["spec"]["minReplicaCount"] >= 1, "housekeeping needs one worker"
+def _served_queues(workload, config, secret_example):
+    """The Dramatiq queues the workload's container serves: `vas detector` the detect queue
+    (api/cli.py:cmd_detector), `vas worker` its VAS_WORKER_QUEUES as core.settings reads it."""
+    (container,) = containers(workload)
+    if container["args"] == ["detector"]:
+        return {DETECT_QUEUE}
+    assert container["args"] == ["worker"], container["args"]
+    env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+    settings = load_settings({**config, **secret_example["stringData"], **env})
+    return set(settings.media.worker_queues)
+
+
+def test_each_autoscaled_workload_serves_exactly_the_queue_it_scales_on(objects, config,
+                                                                       secret_example):
+    scaled = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ScaledObject"}
+    assert set(scaled) == set(SCALED_QUEUES)
+    for name, queue in SCALED_QUEUES.items():
+        target = scaled[name]["spec"]["scaleTargetRef"]
+        workload = find(objects, target["kind"], target["name"])
+        assert _served_queues(workload, config, secret_example) == {queue}, name
+        (trigger,) = scaled[name]["spec"]["triggers"]
+        assert trigger["type"] == "redis"
+        assert trigger["metadata"]["listName"] == \
+            f"{config['VAS_REDIS_NAMESPACE']}:dramatiq:{queue}"
+    # The housekeeping loop (periodic jobs) runs in the workers: one always runs.
+    assert scaled["vas-worker"]["spec"]["minReplicaCount"] >= 1
+    # Every shared queue is served by an autoscaled workload, but media-start: media nodes
+    # take it, and they are scaled by decision, not by a queue.
+    assert set(SCALED_QUEUES.values()) == set(SHARED_QUEUES) - {MEDIA_START_QUEUE}
+
+
+def _enqueue_as_vas_does(broker, queue: str) -> None:
+    if queue == DETECT_QUEUE:  # a media node's detection job, through its own client
+        frame = DetectFrame(camera_id=uuid.uuid4(), stream_id=uuid.uuid4(),
+                            wallclock=time.time(), frame_size=(640, 360),
+                            source_size=(640, 360), motion=[], jpeg=b"\xff\xd8\xff\xd9")
+        assert JobClient(broker, {}).send_detection(frame, max_depth=100)
+    else:
+        broker.enqueue(dramatiq.Message(queue_name=queue, actor_name="noop", args=(),
+                                        kwargs={}, options={}))
+
+
+@pytest.mark.parametrize("scaled_object", sorted(SCALED_QUEUES))
+def test_keda_reads_the_real_dramatiq_queue_key(objects, config, scaled_object):
+    scaled = find(objects, "ScaledObject", scaled_object)
+    queue = SCALED_QUEUES[scaled_object]
     (trigger,) = scaled["spec"]["triggers"]
-    assert trigger["type"] == "redis"
     namespace = config["VAS_REDIS_NAMESPACE"]
     list_name = trigger["metadata"]["listName"]
-    assert list_name == f"{namespace}:dramatiq:{DEFAULT_QUEUE}"
 
     # The same key, with a namespace of the test's own, is where VAS's broker really puts a
-    # waiting message of the default queue (on the machine's Redis).
+    # waiting message of that queue (on the machine's Redis).
     test_namespace = f"vas-deploy-{uuid.uuid4().hex[:8]}"
     broker = build_broker(RedisSettings(url=REDIS_URL, namespace=test_namespace))
     client = redis.Redis.from_url(REDIS_URL)
     key = test_namespace + list_name.removeprefix(namespace)
     try:
-        broker.declare_queue(DEFAULT_QUEUE)
+        broker.declare_queue(queue)
         assert client.llen(key) == 0
         for _ in range(3):
-            broker.enqueue(dramatiq.Message(queue_name=DEFAULT_QUEUE, actor_name="noop",
-                                            args=(), kwargs={}, options={}))
+            _enqueue_as_vas_does(broker, queue)
         assert client.llen(key) == 3
     finally:
         broker.close()
@@ -202,10 +269,15 @@ def test_the_worker_scales_on_the_real_dramatiq_queue_key(objects, config):
         client.close()
 
 
-def test_keda_reads_redis_from_the_workers_environment(objects, secret_example):
-    scaled = find(objects, "ScaledObject", "vas-worker")
+@pytest.mark.parametrize("scaled_object", sorted(SCALED_QUEUES))
+def test_keda_reads_redis_from_the_workloads_environment(objects, secret_example,
+                                                         scaled_object):
+    scaled = find(objects, "ScaledObject", scaled_object)
     metadata = scaled["spec"]["triggers"][0]["metadata"]
     secret_keys = set(secret_example["stringData"])
     assert metadata["addressFromEnv"] in secret_keys
     assert metadata["passwordFromEnv"] in secret_keys
     assert "address" not in metadata and "password" not in metadata
+    target = scaled["spec"]["scaleTargetRef"]
+    (container,) = containers(find(objects, target["kind"], target["name"]))
+    assert {"secretRef": {"name": "vas-secrets"}} in container["envFrom"]

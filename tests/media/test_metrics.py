@@ -21,21 +21,23 @@ class Clock:
         return self.now
 
 
-def packet(ticks: int, size: int = 1000) -> MediaPacket:
+def packet(ticks: int, size: int = 1000, keyframe: bool = False) -> MediaPacket:
     return MediaPacket(
         data=bytes(size),
         pts=ticks,
         dts=ticks,
         time_base=TB,
-        is_keyframe=False,
+        is_keyframe=keyframe,
         wallclock=1_700_000_000.0 + ticks / 90000,
     )
 
 
-def feed(metrics: IngestMetrics, clock: Clock, frames: list[int], arrivals: list[float]) -> None:
+def feed(metrics: IngestMetrics, clock: Clock, frames: list[int], arrivals: list[float],
+         gop: int = 0) -> None:
     for frame, arrival in zip(frames, arrivals, strict=True):
         clock.now = arrival
-        metrics.on_packet(packet(frame * FRAME), arrival)
+        keyframe = gop > 0 and frame % gop == 0
+        metrics.on_packet(packet(frame * FRAME, keyframe=keyframe), arrival)
 
 
 def test_steady_stream() -> None:
@@ -43,7 +45,7 @@ def test_steady_stream() -> None:
     metrics = IngestMetrics(window=5.0, clock=clock)
     metrics.set_frame_rate(30)
     metrics.on_live()
-    feed(metrics, clock, list(range(300)), [100.0 + i / 30 for i in range(300)])
+    feed(metrics, clock, list(range(300)), [100.0 + i / 30 for i in range(300)], gop=60)
     stats = metrics.stats()
     assert stats.fps == pytest.approx(30, rel=0.02)
     assert stats.bitrate_kbps == pytest.approx(30 * 1000 * 8 / 1000, rel=0.02)  # 240 kbit/s
@@ -51,6 +53,7 @@ def test_steady_stream() -> None:
     assert stats.packet_loss == 0
     assert stats.uptime_seconds == pytest.approx(300 / 30 - 1 / 30)
     assert stats.packets_total == 300 and stats.bytes_total == 300_000
+    assert stats.keyframes_total == 5  # one every 60 frames
     assert stats.last_packet_at is not None and stats.last_packet_at.tzinfo is not None
 
 

@@ -4,10 +4,17 @@ real media node, a message waiting in a queue), the API's own request counters, 
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 
+import dramatiq
 import httpx
+from dramatiq.brokers.redis import RedisBroker
 from prometheus_client.parser import text_string_to_metric_families
 
+from jobs.broker import DETECT_QUEUE
+from jobs.client import DETECT_ACTOR
+from jobs.node.protocol import DetectFrame, encode
 from tests.conftest import bearer
 from tests.vas_fixtures import add_device
 
@@ -41,6 +48,7 @@ async def test_cluster_gauges_follow_a_live_stream_and_a_waiting_job(client, adm
     assert samples[("vas_media_node_capacity_streams", ())] == 16
     assert samples[("vas_queue_messages", (("queue", "default"),))] == 1
     assert samples[("vas_queue_messages", (("queue", "media-start"),))] == 0
+    assert samples[("vas_queue_messages", (("queue", "detect"),))] >= 0  # reported
     assert samples[("vas_consumers", (("state", "CONNECTED"),))] == 0
     assert samples[("vas_recordings_bytes", ())] >= 0
     # The API's own requests: the start-stream above, counted under its route template.
@@ -59,6 +67,32 @@ async def test_cluster_gauges_follow_a_live_stream_and_a_waiting_job(client, adm
     after = _samples((await client.get("/metrics")).text)
     assert after[("vas_streams", (("state", "LIVE"),))] == 0
     assert after[("vas_streams", (("state", "CLOSED"),))] == 1
+
+
+async def test_the_detect_queue_counts_waiting_and_delayed_detection_jobs(client, app):
+    """No detector runs: a detection job sent the way a node sends it waits in `detect`, and
+    one delayed (as a retry is) waits in its delay queue; both count."""
+    jobs = app.state.services.jobs
+    redis_settings = app.state.services.settings.redis
+    frame = DetectFrame(camera_id=uuid.uuid4(), stream_id=uuid.uuid4(), wallclock=time.time(),
+                        frame_size=(640, 360), source_size=(1280, 720),
+                        motion=[(10, 20, 30, 40)], jpeg=b"\xff\xd8\xff\xd9")
+    before = _samples((await client.get("/metrics")).text)
+    assert before[("vas_queue_messages", (("queue", "detect"),))] == 0
+    assert await asyncio.to_thread(jobs.send_detection, frame, 100)
+    waiting = _samples((await client.get("/metrics")).text)
+    assert waiting[("vas_queue_messages", (("queue", "detect"),))] == 1
+
+    broker = RedisBroker(url=redis_settings.url, namespace=f"{redis_settings.namespace}:dramatiq")
+    try:
+        await asyncio.to_thread(broker.enqueue, dramatiq.Message(
+            queue_name=DETECT_QUEUE, actor_name=DETECT_ACTOR, args=(encode(frame),), kwargs={},
+            options={}), delay=60_000)
+    finally:
+        broker.close()
+    delayed = _samples((await client.get("/metrics")).text)
+    assert delayed[("vas_queue_messages", (("queue", "detect"),))] == 2
+    assert delayed[("vas_queue_messages", (("queue", "default"),))] == 0
 
 
 async def test_a_metrics_token_puts_the_endpoint_behind_a_bearer(settings_env, backend):

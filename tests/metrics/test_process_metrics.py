@@ -29,10 +29,17 @@ async def test_a_media_node_counts_its_streams_and_jobs(client, start_process, s
     for _ in range(100):  # packets keep arriving: wait until some are counted
         samples = await asyncio.to_thread(_scrape, port)
         if (samples.get(("vas_ingest_packets_total", stream), 0) > 15
+                and samples.get(("vas_ingest_keyframes_total", stream))
                 and samples.get(("vas_detection_cpu_seconds_total", (("role", "node"),)))):
             break
         await asyncio.sleep(0.1)
     assert samples[("vas_ingest_packets_total", stream)] > 15
+    # The camera sends a keyframe every `gop` frames (30 at 15 fps): some keyframes, never
+    # more than packets, and no more than one a GOP (only keyframes are counted).
+    keyframes = samples[("vas_ingest_keyframes_total", stream)]
+    packets = samples[("vas_ingest_packets_total", stream)]
+    assert 0 < keyframes <= packets
+    assert keyframes <= packets // camera.profile.gop + 1
     assert samples[("vas_ingest_bytes_total", stream)] > 1000
     assert samples[("vas_ingest_reconnects_total", stream)] == 0
     assert samples[("vas_fanout_packets_sent_total", stream)] == 0  # nobody watches

@@ -10,7 +10,8 @@ import pytest
 from dramatiq import Worker
 
 from core.settings import RedisSettings
-from jobs.broker import build_broker, node_queue
+from jobs.actors import ACTORS
+from jobs.broker import SHARED_QUEUES, build_broker, node_queue
 from tests.redis_server import RedisServer
 
 
@@ -48,3 +49,10 @@ def test_a_job_and_its_result_leave_keys_only_under_the_namespace(
     assert [key for key in keys if not key.startswith(f"{namespace}:")] == []
     result_keys = [key for key in keys if message.message_id in key]
     assert result_keys and all(k.startswith(f"{namespace}:results:") for k in result_keys)
+
+
+def test_every_actor_is_declared_on_a_shared_queue() -> None:
+    """The API's /metrics reports the depth of SHARED_QUEUES: an actor on a queue outside
+    them would wait unseen by dashboards and autoscaling."""
+    used = {options["queue_name"] for _, options in ACTORS.values()}
+    assert used == set(SHARED_QUEUES)
