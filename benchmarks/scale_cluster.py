@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.common import ADMIN_SECRET, cpu_seconds
 from tests.conftest import REDIS_URL, _flush_namespace, _new_database
@@ -24,12 +23,6 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def samples(text: str) -> list[tuple[str, dict[str, str], float]]:
-    """(name, labels, value) of every sample of a Prometheus exposition."""
-    return [(s.name, s.labels, s.value) for f in text_string_to_metric_families(text)
-            for s in f.samples]
 
 
 @dataclass
@@ -77,6 +70,7 @@ class Cluster:
         }
         self.workdir = workdir
         self.members: list[Member] = []
+        self._conn: asyncpg.Connection | None = None
 
     def _start(self, role: str, name: str, ready: str, **extra: str) -> Member:
         port = free_port()
@@ -127,13 +121,19 @@ class Cluster:
         return (m for m in self.members if m.process.proc.poll() is None)
 
     async def streams(self) -> dict[str, dict[str, Any]]:
-        """Every stream row (id → node_id, state, updated_at), read from the database."""
-        conn = await asyncpg.connect(self.database_url)
-        try:
-            rows = await conn.fetch("SELECT id, node_id, state, updated_at FROM vas_stream")
-        finally:
-            await conn.close()
+        """Every stream row (id → node_id, state, updated_at), read from the database on one
+        connection kept for the caller's event loop (the drill polls several times a second;
+        a connection each time would cost a PostgreSQL backend each time)."""
+        if self._conn is None or self._conn.is_closed():
+            self._conn = await asyncpg.connect(self.database_url)
+        rows = await self._conn.fetch("SELECT id, node_id, state, updated_at FROM vas_stream")
         return {str(r["id"]): dict(r) for r in rows}
+
+    async def disconnect(self) -> None:
+        """Close the connection of `streams()` (before `close()` drops the database)."""
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
 
     def close(self) -> None:
         for member in self.members:
