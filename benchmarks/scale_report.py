@@ -202,6 +202,11 @@ def report(faults: list[Fault], watched: dict[str, list[Any]], viewers: list[Any
         print("\n".join(timeline(window(points, f.signalled - 5, f.ended, step), f.signalled,
                                  names)))
         ok &= not f.lost() and len(back) == len(mine)
+    if points:
+        print("\nthe whole run, one row per 10 s (t from the first sample; every sample is in "
+              "--timeline):\n")
+        print("\n".join(timeline(window(points, points[0].t, points[-1].t, 10.0),
+                                 points[0].t, names)))
     most = max_connections(points)
     doubled = {sid: n for sid, n in most.items() if n > 1}
     holes = unserved(points, faults)
@@ -211,11 +216,15 @@ def report(faults: list[Fault], watched: dict[str, list[Any]], viewers: list[Any
     spread: dict[int, int] = {}
     for n in most.values():
         spread[n] = spread.get(n, 0) + 1
-    print(f"\nRTSP connections per camera, most at any of {len(points)} samples: "
-          f"{ {f'{n} connection(s)': c for n, c in sorted(spread.items())} }; cameras ever at "
-          f"two or more: {len(doubled)} {doubled or ''}")
+    zero = points[0].t if points else 0.0
+    print(f"\nRTSP connections per camera, the most at any of {len(points)} samples: "
+          + ", ".join(f"{c} cameras at most {n}" for n, c in sorted(spread.items()))
+          + f"; cameras ever at two or more: {len(doubled)}"
+          + (f" ({', '.join(f'{sid}: {n}' for sid, n in doubled.items())})" if doubled else ""))
     print(f"samples with a LIVE stream's camera at 0 connections outside its fault: "
-          f"{len(holes)}{' (first: ' + str(holes[:5]) + ')' if holes else ''}")
+          f"{len(holes)}" + (" (first: " + ", ".join(f"+{t - zero:.0f} s {sid}"
+                                                      for t, sid in holes[:5]) + ")"
+                             if holes else ""))
     print(f"at the last sample: streams LIVE {live}/{len(last.rows) if last else 0}, cameras "
           f"with one RTSP connection {one}/{len(last.connections) if last else 0}")
     print(f"viewer frames: {sum(v.frames for v in viewers)} over {len(viewers)} viewers; "
