@@ -336,7 +336,8 @@ def main() -> int:
     parser.add_argument("--period", type=float, default=1.0,
                         help="seconds between two samples of /metrics, rows and connections")
     parser.add_argument("--step", type=float, default=1.0,
-                        help="seconds between two rows of the printed timelines")
+                        help="seconds between two rows of the printed fault timelines (default: "
+                        "every sample)")
     parser.add_argument("--timeline", metavar="FILE", help="write every sample here (JSON)")
     parser.add_argument("--logs", help="write each process's log into this directory")
     args = parser.parse_args()

@@ -98,12 +98,15 @@ def unserved(points: Iterable[Point], faults: list[Fault], grace: float = 1.0
 
 
 def window(points: list[Point], start: float, end: float, step: float) -> list[Point]:
-    """The samples from `start` to `end`, at most one per `step` seconds."""
-    chosen: list[Point] = []
-    for point in points:
-        if start <= point.t <= end and (not chosen or point.t - chosen[-1].t >= step - 0.05):
-            chosen.append(point)
-    return chosen
+    """The samples from `start` to `end`: every one when `step` is 0, else the first of each
+    `step` seconds counted from `start`."""
+    inside = [p for p in points if start <= p.t <= end]
+    if step <= 0:
+        return inside
+    chosen: dict[int, Point] = {}
+    for point in inside:
+        chosen.setdefault(int((point.t - start) // step), point)
+    return [chosen[k] for k in sorted(chosen)]
 
 
 def _count(value: float | None) -> str:
@@ -199,7 +202,8 @@ def report(faults: list[Fault], watched: dict[str, list[Any]], viewers: list[Any
               f"{len(back)}/{len(mine)}: {seconds(back)}")
         print(f"\ntimeline around {f.kind} (t from the signal; '<node> own': the node's own "
               "vas_node_streams, - when it does not answer; rows: LIVE rows per node):\n")
-        print("\n".join(timeline(window(points, f.signalled - 5, f.ended, step), f.signalled,
+        every = 0.0 if step <= sampler.period else step  # a step of a period: every sample
+        print("\n".join(timeline(window(points, f.signalled - 5, f.ended, every), f.signalled,
                                  names)))
         ok &= not f.lost() and len(back) == len(mine)
     if points:

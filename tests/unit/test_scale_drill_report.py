@@ -88,6 +88,9 @@ def test_window_keeps_one_sample_a_step_and_the_timeline_one_row_each() -> None:
     points = [_point(100.0 + 0.5 * i, {"a": 1}, {"a": "LIVE"}) for i in range(20)]
     chosen = window(points, 101.0, 106.0, step=2.0)
     assert [p.t for p in chosen] == [101.0, 103.0, 105.0]
+    late = [_point(t, {}, {}) for t in (100.0, 101.1, 101.95, 103.0)]  # 1.1 s then 0.85 s
+    assert [p.t for p in window(late, 100.0, 104.0, step=0)] == [100.0, 101.1, 101.95, 103.0]
+    assert [p.t for p in window(late, 100.0, 104.0, step=1.0)] == [100.0, 101.1, 103.0]
     assert gaps_between(points) == 0.5
     chosen[0].nodes = {"node-1": 1.0, "node-2": None}
     chosen[0].queues = {"default": 0.0, "media-node": 2.0}
