@@ -46,10 +46,18 @@ class Member:
 
     def usage(self) -> tuple[float, float, float]:
         """CPU seconds, wall seconds (all its lives) and RSS MiB now."""
-        try:
-            self.last_cpu, rss = cpu_seconds(self.pid), rss_mib(self.pid)
-        except (OSError, IndexError):  # not running (killed, or stopped for a restart)
-            rss = 0.0
+        proc, rss = self.process.proc, 0.0
+        # Never read a reaped process's pid: this machine reuses pids within a run, and the
+        # pid's new owner (any busy process or thread) would be counted as this one.
+        if proc.returncode is None:
+            try:
+                cpu, rss = cpu_seconds(proc.pid), rss_mib(proc.pid)
+            except (OSError, IndexError):  # gone between the check and the read
+                cpu, rss = self.last_cpu, 0.0
+            if proc.returncode is None:  # still ours after the read
+                self.last_cpu = cpu
+            else:
+                rss = 0.0
         cpu = sum(c for c, _ in self.lives) + self.last_cpu - self.cpu_at_start
         wall = sum(w for _, w in self.lives) + time.monotonic() - self.started_at
         return cpu, wall, rss
@@ -110,9 +118,10 @@ class Cluster:
                              time.monotonic() - member.started_at))
         member.earlier += [*member.process.lines, "---- restarted ----"]
         fresh = self._start("media-node", member.name, "registered", VAS_NODE_ID=member.name)
-        member.process, member.metrics_port = fresh.process, fresh.metrics_port
+        # The new account first, the process last: the drill's sampler reads them meanwhile.
         member.cpu_at_start = member.last_cpu = fresh.cpu_at_start
         member.started_at = time.monotonic()
+        member.process, member.metrics_port = fresh.process, fresh.metrics_port
 
     def nodes(self) -> list[Member]:
         return [m for m in self.members if m.role == "media-node"]
