@@ -79,7 +79,9 @@ def _queue_label(queue: str) -> str:
 
 
 async def _queue_depths(redis: Redis, namespace: str, queues: list[str]) -> dict[str, int]:
-    depths: dict[str, int] = {}
+    # The nodes' shared series is set even with no live node: a Gauge keeps a label's last
+    # value, and the last node's queue would stay in it after its lease lapsed.
+    depths: dict[str, int] = {"media-node": 0}
     async with redis.pipeline(transaction=False) as pipe:
         for queue in queues:
             pipe.llen(f"{namespace}:{queue}")

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.common import ADMIN_SECRET, cpu_seconds
 from tests.conftest import REDIS_URL, _flush_namespace, _new_database
@@ -24,12 +23,6 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def samples(text: str) -> list[tuple[str, dict[str, str], float]]:
-    """(name, labels, value) of every sample of a Prometheus exposition."""
-    return [(s.name, s.labels, s.value) for f in text_string_to_metric_families(text)
-            for s in f.samples]
 
 
 @dataclass
@@ -53,10 +46,18 @@ class Member:
 
     def usage(self) -> tuple[float, float, float]:
         """CPU seconds, wall seconds (all its lives) and RSS MiB now."""
-        try:
-            self.last_cpu, rss = cpu_seconds(self.pid), rss_mib(self.pid)
-        except (OSError, IndexError):  # not running (killed, or stopped for a restart)
-            rss = 0.0
+        proc, rss = self.process.proc, 0.0
+        # Never read a reaped process's pid: this machine reuses pids within a run, and the
+        # pid's new owner (any busy process or thread) would be counted as this one.
+        if proc.returncode is None:
+            try:
+                cpu, rss = cpu_seconds(proc.pid), rss_mib(proc.pid)
+            except (OSError, IndexError):  # gone between the check and the read
+                cpu, rss = self.last_cpu, 0.0
+            if proc.returncode is None:  # still ours after the read
+                self.last_cpu = cpu
+            else:
+                rss = 0.0
         cpu = sum(c for c, _ in self.lives) + self.last_cpu - self.cpu_at_start
         wall = sum(w for _, w in self.lives) + time.monotonic() - self.started_at
         return cpu, wall, rss
@@ -77,6 +78,7 @@ class Cluster:
         }
         self.workdir = workdir
         self.members: list[Member] = []
+        self._conn: asyncpg.Connection | None = None
 
     def _start(self, role: str, name: str, ready: str, **extra: str) -> Member:
         port = free_port()
@@ -116,9 +118,10 @@ class Cluster:
                              time.monotonic() - member.started_at))
         member.earlier += [*member.process.lines, "---- restarted ----"]
         fresh = self._start("media-node", member.name, "registered", VAS_NODE_ID=member.name)
-        member.process, member.metrics_port = fresh.process, fresh.metrics_port
+        # The new account first, the process last: the drill's sampler reads them meanwhile.
         member.cpu_at_start = member.last_cpu = fresh.cpu_at_start
         member.started_at = time.monotonic()
+        member.process, member.metrics_port = fresh.process, fresh.metrics_port
 
     def nodes(self) -> list[Member]:
         return [m for m in self.members if m.role == "media-node"]
@@ -127,13 +130,19 @@ class Cluster:
         return (m for m in self.members if m.process.proc.poll() is None)
 
     async def streams(self) -> dict[str, dict[str, Any]]:
-        """Every stream row (id → node_id, state, updated_at), read from the database."""
-        conn = await asyncpg.connect(self.database_url)
-        try:
-            rows = await conn.fetch("SELECT id, node_id, state, updated_at FROM vas_stream")
-        finally:
-            await conn.close()
+        """Every stream row (id → node_id, state, updated_at), read from the database on one
+        connection kept for the caller's event loop (the drill polls several times a second;
+        a connection each time would cost a PostgreSQL backend each time)."""
+        if self._conn is None or self._conn.is_closed():
+            self._conn = await asyncpg.connect(self.database_url)
+        rows = await self._conn.fetch("SELECT id, node_id, state, updated_at FROM vas_stream")
         return {str(r["id"]): dict(r) for r in rows}
+
+    async def disconnect(self) -> None:
+        """Close the connection of `streams()` (before `close()` drops the database)."""
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
 
     def close(self) -> None:
         for member in self.members:

@@ -149,13 +149,15 @@ class NodeCollector(Collector):
             keyframes.add_metric(label, stats.keyframes_total)
             data.add_metric(label, stats.bytes_total)
             reconnects.add_metric(label, stats.reconnects)
+            gop_overflows.add_metric(label, pipeline.ingest.gop_cache.overflows)
+            if not pipeline.wired:  # its camera not opened yet: no viewers nor fan-out
+                continue
             out, lost = pipeline.viewers.router.fanout.totals()
             sent.add_metric(label, out)
             dropped.add_metric(label, lost)
             viewers.add_metric(label, pipeline.viewers.count)
             for queue, count in media_drops(pipeline, lost):
                 lost_media.add_metric([str(stream_id), queue], count)
-            gop_overflows.add_metric(label, pipeline.ingest.gop_cache.overflows)
         yield from (packets, keyframes, data, reconnects, sent, dropped, viewers, streams,
                     lost_media, gop_overflows)
 

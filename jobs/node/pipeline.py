@@ -168,6 +168,11 @@ class StreamPipeline:
         self.viewers.router.profile_level_id = plan.served_profile
         self._wired = True
 
+    @property
+    def wired(self) -> bool:
+        """Whether the camera was opened and the viewers' side built (`viewers` exists)."""
+        return self._wired
+
     def _on_audio_demand(self, consumers: int) -> None:
         """The Opus transcoder runs while a consumer takes audio."""
         if consumers > 0 and not self.stopped.is_set():

@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from datetime import timedelta
 
 import dramatiq
 import httpx
 from dramatiq.brokers.redis import RedisBroker
 from prometheus_client.parser import text_string_to_metric_families
 
-from jobs.broker import DETECT_QUEUE
+from core.clock import utcnow
+from core.tables import MediaNode
+from jobs.broker import DETECT_QUEUE, node_queue
 from jobs.client import DETECT_ACTOR
 from jobs.node.protocol import DetectFrame, encode
 from tests.conftest import bearer
@@ -114,3 +117,27 @@ async def test_a_metrics_token_puts_the_endpoint_behind_a_bearer(settings_env, b
 
     await asyncio.create_task(run())
     assert answers == {"none": 401, "wrong": 401, "right": 200}
+
+
+async def test_a_node_past_its_lease_leaves_the_gauges_and_its_queue_series(client, app):
+    """A dead node's streams and control queue count until its lease lapses, then no longer:
+    none of its figures stays in a series (the queue series drops to 0, not to its last
+    depth, when it was the last node)."""
+    services = app.state.services
+    await services.nodes.register("gauge-node", node_queue("gauge-node"), 12)
+    await services.nodes.heartbeat("gauge-node", 7)
+    namespace = f"{services.settings.redis.namespace}:dramatiq"
+    await services.redis.rpush(f"{namespace}:{node_queue('gauge-node')}", "a message")
+    alive = _samples((await client.get("/metrics")).text)
+    assert alive[("vas_media_nodes", ())] == 1
+    assert alive[("vas_media_node_streams", ())] == 7
+    assert alive[("vas_queue_messages", (("queue", "media-node"),))] == 1
+
+    lapsed = utcnow() - timedelta(seconds=services.settings.media.lease_s + 1)
+    await MediaNode.update({MediaNode.heartbeat_at: lapsed}).where(
+        MediaNode.node_id == "gauge-node")
+    dead = _samples((await client.get("/metrics")).text)
+    assert dead[("vas_media_nodes", ())] == 0
+    assert dead[("vas_media_node_streams", ())] == 0
+    assert dead[("vas_media_node_capacity_streams", ())] == 0
+    assert dead[("vas_queue_messages", (("queue", "media-node"),))] == 0
