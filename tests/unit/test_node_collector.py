@@ -15,7 +15,7 @@ from jobs.metrics import NodeCollector
 
 def _connecting() -> SimpleNamespace:
     """A pipeline before its camera answered: an ingest, no viewers' side yet."""
-    stats = SimpleNamespace(packets_total=0, bytes_total=0, reconnects=0)
+    stats = SimpleNamespace(packets_total=0, keyframes_total=0, bytes_total=0, reconnects=0)
     ingest = SimpleNamespace(metrics=SimpleNamespace(stats=lambda: stats),
                              gop_cache=SimpleNamespace(overflows=0))
     return SimpleNamespace(wired=False, ingest=ingest)
