@@ -49,7 +49,9 @@ async def follow(url: str, namespace: str, changed: Callable[[str], None]) -> No
                         changed(data.decode() if isinstance(data, bytes) else str(data))
         except asyncio.CancelledError:
             raise
-        except Exception:  # Redis went away: the periodic re-reads carry on meanwhile
+        except (redis.RedisError, OSError) as exc:  # the periodic re-reads carry on meanwhile
+            logger.warning("following detection settings changes failed (%s); retrying", exc)
+        except Exception:  # a bug, not an outage: said loudly, and the node keeps following
             logger.exception("following detection settings changes failed; retrying")
         finally:
             await client.aclose()
