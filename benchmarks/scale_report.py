@@ -81,7 +81,8 @@ def unserved(points: Iterable[Point], faults: list[Fault], grace: float = 1.0
              ) -> list[tuple[float, str]]:
     """(sample time, stream) of every sample where a stream's row was LIVE and its camera
     had no connection, outside the time its node's fault left it without one (from the
-    signal until it was LIVE again, plus `grace`; until the end if it never came back)."""
+    signal until it was LIVE again, plus `grace`; until the end if it never came back). A
+    sample counts from its start to its end (`took`)."""
     excused: dict[str, list[tuple[float, float]]] = {}
     for fault in faults:
         for sid in fault.streams:
@@ -91,8 +92,10 @@ def unserved(points: Iterable[Point], faults: list[Fault], grace: float = 1.0
     for point in points:
         for sid, n in point.connections.items():
             state = point.rows.get(sid, ("", None))[0]
+            # A sample spans [t, t + took]: one begun just before a signal reads the
+            # connection table after it, so it is in the fault when its span reaches it.
             if n == 0 and state == LIVE and not any(
-                    a <= point.t <= b for a, b in excused.get(sid, [])):
+                    a <= point.t + point.took and point.t <= b for a, b in excused.get(sid, [])):
                 found.append((point.t, sid))
     return found
 
@@ -225,6 +228,9 @@ def report(faults: list[Fault], watched: dict[str, list[Any]], viewers: list[Any
           + ", ".join(f"{c} cameras at most {n}" for n, c in sorted(spread.items()))
           + f"; cameras ever at two or more: {len(doubled)}"
           + (f" ({', '.join(f'{sid}: {n}' for sid, n in doubled.items())})" if doubled else ""))
+    for point in points:
+        for sid, holders in point.holders.items():
+            print(f"  {point.wall} {sid}: held by {'; '.join(holders) or 'no process found'}")
     print(f"samples with a LIVE stream's camera at 0 connections outside its fault: "
           f"{len(holes)}" + (" (first: " + ", ".join(f"+{t - zero:.0f} s {sid}"
                                                       for t, sid in holes[:5]) + ")"

@@ -55,6 +55,8 @@ class Point:
     connections: dict[str, int] = field(default_factory=dict)  # stream → RTSP connections
     took: float = 0.0  # seconds the sample took
     errors: list[str] = field(default_factory=list)
+    # stream → the processes holding its camera's connections, when there were two or more
+    holders: dict[str, list[str]] = field(default_factory=dict)
 
 
 def samples(text: str) -> list[tuple[str, dict[str, str], float]]:
@@ -63,9 +65,11 @@ def samples(text: str) -> list[tuple[str, dict[str, str], float]]:
             for s in f.samples]
 
 
-def count_established(tables: Iterable[str], ports: Iterable[int]) -> dict[int, int]:
+def count_established(tables: Iterable[str], ports: Iterable[int],
+                      inodes: dict[int, list[str]] | None = None) -> dict[int, int]:
     """ESTABLISHED TCP connections to each of `ports` (the remote side) in the text of
-    /proc/net/tcp-like tables: a test camera's port, so its ingests."""
+    /proc/net/tcp-like tables: a test camera's port, so its ingests. `inodes`, when given,
+    gets each port's sockets' inodes."""
     counts = dict.fromkeys(ports, 0)
     for table in tables:
         for line in table.splitlines()[1:]:
@@ -75,7 +79,26 @@ def count_established(tables: Iterable[str], ports: Iterable[int]) -> dict[int, 
             port = int(fields[2].rsplit(":", 1)[1], 16)
             if port in counts:
                 counts[port] += 1
+                if inodes is not None and len(fields) > 9:
+                    inodes.setdefault(port, []).append(fields[9])
     return counts
+
+
+def socket_holders(inodes: Iterable[str]) -> list[str]:
+    """"pid command" of the processes holding these sockets (read only when a camera has
+    two connections: a scan of every process's descriptors)."""
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) in wanted for fd in (proc / "fd").iterdir()):
+                command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                found.append(f"{proc.name} {command.strip()[:120]}")
+        except OSError:  # ended meanwhile, or not ours to read
+            continue
+    return found
 
 
 def read_tcp_tables() -> list[str]:
@@ -180,8 +203,12 @@ class Sampler:
         except (asyncpg.PostgresError, OSError) as exc:
             point.errors.append(f"database: {exc!r}")
         cameras = dict(self.cameras)
-        counts = count_established(read_tcp_tables(), cameras.values())
+        inodes: dict[int, list[str]] = {}
+        counts = count_established(read_tcp_tables(), cameras.values(), inodes)
         point.connections = {sid: counts[port] for sid, port in cameras.items()}
+        for sid, port in cameras.items():
+            if counts[port] > 1:
+                point.holders[sid] = socket_holders(inodes[port])
         for member in list(self.cluster.members):
             self.usage[member.name] = member.usage()
             self.peak_rss[member.name] = max(self.peak_rss[member.name],

@@ -4,6 +4,8 @@ samples: gaps by where a stream came back, p50/max, RTSP connections per camera 
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from types import SimpleNamespace
 
@@ -19,7 +21,15 @@ from benchmarks.scale_report import (
     unserved,
     window,
 )
-from benchmarks.scale_sampler import Point, Sampler, SamplerFailed, count_established, samples
+from benchmarks.scale_sampler import (
+    Point,
+    Sampler,
+    SamplerFailed,
+    count_established,
+    read_tcp_tables,
+    samples,
+    socket_holders,
+)
 from tests.e2e.processes import free_port
 
 HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid\n"
@@ -80,6 +90,11 @@ def test_a_live_stream_without_connection_counts_only_outside_its_fault() -> Non
         _point(200.0, {"d": 0}, {"d": "LIVE"}),  # never back: excused to the end
     ]
     assert unserved(points, [fault]) == [(115.0, "a"), (115.0, "e")]
+    across = _point(99.9, {"a": 0}, {"a": "LIVE"})  # begun before the signal, read after it
+    across.took = 0.3
+    before = _point(99.0, {"a": 0}, {"a": "LIVE"})
+    before.took = 0.3
+    assert unserved([across, before], [fault]) == [(99.0, "a")]
     assert max_connections([*points, _point(120.0, {"a": 2}, {"a": "LIVE"})]) == {
         "a": 2, "e": 0, "d": 0}
 
@@ -124,3 +139,14 @@ def test_a_sampler_that_fails_is_raised_in_the_drill_not_lost() -> None:
         sampler.check()
     with pytest.raises(SamplerFailed):
         sampler.stop()
+
+
+def test_a_doubled_camera_names_the_processes_holding_its_connections() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)), \
+                socket.create_connection(("127.0.0.1", port)):
+            inodes: dict[int, list[str]] = {}
+            assert count_established(read_tcp_tables(), [port], inodes) == {port: 2}
+            holders = socket_holders(inodes[port])
+    assert [h.split()[0] for h in holders] == [str(os.getpid())]
